@@ -1,0 +1,88 @@
+"""Conditioner networks shared by coupling and autoregressive layers."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from flowlab.flows.registry import Param
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU, "elu": nn.ELU}
+
+# The conditioner parameters every network-based layer shares (one definition, many layer kinds).
+HIDDEN = Param("hidden", "int", 64, "width of each hidden layer of the conditioner network", low=1, high=1024)
+DEPTH = Param("depth", "int", 2, "number of hidden layers of the conditioner network", low=1, high=8)
+ACTIVATION = Param("activation", "choice", "relu", "the conditioner's nonlinearity", choices=tuple(ACTIVATIONS))
+
+
+def mlp(n_in: int, n_out: int, hidden: int, depth: int, activation: str = "relu") -> nn.Sequential:
+    """``n_in → hidden (× depth) → n_out`` with the last layer zero-initialised, so a new layer is the identity."""
+    act = ACTIVATIONS[activation]
+    mods: list[nn.Module] = []
+    width = n_in
+    for _ in range(depth):
+        mods += [nn.Linear(width, hidden), act()]
+        width = hidden
+    last = nn.Linear(width, n_out)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    mods.append(last)
+    return nn.Sequential(*mods)
+
+
+def conv_net(c_in: int, c_out: int, hidden: int, depth: int, activation: str = "relu") -> nn.Sequential:
+    """A small 3×3 convolutional conditioner for images, zero-initialised output (identity at start)."""
+    act = ACTIVATIONS[activation]
+    mods: list[nn.Module] = []
+    width = c_in
+    for i in range(depth):
+        k = 3 if i == 0 else 1
+        mods += [nn.Conv2d(width, hidden, k, padding=k // 2), act()]
+        width = hidden
+    last = nn.Conv2d(width, c_out, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    mods.append(last)
+    return nn.Sequential(*mods)
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's autoregressive wiring)."""
+
+    def __init__(self, n_in: int, n_out: int, mask: Tensor) -> None:
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    """Masked autoencoder (Germain et al. 2015): output block ``i`` depends only on inputs ``< i``.
+
+    Returns ``(batch, dim, n_params)``; the natural order 1..D is used (compose with permutations to change it).
+    """
+
+    def __init__(self, dim: int, n_params: int, hidden: int, depth: int, activation: str = "relu") -> None:
+        super().__init__()
+        self.dim, self.n_params = dim, n_params
+        in_deg = torch.arange(1, dim + 1)
+        # Hidden degrees cycle over 1..D-1 (all 1 when D = 1: then no output sees any input, as it must).
+        top = max(dim - 1, 1)
+        hid_deg = torch.arange(hidden) % top + 1
+        out_deg = torch.arange(1, dim + 1).repeat_interleave(n_params)
+        act = ACTIVATIONS[activation]
+        mods: list[nn.Module] = []
+        prev_deg, width = in_deg, dim
+        for _ in range(depth):
+            mask = (hid_deg[:, None] >= prev_deg[None, :]).float()
+            mods += [MaskedLinear(width, hidden, mask), act()]
+            prev_deg, width = hid_deg, hidden
+        last = MaskedLinear(width, dim * n_params, (out_deg[:, None] > prev_deg[None, :]).float())
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        mods.append(last)
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).reshape(x.shape[0], self.dim, self.n_params)
