@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection, zeros_ladj
-from flowlab.flows.registry import LayerSpec, Param, register
+from flowlab.flows.registry import LayerSpec, Param, ParamProblem, register
 
 
 def _features(shape: tuple[int, ...]) -> int:
@@ -88,24 +88,32 @@ def _build_reverse(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch
 def _build_random(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
     if params["seed"] >= 0:
         gen = torch.Generator().manual_seed(params["seed"])
-    return Permute(torch.randperm(_features(shape), generator=gen))
+    perm = torch.randperm(_features(shape), generator=gen)
+    if torch.equal(perm, torch.arange(len(perm))):
+        perm = perm.roll(1)  # a shuffle that changes nothing would silently waste the layer
+    return Permute(perm)
 
 
 def _build_lu(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
     return LULinear(_features(shape), gen, _pixels(shape))
 
 
+def _two_channels(shape: tuple[int, ...], params: Mapping[str, Any]) -> None:
+    if len(shape) == 3 and shape[0] < 2:
+        raise ParamProblem(None, f"permuting needs at least 2 channels, the image has {shape[0]}: squeeze first")
+
+
 register(LayerSpec(
     kind="reverse", family="permutation",
     help="Reverse the order of the features (or channels), so the next layer conditions on the other half.",
-    builder=_build_reverse, data=frozenset({"vector", "image"}),
+    builder=_build_reverse, data=frozenset({"vector", "image"}), min_features=2, check=_two_channels,
 ))
 register(LayerSpec(
     kind="random_permutation", family="permutation",
     help="Shuffle the features (or channels) in a fixed random order, saved with the model.",
     params=(Param("seed", "int", -1, "seed of the shuffle; -1 derives it from the stack seed and position",
                   low=-1, high=2**31 - 1),),
-    builder=_build_random, data=frozenset({"vector", "image"}),
+    builder=_build_random, data=frozenset({"vector", "image"}), min_features=2, check=_two_channels,
 ))
 register(LayerSpec(
     kind="lu_linear", family="linear",
