@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -10,7 +9,8 @@ import torch
 from flowlab.errors import StackError
 from flowlab.flows.distributions import BASES
 from flowlab.flows.flow import Flow, LayerInfo
-from flowlab.flows.registry import LAYERS, LayerSpec, Param, ParamProblem, Shape
+from flowlab.flows.registry import LAYERS, LayerSpec, ParamProblem, Shape
+from flowlab.params import resolve
 
 
 def data_kind(shape: Sequence[int]) -> str:
@@ -24,45 +24,9 @@ def data_kind(shape: Sequence[int]) -> str:
     raise StackError(f"data shape {tuple(shape)} is neither a vector (D,) nor an image (C, H, W)")
 
 
-def check_value(p: Param, value: Any) -> Any:
-    """Return ``value`` if it is a valid value of ``p``, else raise ParamProblem naming the parameter."""
-    if p.type == "bool":
-        if not isinstance(value, bool):
-            raise ParamProblem(p.name, f"must be true or false, got {value!r}")
-        return value
-    if p.type == "choice":
-        if not isinstance(value, str):
-            raise ParamProblem(p.name, f"must be one of {', '.join(p.choices)}, got {value!r}")
-        if value not in p.choices:
-            raise ParamProblem(p.name, f"'{value}' is not one of {', '.join(p.choices)}")
-        return value
-    if p.type == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamProblem(p.name, f"must be a whole number, got {value!r}")
-    elif p.type == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamProblem(p.name, f"must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ParamProblem(p.name, f"must be finite, got {value!r}")
-        value = float(value)
-    else:  # pragma: no cover - registry bug
-        raise ParamProblem(p.name, f"unknown parameter type {p.type}")
-    if p.low is not None and value < p.low:
-        raise ParamProblem(p.name, f"{value!r} is below the minimum {p.low:g}")
-    if p.high is not None and value > p.high:
-        raise ParamProblem(p.name, f"{value!r} is above the maximum {p.high:g}")
-    return value
-
-
 def resolve_params(spec: LayerSpec, given: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults filled in, every value checked; unknown names are errors (a typo must not pass silently)."""
-    given = dict(given or {})
-    known = {p.name for p in spec.params}
-    for name in given:
-        if name not in known:
-            allowed = ", ".join(sorted(known)) or "none"
-            raise ParamProblem(name, f"is not a parameter of {spec.kind} (its parameters: {allowed})")
-    return {p.name: check_value(p, given.get(p.name, p.default)) for p in spec.params}
+    """The layer's parameters with defaults filled in and every value checked."""
+    return resolve(spec.params, given, spec.kind)
 
 
 def check_applies(spec: LayerSpec, shape: Shape) -> None:

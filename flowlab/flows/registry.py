@@ -12,26 +12,12 @@ from typing import Any, Callable, Literal, Mapping
 import torch
 
 from flowlab.flows.base import Bijection
+from flowlab.params import Param, ParamProblem  # noqa: F401  (re-exported: layer modules import them here)
 
 Shape = tuple[int, ...]
-ParamType = Literal["int", "float", "bool", "choice"]
 DataKind = Literal["vector", "image"]
 Support = Literal["real", "unit_interval", "symmetric_interval"]
 Method = Literal["closed", "numerical"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a layer kind: its type, default, allowed range and a line of help."""
-
-    name: str
-    type: ParamType
-    default: Any
-    help: str
-    low: float | None = None  # inclusive bounds for int/float
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    log_scale: bool = False  # a hint for sliders: the range spans orders of magnitude
 
 
 @dataclass(frozen=True)
@@ -47,15 +33,6 @@ class Directions:
     fast: Literal["forward", "inverse", "both"] = "both"
     tolerance: float | None = None
     note: str = ""
-
-
-class ParamProblem(ValueError):
-    """Raised by a spec's ``check`` when a parameter does not fit the data; build_flow adds the position."""
-
-    def __init__(self, param: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.param = param
-        self.reason = reason
 
 
 Builder = Callable[[Shape, Mapping[str, Any], torch.Generator], Bijection]

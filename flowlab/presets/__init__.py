@@ -1,0 +1,1 @@
+"""flowlab.presets — see the design notes; no Qt here."""

@@ -1,0 +1,1 @@
+"""flowlab.targets — see the design notes; no Qt here."""

@@ -1,0 +1,1 @@
+"""flowlab.training — see the design notes; no Qt here."""
