@@ -7,6 +7,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# Small flows are dominated by per-op overhead; extra intra-op threads only add contention (on a loaded 2-core
+# machine, badly so). Benchmarks set their own thread count.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:

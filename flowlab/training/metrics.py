@@ -1,0 +1,62 @@
+"""The training record: one row per step, held-out scores every few steps, exportable as CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COLUMNS = ("step", "train_nll", "train_loss", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
+           "grad_norm", "learning_rate", "steps_per_s", "time_s")
+
+
+@dataclass
+class MetricsLog:
+    """Columnar storage (cheap to append, cheap to plot). Missing values are NaN."""
+
+    columns: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in COLUMNS})
+
+    def append(self, **row: float | None) -> None:
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown metric(s): {sorted(unknown)}")
+        for c in COLUMNS:
+            v = row.get(c)
+            self.columns[c].append(math.nan if v is None else float(v))
+
+    def __len__(self) -> int:
+        return len(self.columns["step"])
+
+    def last(self, column: str) -> float:
+        """The most recent non-NaN value of a column (NaN if none)."""
+        for v in reversed(self.columns[column]):
+            if not math.isnan(v):
+                return v
+        return math.nan
+
+    def truncate(self, step: int) -> None:
+        """Forget rows after ``step`` (after a roll-back)."""
+        keep = sum(1 for s in self.columns["step"] if s <= step)
+        for c in COLUMNS:
+            del self.columns[c][keep:]
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """Atomically write every row; columns that are NaN throughout are left out."""
+        used = [c for c in COLUMNS if c == "step" or any(not math.isnan(v) for v in self.columns[c])]
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(used)
+                for i in range(len(self)):
+                    w.writerow(["" if math.isnan(self.columns[c][i]) else
+                                (int(self.columns[c][i]) if c == "step" else f"{self.columns[c][i]:.6g}")
+                                for c in used])
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

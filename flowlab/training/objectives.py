@@ -1,0 +1,74 @@
+"""Objectives: maximum likelihood on samples, reverse KL to an energy, and what each costs for a given stack."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from flowlab.errors import FlowlabError
+from flowlab.flows import LAYERS, Flow
+from flowlab.targets import EnergyTarget, Target
+
+
+def nll(flow: Flow, x: Tensor) -> Tensor:
+    """Mean negative log-likelihood in nats: −E[log p(x)]. Its gradient is maximum likelihood's."""
+    return -flow.log_prob(x).mean()
+
+
+def reverse_kl(flow: Flow, target: EnergyTarget, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """E_q[log q(x) + U(x)] with x = f⁻¹(z), z ~ p_Z: equals KL(q‖p) − log Z, so minimising it fits q to p.
+
+    −(this) is the ELBO, a lower bound on log Z.
+    """
+    x, log_q = flow.sample_and_log_prob(n, generator=generator)
+    return (log_q + target.energy(x)).mean()
+
+
+@torch.no_grad()
+def importance_log_z(flow: Flow, target: EnergyTarget, n: int,
+                     generator: torch.Generator | None = None) -> float:
+    """log Z ≈ log mean exp(−U(x) − log q(x)) over x ~ q (unbiased in Z, a lower bound in expectation)."""
+    x, log_q = flow.sample_and_log_prob(n, generator=generator)
+    w = -target.energy(x) - log_q
+    return float(torch.logsumexp(w, dim=0) - math.log(n))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a stack will serve a target: the objective, and plain notes about costs and caveats."""
+
+    objective: str  # "mle" or "reverse_kl"
+    notes: tuple[str, ...]
+
+
+def plan(flow: Flow, target: Target) -> Plan:
+    """Check that ``flow`` can be fitted to ``target``; say what it will cost. Raises FlowlabError if not."""
+    if tuple(flow.shape) != tuple(target.shape):
+        raise FlowlabError(f"the stack is built for data of shape {tuple(flow.shape)}, "
+                           f"but the target '{target.name}' has shape {tuple(target.shape)}")
+    notes: list[str] = []
+    objective = "reverse_kl" if target.objective == "energy" else "mle"
+    for info in flow.infos:
+        spec = LAYERS[info.kind]
+        d = spec.directions
+        where = f"layer {info.position + 1} ({info.kind})"
+        if objective == "mle":
+            if d.forward == "numerical":
+                notes.append(f"{where}: scoring data needs a numerical inverse (solved to "
+                             f"{d.tolerance or 'a stated tolerance'}), so each step is slower")
+            elif d.fast == "inverse":
+                notes.append(f"{where}: scoring data runs its network once per dimension "
+                             f"({flow.dim} passes per step); sampling for the views is fast")
+        else:
+            if d.inverse == "numerical":
+                notes.append(f"{where}: sampling needs a numerical inverse, so each step is slower")
+            elif d.fast == "forward":
+                notes.append(f"{where}: sampling runs its network once per dimension "
+                             f"({flow.dim} passes per step)")
+            if info.kind in ("batchnorm", "actnorm"):
+                notes.append(f"{where}: fitted by reverse KL it never sees data, so it stays a plain "
+                             f"learnable scale and shift")
+    return Plan(objective, tuple(notes))

@@ -1,0 +1,278 @@
+"""The training engine: a plain loop object, no threads and no Qt. The CLI calls it directly; the window wraps it
+on a QThread (``flowlab.ui.worker``).
+
+One :meth:`Trainer.train_step` is one optimiser step. A non-finite loss or gradient never reaches the weights:
+the engine rolls back to the last good weights and reports why (:class:`Diverged`), and the caller pauses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from flowlab.errors import FlowlabError, NumericalError
+from flowlab.flows import Flow, build_flow
+from flowlab.targets import EnergyTarget, SampleTarget, Target
+from flowlab.training.device import describe_device, pick_device
+from flowlab.training.metrics import MetricsLog
+from flowlab.training.objectives import importance_log_z, nll, plan, reverse_kl
+from flowlab.training.settings import TrainSettings
+
+GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll-back point)
+EVAL_CHUNK = 8192
+
+
+class Diverged(NumericalError):
+    """Training produced a NaN/Inf; the weights were rolled back to ``rolled_back_to``."""
+
+    def __init__(self, step: int, rolled_back_to: int, what: str) -> None:
+        self.step, self.rolled_back_to = step, rolled_back_to
+        super().__init__(f"step {step}: {what}. The weights were rolled back to step {rolled_back_to} and "
+                         f"training paused; try a lower learning rate or a smaller max_log_scale.")
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int
+    loss: float
+    grad_norm: float
+    learning_rate: float
+    evaluation: Mapping[str, float] | None = None
+
+
+def _lr_factor(schedule: str, step: int, total: int) -> float:
+    t = min(step, total) / total
+    if schedule == "cosine":
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+    if schedule == "exponential":
+        return 0.01 ** t
+    return 1.0
+
+
+class Trainer:
+    """Fits a layer stack to a target with Adam(W); seeded and reproducible."""
+
+    def __init__(self, layers: Sequence[Mapping[str, Any]], target: Target,
+                 settings: TrainSettings | None = None, base: str = "standard") -> None:
+        self.settings = settings or TrainSettings()
+        self.device = pick_device(self.settings.device)
+        self.layers = copy.deepcopy(list(layers))
+        self.base = base
+        self.target = target
+        torch.manual_seed(self.settings.seed)
+        self.flow: Flow = build_flow(self.layers, target.shape, base=base, seed=self.settings.seed)
+        self.plan = plan(self.flow, target)
+        self.flow.to(self.device)
+        self._gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
+        self.train_data = self.test_data = None
+        if isinstance(target, SampleTarget):
+            train, test = target.split(self.settings.n_train, self.settings.n_test, self.settings.seed,
+                                       self.device)
+            if not (torch.isfinite(train).all() and torch.isfinite(test).all()):
+                raise FlowlabError(f"the target '{target.name}' produced NaN or infinite data")
+            self.train_data = train
+            # Held-out data gets its per-batch randomness (dequantisation) once, with a fixed generator,
+            # so the test score is comparable from one evaluation to the next.
+            test_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
+            self.test_data = target.prepare_batch(test, test_gen)
+        self._entropy: float | None = None
+        self.step = 0
+        self.metrics = MetricsLog()
+        self._make_optimizer()
+        self._good = self._copy_state()
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self._t0 = time.perf_counter()
+        self._rate = (time.perf_counter(), 0)
+        self.steps_per_s = 0.0
+
+    # -- set-up --------------------------------------------------------------------------------------------------
+    def _make_optimizer(self) -> None:
+        s = self.settings
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.AdamW(self.flow.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay,
+                                           fused=fused) if any(True for _ in self.flow.parameters()) else None
+
+    def _copy_state(self) -> dict[str, Any]:
+        return {"flow": copy.deepcopy(self.flow.state_dict()), "step": self.step,
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else None}
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        self.flow.load_state_dict(state["flow"])
+        if self.optimizer is not None and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+
+    @property
+    def device_name(self) -> str:
+        return describe_device(self.device)
+
+    @property
+    def is_images(self) -> bool:
+        return len(self.target.shape) == 3
+
+    # -- live changes --------------------------------------------------------------------------------------------
+    def update_settings(self, **changes: Any) -> None:
+        """Change hyperparameters between steps. Learning rate, batch size, weight decay, clipping and the
+        schedule apply at once; settings that shape the data or the device need a new Trainer."""
+        structural = {"seed", "device", "n_train", "n_test"} & set(changes)
+        if structural:
+            raise FlowlabError(f"{', '.join(sorted(structural))} can only change when training restarts")
+        self.settings = self.settings.updated(**changes)
+        if self.optimizer is not None:
+            for group in self.optimizer.param_groups:
+                group["weight_decay"] = self.settings.weight_decay
+
+    def reset_weights(self) -> None:
+        """Fresh weights from the seed, a fresh optimizer, step 0, an empty record."""
+        torch.manual_seed(self.settings.seed)
+        self.flow = build_flow(self.layers, self.target.shape, base=self.base, seed=self.settings.seed)
+        self.flow.to(self.device)
+        self._gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
+        self.step = 0
+        self.metrics = MetricsLog()
+        self._make_optimizer()
+        self._good = self._copy_state()
+        self.best = None
+
+    # -- one step ------------------------------------------------------------------------------------------------
+    def _loss(self) -> torch.Tensor:
+        s = self.settings
+        if isinstance(self.target, EnergyTarget):
+            return reverse_kl(self.flow, self.target, s.energy_samples, self._gen)
+        idx = torch.randint(0, self.train_data.shape[0], (s.batch_size,), device=self.device, generator=self._gen)
+        batch = self.target.prepare_batch(self.train_data[idx], self._gen)
+        return nll(self.flow, batch)
+
+    def train_step(self) -> StepReport:
+        """One optimiser step. Raises :class:`Diverged` (weights rolled back) on a NaN/Inf."""
+        s = self.settings
+        self.flow.train()
+        lr = s.learning_rate * _lr_factor(s.schedule, self.step, s.schedule_steps)
+        loss = self._loss()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            self._roll_back(f"the loss became {loss_value}")
+        grad_norm = 0.0
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for p in self.flow.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.zeros(())
+            grad_norm = float(norm)
+            if not math.isfinite(grad_norm):
+                self._roll_back(f"the gradient became {grad_norm}")
+            if s.grad_clip > 0 and params:
+                torch.nn.utils.clip_grads_with_norm_(params, s.grad_clip, norm)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.step()
+        self.step += 1
+        if self.step % GOOD_STATE_EVERY == 0:
+            self._good = self._copy_state()
+        self._update_rate()
+        evaluation = self.evaluate() if self.step % s.eval_every == 0 else None
+        self._record(loss_value, grad_norm, lr, evaluation)
+        return StepReport(self.step, loss_value, grad_norm, lr, evaluation)
+
+    def _roll_back(self, what: str) -> None:
+        failed = self.step + 1
+        self._restore(self._good)
+        self.metrics.truncate(self.step)
+        raise Diverged(failed, self.step, what)
+
+    def _update_rate(self) -> None:
+        t, n = self._rate
+        now = time.perf_counter()
+        if now - t >= 0.5:
+            self.steps_per_s = (self.step - n) / (now - t)
+            self._rate = (now, self.step)
+
+    def _record(self, loss: float, grad_norm: float, lr: float, evaluation: Mapping[str, float] | None) -> None:
+        row: dict[str, float | None] = dict(step=self.step, grad_norm=grad_norm, learning_rate=lr,
+                                            steps_per_s=self.steps_per_s or None,
+                                            time_s=time.perf_counter() - self._t0)
+        if isinstance(self.target, EnergyTarget):
+            row["train_loss"] = loss
+        else:
+            row["train_nll"] = loss
+        row.update(evaluation or {})
+        self.metrics.append(**row)
+
+    # -- held-out evaluation --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Held-out scores: test NLL (and bits/dim for images, the gap to the target's entropy where known),
+        or for energies the ELBO, an importance-sampled log Z and the true KL(q‖p) where log Z is known."""
+        self.flow.eval()
+        try:
+            out = self._evaluate_energy() if isinstance(self.target, EnergyTarget) else self._evaluate_samples()
+        finally:
+            self.flow.train()
+        score = out.get("test_nll", out.get("true_kl", -out.get("elbo", math.nan)))
+        if self.settings.keep_best and math.isfinite(score) and (self.best is None or score < self.best[0]):
+            self.best = (score, self.step, copy.deepcopy(self.flow.state_dict()))
+        return out
+
+    def _evaluate_samples(self) -> dict[str, float]:
+        total = 0.0
+        for chunk in self.test_data.split(EVAL_CHUNK):
+            total += float(-self.flow.log_prob(chunk).sum())
+        test_nll = total / self.test_data.shape[0]
+        out = {"test_nll": test_nll}
+        levels = getattr(self.target, "levels", None)
+        if self.is_images and levels:
+            d = self.flow.dim
+            out["test_bpd"] = (test_nll + d * math.log(levels)) / (d * math.log(2.0))
+        entropy = self.target_entropy()
+        if entropy is not None:
+            out["kl_gap"] = test_nll - entropy
+        return out
+
+    def _evaluate_energy(self) -> dict[str, float]:
+        n = max(self.settings.energy_samples, 4096)
+        gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 3)
+        x, log_q = self.flow.sample_and_log_prob(n, generator=gen)
+        loss = float((log_q + self.target.energy(x)).mean())
+        out = {"elbo": -loss, "log_z_is": importance_log_z(self.flow, self.target, n, gen)}
+        log_z = self.target.log_normalizer()
+        if log_z is not None:
+            out["true_kl"] = loss + log_z
+        return out
+
+    def target_entropy(self) -> float | None:
+        """H(p) of a sampled target whose density is known (computed once)."""
+        if self._entropy is None and isinstance(self.target, SampleTarget) and self.target.has_density:
+            est = self.target.entropy()
+            self._entropy = None if est is None else est.value
+        return self._entropy
+
+    def restore_best(self) -> int | None:
+        """Load the best held-out weights seen (early stopping); returns their step."""
+        if self.best is None:
+            return None
+        self.flow.load_state_dict(self.best[2])
+        return self.best[1]
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to resume: weights (ActNorm's initialised flag included), optimizer, step, record."""
+        return {"flow": self.flow.state_dict(), "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "step": self.step, "layers": self.layers, "base": self.base, "settings": self.settings.to_dict(),
+                "generator": self._gen.get_state(), "metrics": self.metrics.columns}
+
+    def load_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Resume from :meth:`checkpoint` (the stack must be the same)."""
+        if state.get("layers") != self.layers:
+            raise FlowlabError("the checkpoint was saved for a different layer stack")
+        self.flow.load_state_dict(state["flow"])
+        if self.optimizer is not None and state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self._gen.set_state(state["generator"])
+        self.metrics = MetricsLog({k: list(v) for k, v in state["metrics"].items()})
+        self._good = self._copy_state()

@@ -1,0 +1,163 @@
+"""The engine: reproducibility, live settings, NaN roll-back, checkpoints, evaluation and objectives."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+
+from flowlab.errors import FlowlabError
+from flowlab.flows import build_flow
+from flowlab.training.objectives import plan
+from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
+from flowlab.training.trainer import GOOD_STATE_EVERY, Diverged, Trainer
+from tests.training.toy import Banana, Ring, StandardGaussian, UniformImages
+
+REALNVP = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 32}}
+           for i in range(4)]
+SMALL = dict(n_train=2000, n_test=1000, batch_size=128, eval_every=10, device="cpu")
+
+
+def _run(trainer: Trainer, steps: int) -> list[float]:
+    return [trainer.train_step().loss for _ in range(steps)]
+
+
+def test_same_seed_same_curve_and_another_seed_another() -> None:
+    a = _run(Trainer(REALNVP, Banana(), TrainSettings(seed=3, **SMALL)), 15)
+    b = _run(Trainer(REALNVP, Banana(), TrainSettings(seed=3, **SMALL)), 15)
+    c = _run(Trainer(REALNVP, Banana(), TrainSettings(seed=4, **SMALL)), 15)
+    assert a == b
+    assert a != c
+
+
+def test_training_lowers_the_held_out_nll_towards_the_entropy() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(learning_rate=3e-3, **SMALL))
+    first = t.evaluate()
+    _run(t, 150)
+    last = t.evaluate()
+    assert last["test_nll"] < first["test_nll"] - 0.3
+    assert last["kl_gap"] == pytest.approx(last["test_nll"] - Banana().entropy().value)
+    assert last["kl_gap"] < 0.15
+
+
+def test_identity_flow_on_a_standard_gaussian_has_no_gap() -> None:
+    t = Trainer([], StandardGaussian(), TrainSettings(n_test=20000, device="cpu"))
+    ev = t.evaluate()
+    assert ev["test_nll"] == pytest.approx(math.log(2 * math.pi * math.e), abs=0.03)
+    assert abs(ev["kl_gap"]) < 0.03
+
+
+def test_bits_per_dim_of_identity_flow_on_uniform_images_is_exact() -> None:
+    t = Trainer([], UniformImages(), TrainSettings(n_train=10, n_test=4000, device="cpu"))
+    ev = t.evaluate()
+    x = t.test_data.reshape(len(t.test_data), -1).double()
+    nll = (0.5 * x * x + 0.5 * math.log(2 * math.pi)).sum(1).mean().item()  # N(0, 1) per pixel
+    d = 4
+    assert ev["test_nll"] == pytest.approx(nll, rel=1e-5)
+    assert ev["test_bpd"] == pytest.approx((nll + d * math.log(4)) / (d * math.log(2)), rel=1e-5)
+
+
+def test_learning_rate_and_batch_size_apply_live_structural_changes_are_refused() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    t.train_step()
+    t.update_settings(learning_rate=0.0123, batch_size=7)
+    report = t.train_step()
+    assert report.learning_rate == pytest.approx(0.0123)
+    assert t.optimizer.param_groups[0]["lr"] == pytest.approx(0.0123)
+    with pytest.raises(FlowlabError, match="seed"):
+        t.update_settings(seed=5)
+    with pytest.raises(FlowlabError, match="learning_rate"):
+        t.update_settings(learning_rate=-1.0)
+
+
+def test_cosine_schedule_decays_the_rate() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(schedule="cosine", schedule_steps=20, **SMALL))
+    rates = [t.train_step().learning_rate for _ in range(25)]
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[20] == pytest.approx(1e-5) and rates[24] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+def test_a_nan_rolls_back_to_the_last_good_weights_and_says_why() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    _run(t, GOOD_STATE_EVERY + 5)
+    with torch.no_grad():
+        next(t.flow.parameters()).fill_(float("nan"))
+    with pytest.raises(Diverged) as info:
+        t.train_step()
+    assert info.value.rolled_back_to == GOOD_STATE_EVERY
+    assert "NaN" in str(info.value) or "nan" in str(info.value)
+    assert t.step == GOOD_STATE_EVERY and len(t.metrics) == GOOD_STATE_EVERY
+    assert all(torch.isfinite(p).all() for p in t.flow.parameters())
+    t.train_step()  # and training can go on from there
+    assert t.step == GOOD_STATE_EVERY + 1
+
+
+def test_checkpoint_resume_continues_the_same_curve() -> None:
+    settings = TrainSettings(**SMALL)
+    t = Trainer(REALNVP, Banana(), settings)
+    _run(t, 12)
+    buf = io.BytesIO()
+    torch.save(t.checkpoint(), buf)
+    expected = _run(t, 8)
+    buf.seek(0)
+    resumed = Trainer(REALNVP, Banana(), settings)
+    resumed.load_checkpoint(torch.load(buf, weights_only=True))
+    assert resumed.step == 12 and len(resumed.metrics) == 12
+    assert _run(resumed, 8) == expected
+
+
+def test_checkpoint_of_another_stack_is_refused() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    other = Trainer(REALNVP[:2], Banana(), TrainSettings(**SMALL))
+    with pytest.raises(FlowlabError, match="different layer stack"):
+        other.load_checkpoint(t.checkpoint())
+
+
+def test_keep_best_restores_the_best_held_out_weights() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(learning_rate=3e-3, **SMALL))
+    _run(t, 60)
+    best_score, best_step, _ = t.best
+    assert best_step % 10 == 0 and best_score == min(v for v in t.metrics.columns["test_nll"] if not math.isnan(v))
+    assert t.restore_best() == best_step
+    assert t.evaluate()["test_nll"] == pytest.approx(best_score, abs=1e-5)
+
+
+def test_reverse_kl_fits_an_energy_and_reports_true_kl() -> None:
+    stack = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 32}}
+             for i in range(4)]
+    t = Trainer(stack, Ring(), TrainSettings(learning_rate=3e-3, energy_samples=256, eval_every=50, device="cpu"))
+    before = t.evaluate()
+    _run(t, 300)
+    after = t.evaluate()
+    log_z = Ring().log_normalizer()
+    assert after["true_kl"] < before["true_kl"] - 0.5
+    assert after["true_kl"] >= -0.02  # a KL is never negative (up to Monte Carlo error)
+    assert after["elbo"] <= log_z + 0.02  # the ELBO is a lower bound
+    assert after["log_z_is"] == pytest.approx(log_z, abs=0.1)
+
+
+def test_plan_says_what_a_stack_costs() -> None:
+    t = Trainer([{"kind": "planar"}, {"kind": "iaf"}], Banana(), TrainSettings(**SMALL))
+    notes = " ".join(t.plan.notes)
+    assert "numerical inverse" in notes and "once per dimension" in notes and t.plan.objective == "mle"
+    t = Trainer([{"kind": "maf"}, {"kind": "actnorm"}], Ring(), TrainSettings(device="cpu"))
+    notes = " ".join(t.plan.notes)
+    assert t.plan.objective == "reverse_kl" and "once per dimension" in notes and "never sees data" in notes
+    with pytest.raises(FlowlabError, match=r"shape \(3,\)"):
+        plan(build_flow([], (3,)), Banana())
+
+
+def test_unavailable_device_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(FlowlabError, match="CUDA"):
+        Trainer([], Banana(), TrainSettings(device="cuda"))
+
+
+def test_settings_registry_and_dataclass_agree() -> None:
+    assert [p.name for p in TRAIN_PARAMS] == list(TrainSettings().to_dict())
+    assert all(p.default == getattr(TrainSettings(), p.name) for p in TRAIN_PARAMS)
+    with pytest.raises(FlowlabError, match="batch_size"):
+        TrainSettings.from_dict({"batch_size": 0})
