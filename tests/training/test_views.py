@@ -1,0 +1,105 @@
+"""View data: correct numbers, fresh NumPy copies, and a snapshot rate that follows its time budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flowlab.flows import build_flow
+from flowlab.training.views import SnapshotMaker, curve_1d, density_grid, layer_states, warped_grid
+from tests.training.toy import Banana, Ring
+
+REALNVP = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
+           for i in range(4)]
+
+
+def _perturbed(stack, shape=(2,)):
+    flow = build_flow(stack, shape)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    return flow.eval()
+
+
+def test_density_grid_integrates_to_one_and_matches_log_prob() -> None:
+    flow = _perturbed(REALNVP)
+    grid = density_grid(flow, (-8, 8, -8, 8), res=300)
+    cell = (16 / 299) ** 2
+    assert grid.log_density.shape == (300, 300) and grid.log_density.dtype == np.float32
+    assert grid.density.sum() * cell == pytest.approx(1.0, abs=0.02)
+    # row index is y, column index is x
+    x, y = -8 + 16 * 40 / 299, -8 + 16 * 250 / 299
+    ref = flow.log_prob(torch.tensor([[x, y]])).item()
+    assert grid.log_density[250, 40] == pytest.approx(ref, abs=1e-4)
+
+
+def test_warped_grid_of_identity_is_the_grid_and_inverse_undoes_forward() -> None:
+    ident = build_flow([], (2,))
+    w = warped_grid(ident, (-2, 2, -1, 1), inverse=False, n_lines=5, n_points=7)
+    assert len(w.lines) == 10 and w.lines[0].shape == (7, 2)
+    assert np.allclose(w.lines[0][:, 0], -2) and np.allclose(w.lines[0][[0, -1], 1], [-1, 1])
+    flow = _perturbed(REALNVP)
+    fwd = warped_grid(flow, (-2, 2, -2, 2), inverse=False)
+    back = flow.inverse(torch.from_numpy(np.concatenate(fwd.lines)))[0].detach().numpy()
+    src = warped_grid(ident, (-2, 2, -2, 2), inverse=False)
+    assert np.allclose(back, np.concatenate(src.lines), atol=1e-4)
+
+
+def test_layer_states_follow_the_stack_in_both_directions() -> None:
+    flow = _perturbed(REALNVP)
+    pts = torch.randn(50, 2)
+    fwd = layer_states(flow, pts, inverse=False)
+    inv = layer_states(flow, flow(pts)[0].detach(), inverse=True)
+    assert len(fwd) == len(inv) == 5
+    assert np.allclose(fwd[0], pts.numpy()) and np.allclose(inv[-1], pts.numpy(), atol=1e-5)
+    for a, b in zip(fwd, reversed(inv)):
+        assert np.allclose(a, b, atol=1e-5)
+
+
+def test_snapshot_arrays_are_copies_that_do_not_change_with_training() -> None:
+    flow = _perturbed(REALNVP)
+    maker = SnapshotMaker(Banana(), n_samples=300, grid_res=32)
+    snap = maker.make(flow, step=7)
+    before = snap.density.log_density.copy(), snap.model_samples.copy(), snap.latent_of_data.copy()
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.mul_(-3.0)
+    maker.make(flow, step=8)
+    assert snap.step == 7
+    assert np.array_equal(snap.density.log_density, before[0])
+    assert np.array_equal(snap.model_samples, before[1]) and np.array_equal(snap.latent_of_data, before[2])
+    for arr in (snap.model_samples, snap.data_samples, snap.latent_of_data, *snap.layers_forward):
+        assert isinstance(arr, np.ndarray) and arr.flags.owndata
+    assert len(snap.layers_forward) == len(snap.layers_inverse) == 5
+    assert len(snap.warp_forward.lines) == len(snap.warp_inverse.lines) == 34
+
+
+def test_snapshots_for_energies_have_no_data_views() -> None:
+    snap = SnapshotMaker(Ring(), n_samples=200, grid_res=16).make(_perturbed(REALNVP), step=0)
+    assert snap.data_samples is None and snap.latent_of_data is None and snap.layers_forward is None
+    assert snap.model_samples.shape == (200, 2) and snap.density is not None
+
+
+def test_snapshot_rate_adapts_to_the_budget(monkeypatch) -> None:
+    maker = SnapshotMaker(Banana(), budget=0.2, min_interval=0.05, n_samples=100, grid_res=16)
+    clock = iter([100.0, 100.5, 100.5])  # start, end (cost 0.5 s), then "now" for the due time
+    monkeypatch.setattr("flowlab.training.views.time.perf_counter", lambda: next(clock))
+    maker.make(_perturbed(REALNVP), 0)
+    # cost 0.5 s at a 20 % budget: the next snapshot waits 0.5 · 0.8 / 0.2 = 2 s of training
+    assert not maker.due(102.4) and maker.due(102.6)
+
+
+def test_one_dimensional_curve_is_the_change_of_variables_picture() -> None:
+    flow = _perturbed([{"kind": "maf", "params": {"hidden": 8}}, {"kind": "elementwise_affine"}], (1,))
+
+    class Line:
+        shape, bounds = (1,), (-3.0, 3.0)
+
+    c = curve_1d(flow, Line())  # no density known: true_density is None
+    assert c.true_density is None
+    z = flow(torch.from_numpy(c.x)[:, None])[0].detach().numpy()[:, 0]
+    assert np.allclose(c.z, z, atol=1e-5)
+    base = np.exp(-0.5 * c.z ** 2) / np.sqrt(2 * np.pi)
+    assert np.allclose(c.model_density, base * np.exp(c.log_det), rtol=1e-4)
