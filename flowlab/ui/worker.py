@@ -1,0 +1,200 @@
+"""The Qt adapter around the training engine: a worker object living on a QThread.
+
+Control calls (:meth:`TrainingWorker.play`, ``pause``, ``step_once``, ``stop``, ``reset``, ``update_settings``)
+are made from the UI thread and only set flags or queue commands under a lock; the worker applies them between
+steps. A queued slot would never run while the worker loop is busy, so stop is a flag checked every step. The
+model lives in the worker: the UI thread never touches training tensors; it receives immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from flowlab.training.trainer import Diverged, Trainer
+from flowlab.training.views import SnapshotMaker
+
+PROGRESS_INTERVAL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the status bar and the curves need: new metric rows since the last report, and rates."""
+
+    step: int
+    steps_per_s: float
+    rows: dict[str, list[float]]
+    device: str
+    running: bool
+
+
+class TrainingWorker(QObject):
+    """Runs a :class:`Trainer` built (by ``factory``) on the worker thread."""
+
+    ready = Signal(object)  # dict: device, notes, plan
+    progress = Signal(object)  # Progress
+    snapshot = Signal(object)  # flowlab.training.views.Snapshot
+    diverged = Signal(str)
+    failed = Signal(str)
+    running_changed = Signal(bool)
+    finished = Signal()
+
+    def __init__(self, factory: Callable[[], Trainer], snapshots: bool = True) -> None:
+        super().__init__()
+        self._factory = factory
+        self._snapshots = snapshots
+        self._cond = threading.Condition()
+        self._running = False
+        self._stop = False
+        self._pending_steps = 0
+        self._commands: list[tuple[str, Any]] = []
+        self.trainer: Trainer | None = None  # owned by the worker thread
+
+    # -- control, from any thread ---------------------------------------------------------------------------------
+    def _signal(self, **changes: Any) -> None:
+        with self._cond:
+            for k, v in changes.items():
+                setattr(self, k, v)
+            self._cond.notify_all()
+
+    def play(self) -> None:
+        self._signal(_running=True)
+
+    def pause(self) -> None:
+        self._signal(_running=False)
+
+    def step_once(self) -> None:
+        with self._cond:
+            self._pending_steps += 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self._signal(_stop=True)
+
+    def _queue(self, name: str, arg: Any = None) -> None:
+        with self._cond:
+            self._commands.append((name, arg))
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        """Fresh weights from the seed (applied between steps)."""
+        self._queue("reset")
+
+    def update_settings(self, **changes: Any) -> None:
+        """Hyperparameters that apply live (learning rate, batch size, ...), between steps."""
+        self._queue("settings", changes)
+
+    def request_snapshot(self) -> None:
+        self._queue("snapshot")
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    # -- the loop, on the worker thread ---------------------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        try:
+            self.trainer = self._factory()
+        except Exception as e:  # noqa: BLE001 - any failure to build is reported to the user, not raised
+            self.failed.emit(str(e))
+            self.finished.emit()
+            return
+        trainer = self.trainer
+        maker = SnapshotMaker(trainer.target) if self._snapshots else None
+        self.ready.emit({"device": trainer.device_name, "notes": list(trainer.plan.notes),
+                         "objective": trainer.plan.objective})
+        sent_rows = 0
+        last_progress = 0.0
+        want_snapshot = True
+        was_running = False
+        while True:
+            with self._cond:
+                while not (self._stop or self._running or self._pending_steps or self._commands or want_snapshot):
+                    self._cond.wait()
+                if self._stop:
+                    break
+                commands, self._commands = self._commands, []
+                single = self._pending_steps > 0 and not self._running
+                if single:
+                    self._pending_steps -= 1
+                elif self._running:
+                    self._pending_steps = 0
+                running = self._running
+            if running != was_running:
+                self.running_changed.emit(running)
+                was_running = running
+            for name, arg in commands:
+                try:
+                    if name == "reset":
+                        trainer.reset_weights()
+                        sent_rows = 0
+                    elif name == "settings":
+                        trainer.update_settings(**arg)
+                except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
+                    self.failed.emit(str(e))
+            want_snapshot = want_snapshot or bool(commands)
+            if running or single:
+                try:
+                    trainer.train_step()
+                except Diverged as e:
+                    self._signal(_running=False)
+                    self.diverged.emit(str(e))
+                    want_snapshot = True
+                except Exception as e:  # noqa: BLE001 - report, pause, keep the session alive
+                    self._signal(_running=False)
+                    self.failed.emit(f"training step failed: {e}\n{traceback.format_exc(limit=3)}")
+                    want_snapshot = True
+            now = time.perf_counter()
+            paused_now = not (running and self._running)
+            if now - last_progress >= PROGRESS_INTERVAL_S or paused_now:
+                sent_rows = self._emit_progress(trainer, sent_rows)
+                last_progress = now
+            if maker is not None and (want_snapshot or (maker.due(now) and running) or single):
+                try:
+                    self.snapshot.emit(maker.make(trainer.flow, trainer.step))
+                except Exception as e:  # noqa: BLE001 - a view failing must not stop training
+                    self.failed.emit(f"could not compute the views: {e}")
+                want_snapshot = False
+            elif maker is None:
+                want_snapshot = False
+        self._emit_progress(trainer, sent_rows)
+        self.running_changed.emit(False)
+        self.finished.emit()
+
+    def _emit_progress(self, trainer: Trainer, sent_rows: int) -> int:
+        cols = trainer.metrics.columns
+        n = len(trainer.metrics)
+        if n < sent_rows:  # the record was truncated (roll-back or reset): resend from the start
+            sent_rows = 0
+        rows = {k: v[sent_rows:n] for k, v in cols.items()}
+        self.progress.emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running))
+        return n
+
+
+class TrainingSession(QObject):
+    """Owns the QThread and the worker; ``shutdown`` stops the loop and joins the thread (never terminate())."""
+
+    def __init__(self, factory: Callable[[], Trainer], parent: QObject | None = None,
+                 snapshots: bool = True) -> None:
+        super().__init__(parent)
+        self.thread = QThread(self)
+        self.thread.setObjectName("flowlab-training")
+        self.worker = TrainingWorker(factory, snapshots)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self.thread.quit)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Ask the loop to stop and wait for the thread; True if it ended in time."""
+        self.worker.stop()
+        self.thread.quit()
+        return self.thread.wait(timeout_ms)
