@@ -31,25 +31,73 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out."""
+    from flowlab.headless import ProgressBar, train_preset
+    from flowlab.presets import load_preset
+
+    if args.steps < 1:
+        raise FlowlabError("--steps must be at least 1")
+    preset = load_preset(args.preset)
+    bar = ProgressBar(args.steps) if not args.quiet else None
+    try:
+        summary = train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,
+                               progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items()
+                       if k in ("train_nll", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl"))
+    print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s; {scores}")
+    print(f"wrote {summary.out_dir}/metrics.csv, checkpoint.pt and pictures")
+    if summary.diverged:
+        print(f"flowlab: training stopped: {summary.diverged}", file=sys.stderr)
+        return 3
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowlab", description="See normalizing flows learn.")
+    parser = argparse.ArgumentParser(
+        prog="flowlab", description="See normalizing flows learn. `flowlab` opens the window on the default "
+                                    "preset; `flowlab FILE.json` opens a preset.")
     sub = parser.add_subparsers(dest="command")
     layers = sub.add_parser("layers", help="list every layer kind and its parameters")
     layers.add_argument("kind", nargs="?", help="show only this kind")
     layers.set_defaults(run=_cmd_layers)
+    train = sub.add_parser("train", help="train a preset without a window")
+    train.add_argument("preset", help="a preset JSON file")
+    train.add_argument("--steps", type=int, required=True, help="optimiser steps")
+    train.add_argument("--out", required=True, help="folder for metrics.csv, weights and PNG plots")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
+                       help="override the preset's device (auto: CUDA, then MPS, then CPU)")
+    train.add_argument("--seed", type=int, default=None, help="override the preset's seed")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_cmd_train)
     return parser
 
 
+SUBCOMMANDS = ("layers", "train")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command is None:
-        print("flowlab: the window is not built yet; `flowlab layers` lists the layer registry.", file=sys.stderr)
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
+        # `flowlab` opens the default preset; `flowlab FILE.json` opens that file.
+        from flowlab.ui.app import run_app
+
+        return run_app(argv[0] if argv else None)
+    args = _parser().parse_args(argv)  # argparse itself exits with code 2 and one line on bad usage
     try:
         return args.run(args)
     except FlowlabError as e:
         print(f"flowlab: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. an output folder that cannot be written
+        print(f"flowlab: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("flowlab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,160 @@
+"""Training speed: a bare hand-written PyTorch loop vs the engine headless vs the engine on its QThread with live
+views, for the same RealNVP (8 affine couplings, alternating halves, MLP 1→128→128→2, batch 512) on two moons.
+
+    python bench/bench_training.py [--threads 2] [--seconds 10] [--device cpu]
+
+Prints steps/s and ratios against the bare loop measured in the same run, the share of the training thread's
+time spent on views and the density-heatmap refresh rate, and the time of a 256×256 density grid and of 10 000
+samples. Figures are from this machine; compare ratios, not absolute numbers, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from flowlab.targets import build_target  # noqa: E402
+from flowlab.training.settings import TrainSettings  # noqa: E402
+from flowlab.training.trainer import Trainer  # noqa: E402
+from flowlab.training.views import density_grid  # noqa: E402
+
+STACK = [{"kind": "affine_coupling",
+          "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 128, "depth": 2}} for i in range(8)]
+BATCH = 512
+
+
+class BareCoupling(nn.Module):
+    """The textbook affine coupling on 2-D data, written directly (the baseline)."""
+
+    def __init__(self, flip: bool) -> None:
+        super().__init__()
+        self.flip = flip
+        self.net = nn.Sequential(nn.Linear(1, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = (x[:, 1:], x[:, :1]) if self.flip else (x[:, :1], x[:, 1:])
+        s, t = self.net(a).chunk(2, dim=1)
+        s = 3.0 * torch.tanh(s / 3.0)
+        b = b * torch.exp(s) + t
+        out = torch.cat([b, a], 1) if self.flip else torch.cat([a, b], 1)
+        return out, s.sum(1)
+
+
+def bare_loop(data: torch.Tensor, seconds: float, device: torch.device) -> float:
+    torch.manual_seed(0)
+    layers = nn.ModuleList(BareCoupling(i % 2 == 1) for i in range(8)).to(device)
+    opt = torch.optim.Adam(layers.parameters(), lr=1e-3)
+    data = data.to(device)
+
+    def step() -> float:
+        x = data[torch.randint(0, len(data), (BATCH,), device=device)]
+        ladj = torch.zeros(BATCH, device=device)
+        for layer in layers:
+            x, l = layer(x)
+            ladj = ladj + l
+        loss = -(-0.5 * (x * x).sum(1) - 1.8378770664093453 + ladj).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return _rate(step, seconds)
+
+
+def _rate(step, seconds: float, warmup: int = 20) -> float:
+    for _ in range(warmup):
+        step()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def engine_headless(target, seconds: float, device: str) -> tuple[float, Trainer]:
+    trainer = Trainer(STACK, target, TrainSettings(batch_size=BATCH, device=device, eval_every=10**6,
+                                                   n_train=20000, n_test=5000))
+    return _rate(trainer.train_step, seconds), trainer
+
+
+def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+
+    from flowlab.ui.worker import TrainingSession
+
+    app = QCoreApplication.instance() or QCoreApplication([])
+    settings = TrainSettings(batch_size=BATCH, device=device, eval_every=10**6, n_train=20000, n_test=5000)
+    session = TrainingSession(lambda: Trainer(STACK, target, settings))
+    progress, snaps = [], []
+    session.worker.progress.connect(progress.append)
+    session.worker.snapshot.connect(snaps.append)
+    loop = QEventLoop()
+    session.worker.ready.connect(lambda _: loop.quit())
+    session.start()
+    loop.exec()
+    session.worker.play()
+    QTimer.singleShot(int(2000), loop.quit)  # warm-up
+    loop.exec()
+    step0, snaps0, t0 = progress[-1].step, len(snaps), time.perf_counter()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    elapsed = time.perf_counter() - t0
+    steps = progress[-1].step - step0
+    window = snaps[snaps0:]
+    session.shutdown()
+    app.processEvents()
+    return {"steps_per_s": steps / elapsed, "view_share": sum(s.cost_s for s in window) / elapsed,
+            "heatmaps_per_s": sum(1 for s in window if s.density is not None) / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-thread", action="store_true", help="no Qt run (e.g. on a GPU box without Qt)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    target = build_target({"kind": "moons"})
+    data, _ = target.split(20000, 10, seed=0)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
+
+    bare = bare_loop(data, args.seconds, device)
+    print(f"bare loop            {bare:8.1f} steps/s   1.00x")
+    headless, trainer = engine_headless(target, args.seconds, args.device)
+    print(f"engine headless      {headless:8.1f} steps/s   {headless / bare:.2f}x   (target >= 1.0x)")
+    if not args.skip_thread:
+        live = engine_on_thread(target, args.seconds, args.device)
+        print(f"engine + live views  {live['steps_per_s']:8.1f} steps/s   {live['steps_per_s'] / bare:.2f}x   "
+              f"(target >= 0.8x); views take {100 * live['view_share']:.0f}% of the training thread (target <= 20%), "
+              f"128x128 heatmap {live['heatmaps_per_s']:.1f}/s (target >= 4)")
+
+    flow = trainer.flow.eval()
+    with torch.no_grad():
+        density_grid(flow, (-4, 4, -4, 4), 256)
+        t = time.perf_counter()
+        for _ in range(5):
+            density_grid(flow, (-4, 4, -4, 4), 256)
+        grid_ms = (time.perf_counter() - t) / 5 * 1000
+        flow.sample(10000)
+        t = time.perf_counter()
+        for _ in range(5):
+            flow.sample(10000)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        sample_ms = (time.perf_counter() - t) / 5 * 1000
+    print(f"256x256 density grid {grid_ms:8.1f} ms   (target well under 200 ms)")
+    print(f"10 000 samples       {sample_ms:8.1f} ms   (target under 30 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The built-in lecture presets shipped in the repository's ``presets/`` folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowlab.presets.preset import Preset, load_preset
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+DEFAULT_PRESET = "realnvp_moons"
+
+
+@dataclass(frozen=True)
+class BuiltinPreset:
+    key: str  # the file name without .json
+    path: Path
+    preset: Preset
+
+
+def builtin_paths() -> dict[str, Path]:
+    """Every built-in preset file by key, in menu order (file names sort in lecture order)."""
+    if not PRESETS_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(PRESETS_DIR.glob("*.json"))}
+
+
+def load_builtin(key: str = DEFAULT_PRESET) -> Preset:
+    paths = builtin_paths()
+    if key not in paths:
+        from flowlab.presets.preset import PresetError
+
+        raise PresetError(f"no built-in preset '{key}' (have: {', '.join(paths) or 'none'})")
+    return load_preset(paths[key])

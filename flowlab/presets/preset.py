@@ -1,0 +1,166 @@
+"""The preset file: a versioned JSON document describing a layer stack, a target, and training and view settings.
+
+Presets are data, never code. Loading validates every field and names the one at fault; a file from a newer
+flowlab says so; older versions are migrated; saves are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from flowlab.errors import FlowlabError, StackError
+from flowlab.flows import validate_stack
+from flowlab.targets import Target, TargetError, build_target
+from flowlab.training.settings import TrainSettings
+
+SCHEMA_VERSION = 1
+
+
+class PresetError(FlowlabError):
+    """A preset that cannot be read; the message names the file and the field or line at fault."""
+
+
+class _TargetModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    params: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+
+
+class _LayerModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    params: dict[str, Any] = {}
+    enabled: bool = True
+
+
+class _PresetModel(BaseModel):
+    """The envelope; layer parameters, target parameters and training settings are checked by their registries."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int
+    name: str
+    description: str = ""
+    layers: list[_LayerModel]
+    base: Literal["standard", "diagonal"] = "standard"
+    target: _TargetModel
+    training: dict[str, Any] = {}
+    view: dict[str, Any] = {}
+
+
+@dataclass
+class Preset:
+    """A validated preset, ready for the engine and the window."""
+
+    name: str
+    layers: list[dict[str, Any]]
+    target: dict[str, Any]
+    description: str = ""
+    base: str = "standard"
+    training: TrainSettings = field(default_factory=TrainSettings)
+    view: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "name": self.name, "description": self.description,
+                "layers": copy.deepcopy(self.layers), "base": self.base, "target": copy.deepcopy(self.target),
+                "training": self.training.to_dict(), "view": copy.deepcopy(self.view)}
+
+    def build_target(self) -> Target:
+        return build_target(self.target)
+
+
+# Migrations: MIGRATIONS[v] turns a version-v document into a version-(v+1) one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def preset_from_dict(doc: Any, source: str = "preset") -> Preset:
+    """Validate a parsed JSON document; raise :class:`PresetError` naming the field at fault."""
+    if not isinstance(doc, Mapping):
+        raise PresetError(f"{source}: not a flowlab preset (the file holds a JSON {type(doc).__name__}, "
+                          f"not an object)")
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PresetError(f"{source}: not a flowlab preset (no whole-number 'schema_version' field)")
+    if version > SCHEMA_VERSION:
+        raise PresetError(f"{source}: written by a newer flowlab (preset schema {version}; this version reads "
+                          f"up to {SCHEMA_VERSION}). Update flowlab to open it.")
+    if version < 1:
+        raise PresetError(f"{source}: schema_version {version} is not a valid preset version")
+    doc = dict(doc)
+    while doc["schema_version"] < SCHEMA_VERSION:
+        doc = MIGRATIONS[doc["schema_version"]](doc)
+    try:
+        model = _PresetModel.model_validate(doc)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise PresetError(f"{source}: field '{_where(first['loc'])}': {first['msg']}") from None
+    try:
+        training = TrainSettings.from_dict(model.training)
+    except FlowlabError as e:
+        raise PresetError(f"{source}: {e}") from None
+    layers = [m.model_dump() for m in model.layers]
+    target_cfg = model.target.model_dump()
+    try:
+        target = build_target(target_cfg)
+    except TargetError as e:
+        raise PresetError(f"{source}: field 'target': {e}") from None
+    problems = validate_stack(layers, target.shape)
+    if problems:
+        p = problems[0]
+        raise PresetError(f"{source}: field '{_stack_field(p)}': {p}")
+    return Preset(name=model.name, description=model.description, layers=layers, base=model.base,
+                  target=target_cfg, training=training, view=model.view)
+
+
+def _stack_field(problem: StackError) -> str:
+    if problem.position is None:
+        return "layers"
+    where = f"layers[{problem.position}]"
+    return f"{where}.params.{problem.param}" if problem.param else where
+
+
+def load_preset(path: str | os.PathLike) -> Preset:
+    """Read and validate a preset file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PresetError(f"{path}: cannot be read ({e.__class__.__name__}: {e})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    return preset_from_dict(doc, str(path))
+
+
+def save_preset(preset: Preset, path: str | os.PathLike) -> None:
+    """Write atomically: a crash mid-save leaves the old file intact."""
+    path = Path(path)
+    text = json.dumps(preset.to_dict(), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,555 @@
+"""The playground window: stack editor, target and training controls, live views in rearrangeable docks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
+                               QStyle, QToolBar, QVBoxLayout, QWidget)
+
+from flowlab.errors import FlowlabError
+from flowlab.presets import Preset, PresetError, load_preset, save_preset
+from flowlab.presets.builtin import builtin_paths, load_builtin
+from flowlab.targets import TARGETS, build_target
+from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
+from flowlab.training.trainer import Trainer
+from flowlab.training.views import Snapshot
+from flowlab.ui.commands import ReplaceStack, SetParam
+from flowlab.ui.param_editor import LayerEditor, ParamForm
+from flowlab.ui.stack_model import StackModel
+from flowlab.ui.stack_panel import StackPanel
+from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
+                              SamplesView, View, WarpView)
+from flowlab.ui.worker import Progress, TrainingSession
+
+REDRAW_MS = 33  # ≤ 30 Hz
+LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
+                 "eval_every", "keep_best", "energy_samples")
+
+
+class TargetPanel(QWidget):
+    """Pick what to fit; its parameters come from the target registry."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        box = QVBoxLayout(self)
+        self.combo = QComboBox()
+        self.combo.setObjectName("targetKind")
+        for kind, spec in sorted(TARGETS.items(), key=lambda kv: (kv[1].family, kv[0])):
+            if spec.data_fields and not spec.params:
+                continue  # needs the user's own data: offered by the drawing tools, not this list
+            self.combo.addItem(f"{kind}  ({spec.family})", kind)
+            self.combo.setItemData(self.combo.count() - 1, spec.help, Qt.ToolTipRole)
+        self.help = QLabel("")
+        self.help.setWordWrap(True)
+        self.form = ParamForm()
+        box.addWidget(self.combo)
+        box.addWidget(self.help)
+        box.addWidget(self.form)
+        box.addStretch(1)
+
+    def show_config(self, config: dict[str, Any]) -> None:
+        kind = config["kind"]
+        i = self.combo.findData(kind)
+        self.combo.blockSignals(True)
+        if i < 0:
+            self.combo.addItem(f"{kind}  ({TARGETS[kind].family})", kind)
+            i = self.combo.count() - 1
+        self.combo.setCurrentIndex(i)
+        self.combo.blockSignals(False)
+        spec = TARGETS[kind]
+        self.help.setText(spec.help)
+        self.form.set_params(spec.params, config.get("params", {}))
+
+
+class MainWindow(QMainWindow):
+    """One document (a preset being edited) and one training session at a time."""
+
+    def __init__(self, preset: Preset | None = None, path: Path | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("flowlab")
+        self.resize(1400, 900)
+        self.undo_stack = QUndoStack(self)
+        self.model = StackModel(parent=self)
+        self.session: TrainingSession | None = None
+        self._latest: Snapshot | None = None
+        self._drawn: Snapshot | None = None
+        self._running = False
+        self.target_config: dict[str, Any] = {"kind": "moons", "params": {}, "data": {}}
+        self.settings_values = TrainSettings()
+        self.preset_name = "untitled"
+        self.preset_description = ""
+        self.base = "standard"
+        self.view_settings: dict[str, Any] = {}
+        self.path: Path | None = None
+        self.entropy: float | None = None
+        self._build_ui()
+        self._build_actions()
+        self.model.changed.connect(self._stack_changed)
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(REDRAW_MS)
+        self.redraw_timer.timeout.connect(self._redraw)
+        self.redraw_timer.start()
+        self._restore_settings()
+        self.apply_preset(preset or load_builtin(), path)
+
+    # -- construction ---------------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.stack_panel = StackPanel(self.model, self.undo_stack)
+        self.stack_panel.selection_changed.connect(self._show_layer)
+        self.layer_editor = LayerEditor()
+        self.layer_editor.form.edited.connect(self._layer_param_edited)
+        self.target_panel = TargetPanel()
+        self.target_panel.combo.currentIndexChanged.connect(self._target_kind_changed)
+        self.target_panel.form.edited.connect(self._target_param_edited)
+        self.train_form = ParamForm()
+        self.train_form.set_params(TRAIN_PARAMS, self.settings_values.to_dict())
+        self.train_form.edited.connect(self._training_edited)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+
+        self._dock("Layers", self.stack_panel, Qt.LeftDockWidgetArea)
+        self._dock("Layer parameters", self.layer_editor, Qt.LeftDockWidgetArea)
+        right = QWidget()
+        form = QVBoxLayout(right)
+        form.addWidget(QLabel("<b>Target</b>"))
+        form.addWidget(self.target_panel)
+        form.addWidget(QLabel("<b>Training</b>"))
+        form.addWidget(self.train_form)
+        form.addWidget(self.notes)
+        form.addStretch(1)
+        self._dock("Target and training", right, Qt.RightDockWidgetArea)
+
+        self.views: dict[str, View] = {
+            "density": DensityView(), "samples": SamplesView(), "latent": LatentView(), "warp": WarpView(),
+            "layers": LayerScrubber(), "curves": CurvesView(), "one_d": OneDView(), "images": ImageSamplesView(),
+        }
+        # Every view is a dock the user can move, tab, float or close (the View menu brings them back). They live
+        # in an inner main window so that the editing panels keep their place at the sides.
+        self.view_area = QMainWindow()
+        self.view_area.setObjectName("viewArea")
+        self.view_area.setDockNestingEnabled(True)
+        self.setCentralWidget(self.view_area)
+        self.view_docks: dict[str, QDockWidget] = {}
+        for key, area in (("density", Qt.LeftDockWidgetArea), ("samples", Qt.RightDockWidgetArea),
+                          ("curves", Qt.BottomDockWidgetArea), ("layers", Qt.BottomDockWidgetArea),
+                          ("latent", Qt.RightDockWidgetArea), ("warp", Qt.RightDockWidgetArea),
+                          ("one_d", Qt.LeftDockWidgetArea), ("images", Qt.LeftDockWidgetArea)):
+            self.view_docks[key] = self._dock(self.views[key].title, self.views[key], area, self.view_area)
+        d = self.view_docks
+        self.view_area.tabifyDockWidget(d["samples"], d["latent"])
+        self.view_area.tabifyDockWidget(d["latent"], d["warp"])
+        self.view_area.tabifyDockWidget(d["density"], d["one_d"])
+        self.view_area.tabifyDockWidget(d["one_d"], d["images"])
+        self.view_area.splitDockWidget(d["curves"], d["layers"], Qt.Horizontal)
+        d["density"].raise_()
+        d["samples"].raise_()
+        self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
+        self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
+
+        self.status_device = QLabel("")
+        self.status_step = QLabel("")
+        self.status_scores = QLabel("")
+        for w in (self.status_device, self.status_step, self.status_scores):
+            self.statusBar().addPermanentWidget(w)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+              window: QMainWindow | None = None) -> QDockWidget:
+        window = window or self
+        dock = QDockWidget(title, window)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        window.addDockWidget(area, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        tb = QToolBar("Training")
+        tb.setObjectName("trainingToolbar")
+        self.addToolBar(tb)
+        self.play_action = QAction(self.style().standardIcon(QStyle.SP_MediaPlay), "Play", self)
+        self.play_action.setShortcut(QKeySequence("Ctrl+Space"))
+        self.play_action.setToolTip("Play or pause training (Ctrl+Space)")
+        self.play_action.triggered.connect(self.toggle_play)
+        self.step_action = QAction(self.style().standardIcon(QStyle.SP_MediaSkipForward), "Step", self)
+        self.step_action.setShortcut(QKeySequence("Ctrl+Right"))
+        self.step_action.setToolTip("One training step (Ctrl+Right)")
+        self.step_action.triggered.connect(self.single_step)
+        self.reset_action = QAction(self.style().standardIcon(QStyle.SP_BrowserReload), "Reset weights", self)
+        self.reset_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.reset_action.triggered.connect(self.reset_weights)
+        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        for a in (self.play_action, self.step_action, self.reset_action):
+            tb.addAction(a)
+
+        file_menu = self.menuBar().addMenu("&File")
+        for text, keys, slot in (("&New", QKeySequence.New, self.new_document),
+                                 ("&Open…", QKeySequence.Open, self.open_dialog),
+                                 ("&Save", QKeySequence.Save, self.save),
+                                 ("Save &As…", QKeySequence.SaveAs, self.save_as)):
+            a = QAction(text, self)
+            a.setShortcut(keys)
+            a.triggered.connect(slot)
+            file_menu.addAction(a)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        edit = self.menuBar().addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+        edit.addAction(undo)
+        edit.addAction(redo)
+        self.undo_action, self.redo_action = undo, redo
+
+        presets = self.menuBar().addMenu("&Presets")
+        for key, path in builtin_paths().items():
+            try:
+                p = load_preset(path)
+            except PresetError:
+                continue
+            a = QAction(p.name, self)
+            a.setToolTip(p.description)
+            a.setStatusTip(p.description)
+            a.triggered.connect(lambda _=False, k=key: self.open_builtin(k))
+            presets.addAction(a)
+        presets.setToolTipsVisible(True)
+
+        view = self.menuBar().addMenu("&View")
+        for dock in self.findChildren(QDockWidget):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        self.presentation_action = QAction("&Presentation mode", self)
+        self.presentation_action.setShortcut(QKeySequence("F11"))
+        self.presentation_action.setCheckable(True)
+        self.presentation_action.toggled.connect(self.set_presentation_mode)
+        view.addAction(self.presentation_action)
+        self._update_recent_menu()
+
+    # -- documents ------------------------------------------------------------------------------------------------
+    def current_preset(self) -> Preset:
+        return Preset(name=self.preset_name, description=self.preset_description, layers=self.model.layers(),
+                      target=copy.deepcopy(self.target_config), base=self.base, training=self.settings_values,
+                      view=copy.deepcopy(self.view_settings))
+
+    def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
+        self._stop_session()
+        self.preset_name, self.preset_description = preset.name, preset.description
+        self.base, self.view_settings = preset.base, dict(preset.view)
+        self.target_config = copy.deepcopy(preset.target)
+        self.settings_values = preset.training
+        self.train_form.set_params(TRAIN_PARAMS, self.settings_values.to_dict())
+        self.target_panel.show_config(self.target_config)
+        self._set_shape_from_target()
+        self.undo_stack.clear()
+        self.model.replace_all(preset.layers)
+        self.undo_stack.setClean()
+        self.path = path
+        if path is not None:
+            self._add_recent(path)
+        self.setWindowTitle(f"flowlab — {preset.name}" + (f" ({path.name})" if path else ""))
+        self.notes.setText(preset.description)
+        self._restart_session()
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a preset file; a broken file shows a dialog naming the problem and changes nothing."""
+        try:
+            preset = load_preset(path)
+        except PresetError as e:
+            QMessageBox.warning(self, "Cannot open preset", str(e))
+            return False
+        self.apply_preset(preset, Path(path))
+        return True
+
+    def open_builtin(self, key: str) -> None:
+        try:
+            self.apply_preset(load_builtin(key))
+        except PresetError as e:
+            QMessageBox.warning(self, "Cannot open preset", str(e))
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open preset", "", "flowlab presets (*.json)")
+        if path:
+            self.open_path(path)
+
+    def new_document(self) -> None:
+        self.apply_preset(Preset(name="untitled", layers=[], target={"kind": "moons", "params": {}, "data": {}}))
+
+    def save(self) -> bool:
+        return self.save_to(self.path) if self.path else self.save_as()
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{self.preset_name}.json",
+                                              "flowlab presets (*.json)")
+        return self.save_to(Path(path)) if path else False
+
+    def save_to(self, path: Path) -> bool:
+        try:
+            save_preset(self.current_preset(), path)
+        except (OSError, ValueError) as e:
+            QMessageBox.warning(self, "Cannot save preset", f"{path}: {e}")
+            return False
+        self.path = Path(path)
+        self.undo_stack.setClean()
+        self._add_recent(self.path)
+        self.statusBar().showMessage(f"saved {path}", 4000)
+        return True
+
+    def _add_recent(self, path: Path) -> None:
+        s = QSettings()
+        recent = [p for p in (s.value("recent", []) or []) if p != str(path)]
+        s.setValue("recent", [str(path)] + recent[:7])
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for p in QSettings().value("recent", []) or []:
+            a = QAction(p, self)
+            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
+            self.recent_menu.addAction(a)
+
+    # -- edits ----------------------------------------------------------------------------------------------------
+    def _show_layer(self, row: int | None) -> None:
+        if row is None or row >= self.model.rowCount():
+            self.layer_editor.show_layer(None, None, None)
+            return
+        problem = self.model.problem(row)
+        self.layer_editor.show_layer(row, self.model.layer(row), problem.reason if problem else None)
+
+    def _layer_param_edited(self, name: str, value: Any) -> None:
+        row = self.stack_panel.view.current_row()
+        if row is not None:
+            self.undo_stack.push(SetParam(self.model, row, name, value))
+
+    def _stack_changed(self) -> None:
+        self._show_layer(self.stack_panel.view.current_row())
+        if self._running:
+            self.statusBar().showMessage("Training paused: the stack changed. Press play to train the new stack.",
+                                         6000)
+        self._restart_session()
+
+    def _target_kind_changed(self, _index: int) -> None:
+        kind = self.target_panel.combo.currentData()
+        if kind and kind != self.target_config["kind"]:
+            self._set_target({"kind": kind, "params": {}, "data": {}})
+
+    def _target_param_edited(self, name: str, value: Any) -> None:
+        cfg = copy.deepcopy(self.target_config)
+        cfg["params"][name] = value
+        self._set_target(cfg)
+
+    def _set_target(self, config: dict[str, Any]) -> None:
+        try:
+            build_target(config)
+        except FlowlabError as e:
+            QMessageBox.warning(self, "Cannot use this target", str(e))
+            self.target_panel.show_config(self.target_config)
+            return
+        self.target_config = config
+        self.target_panel.show_config(config)
+        self._set_shape_from_target()
+        self._restart_session()
+
+    def _set_shape_from_target(self) -> None:
+        try:
+            shape = build_target(self.target_config).shape
+        except FlowlabError:
+            return
+        self.model.set_shape(shape)
+
+    def _training_edited(self, name: str, value: Any) -> None:
+        try:
+            self.settings_values = self.settings_values.updated(**{name: value})
+        except FlowlabError as e:
+            self.statusBar().showMessage(str(e), 6000)
+            return
+        if name in LIVE_SETTINGS and self.session is not None:
+            self.session.worker.update_settings(**{name: value})
+        else:
+            self._restart_session()
+
+    # -- training -------------------------------------------------------------------------------------------------
+    def _stop_session(self) -> None:
+        if self.session is not None:
+            self.session.shutdown()
+            self.session.deleteLater()
+            self.session = None
+        self._set_running(False)
+
+    def _restart_session(self) -> None:
+        """A new trainer for the current stack, target and settings (fresh weights); views show it at once."""
+        self._stop_session()
+        problems = [self.model.problem(r) for r in range(self.model.rowCount()) if self.model.problem(r)]
+        if problems:
+            self.play_action.setEnabled(False)
+            self.step_action.setEnabled(False)
+            self.status_step.setText(f"⚠ {problems[0]}")
+            return
+        self.play_action.setEnabled(True)
+        self.step_action.setEnabled(True)
+        layers = [e for e in self.model.layers()]
+        target_cfg = copy.deepcopy(self.target_config)
+        settings = self.settings_values
+        base = self.base
+
+        def factory() -> Trainer:
+            return Trainer(layers, build_target(target_cfg), settings, base=base)
+
+        self.session = TrainingSession(factory, parent=self)
+        w = self.session.worker
+        w.ready.connect(self._session_ready)
+        w.progress.connect(self._on_progress)
+        w.snapshot.connect(self._on_snapshot)
+        w.failed.connect(self._on_failed)
+        w.diverged.connect(self._on_diverged)
+        w.running_changed.connect(self._set_running)
+        self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
+        self._configure_views()
+        self.session.start()
+
+    def _configure_views(self) -> None:
+        spec = TARGETS[self.target_config["kind"]]
+        shape = self.model.shape
+        image = len(shape) == 3
+        one_d = shape == (1,)
+        self.view_docks["images"].setVisible(image)
+        self.view_docks["one_d"].setVisible(one_d)
+        for key in ("samples", "latent", "warp"):
+            self.view_docks[key].setVisible(shape == (2,))
+        self.view_docks["density"].setVisible(shape == (2,))
+        (self.view_docks["images"] if image else self.view_docks["one_d"] if one_d
+         else self.view_docks["density"]).raise_()
+        try:
+            target = build_target(self.target_config)
+            bounds = target.bounds
+        except FlowlabError:
+            bounds = None
+        for v in self.views.values():
+            v.set_bounds(bounds)
+        self.views["curves"].reset(None, bits=image, energy=spec.objective == "energy")
+
+    def _session_ready(self, info: dict[str, Any]) -> None:
+        self.status_device.setText(info["device"])
+        notes = "\n".join(info["notes"])
+        self.notes.setText((self.preset_description + ("\n\n" if notes else "") + notes).strip())
+        trainer = self.session.worker.trainer if self.session else None
+        if trainer is not None and trainer.target_entropy() is not None and not trainer.is_images:
+            self.views["curves"].floor.setValue(trainer.target_entropy())
+            self.views["curves"].floor.setVisible(True)
+
+    def toggle_play(self) -> None:
+        if self.session is None:
+            return
+        if self._running:
+            self.session.worker.pause()
+        else:
+            self.session.worker.play()
+
+    def single_step(self) -> None:
+        if self.session is not None:
+            self.session.worker.pause()
+            self.session.worker.step_once()
+
+    def reset_weights(self) -> None:
+        if self.session is not None:
+            self.session.worker.reset()
+            self.views["curves"].reset(self.entropy, bits=len(self.model.shape) == 3)
+
+    def _set_running(self, running: bool) -> None:
+        self._running = running
+        self.play_action.setText("Pause" if running else "Play")
+        self.play_action.setIcon(self.style().standardIcon(QStyle.SP_MediaPause if running else QStyle.SP_MediaPlay))
+
+    def _on_progress(self, p: Progress) -> None:
+        self.status_step.setText(f"step {p.step}" + (f" · {p.steps_per_s:.0f} steps/s" if p.steps_per_s else ""))
+        curves = self.views["curves"]
+        if p.rows.get("step") and curves.columns.get("step") and p.rows["step"][0] <= curves.columns["step"][-1]:
+            curves.reset(curves.floor.value() if curves.floor.isVisible() else None, bits=curves.bits)
+        curves.add_rows(p.rows)
+        self.status_scores.setText(self._scores_text(curves.columns))
+
+    @staticmethod
+    def _scores_text(cols: dict[str, list[float]]) -> str:
+        def last(key: str) -> float:
+            for v in reversed(cols.get(key, [])):
+                if not math.isnan(v):
+                    return v
+            return math.nan
+
+        parts = []
+        for key, label in (("train_nll", "train NLL"), ("train_loss", "loss"), ("test_nll", "test NLL"),
+                           ("test_bpd", "test bits/dim"), ("kl_gap", "gap to entropy"), ("true_kl", "KL(q‖p)")):
+            v = last(key)
+            if not math.isnan(v):
+                parts.append(f"{label} {v:.3f}")
+        return " · ".join(parts)
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        self._latest = snap  # only the newest is kept; the redraw timer draws it
+
+    def _redraw(self) -> None:
+        snap = self._latest
+        if snap is None or snap is self._drawn:
+            return
+        self._drawn = snap
+        for key, view in self.views.items():
+            if self.view_docks[key].isVisible():
+                view.update_snapshot(snap)
+
+    def _on_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message.splitlines()[0], 8000)
+        if "training step failed" in message or "could not" in message:
+            QMessageBox.warning(self, "Training problem", message)
+
+    def _on_diverged(self, message: str) -> None:
+        QMessageBox.warning(self, "Training paused", message)
+
+    def set_presentation_mode(self, on: bool) -> None:
+        """Bigger fonts and thicker lines, full screen: for a lecture hall."""
+        from flowlab.ui import views as view_module
+
+        app_font = self.font()
+        app_font.setPointSizeF(app_font.pointSizeF() * (1.5 if on else 1 / 1.5))
+        self.setFont(app_font)
+        view_module.set_presentation(on)
+        for v in self.views.values():
+            v.apply_style()
+        self._drawn = None  # redraw with the new style
+        if on:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = QSettings()
+        geometry = s.value("geometry")
+        state = s.value("windowState")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        view_state = s.value("viewState")
+        if view_state is not None:
+            self.view_area.restoreState(view_state)
+
+    def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+        s = QSettings()
+        s.setValue("geometry", self.saveGeometry())
+        s.setValue("windowState", self.saveState())
+        s.setValue("viewState", self.view_area.saveState())
+        self.redraw_timer.stop()
+        self._stop_session()
+        super().closeEvent(event)
+
+

@@ -1,0 +1,153 @@
+"""The layer palette and the stack list, with drag-and-drop and keyboard equivalents for every edit."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+                               QPushButton, QVBoxLayout, QWidget)
+
+from flowlab.flows import LAYERS
+from flowlab.ui.commands import InsertLayer, MoveLayer, RemoveLayer, SetEnabled
+from flowlab.ui.stack_model import KIND_MIME, StackModel, family_colour, new_layer
+
+
+class Palette(QListWidget):
+    """Every kind in the registry, grouped by family; drag one into the stack, or press Enter to append it."""
+
+    add_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragOnly)
+        self.setObjectName("palette")
+        for kind, spec in sorted(LAYERS.items(), key=lambda kv: (kv[1].family, kv[0])):
+            item = QListWidgetItem(f"{kind}")
+            item.setData(Qt.UserRole, kind)
+            item.setData(Qt.DecorationRole, family_colour(kind))
+            d = spec.directions
+            item.setToolTip(f"{spec.help}\n\nfamily: {spec.family}; density {d.forward}, sampling {d.inverse}")
+            self.addItem(item)
+        self.itemActivated.connect(lambda it: self.add_requested.emit(it.data(Qt.UserRole)))
+
+    def mimeTypes(self) -> list[str]:
+        return [KIND_MIME]
+
+    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
+        mime = QMimeData()
+        if items:
+            mime.setData(KIND_MIME, QByteArray(items[0].data(Qt.UserRole).encode()))
+        return mime
+
+    def kinds(self) -> list[str]:
+        return [self.item(i).data(Qt.UserRole) for i in range(self.count())]
+
+
+class StackView(QListView):
+    """The stack: drop palette items at a position, drag rows to reorder."""
+
+    def __init__(self, model: StackModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.setObjectName("stack")
+        self.setDragEnabled(True)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(True)
+        self.setDragDropMode(QAbstractItemView.DragDrop)
+        self.setDefaultDropAction(Qt.MoveAction)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+
+    def current_row(self) -> int | None:
+        idx = self.currentIndex()
+        return idx.row() if idx.isValid() else None
+
+
+class StackPanel(QWidget):
+    """Palette above, stack below, and buttons; every edit is an undo command on ``undo_stack``."""
+
+    selection_changed = Signal(object)  # row or None
+
+    def __init__(self, model: StackModel, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model, self.undo_stack = model, undo_stack
+        model.push_command = undo_stack.push
+        self.palette = Palette()
+        self.palette.add_requested.connect(self.append_kind)
+        self.view = StackView(model)
+        self.view.selectionModel().currentChanged.connect(lambda cur, _prev: self.selection_changed.emit(
+            cur.row() if cur.isValid() else None))
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for name, tip, slot in (("↑", "Move up (Alt+Up)", self.move_up), ("↓", "Move down (Alt+Down)", self.move_down),
+                                ("Duplicate", "Duplicate (Ctrl+D)", self.duplicate),
+                                ("On/Off", "Enable or disable (Space)", self.toggle_enabled),
+                                ("Delete", "Delete (Del)", self.delete)):
+            b = QPushButton(name)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+            self.buttons[name] = b
+        box = QVBoxLayout(self)
+        box.setContentsMargins(4, 4, 4, 4)
+        box.addWidget(QLabel("Layers (drag into the stack, or Enter)"))
+        box.addWidget(self.palette, 2)
+        box.addWidget(QLabel("Stack (data → latent, top to bottom)"))
+        box.addWidget(self.view, 3)
+        box.addLayout(buttons)
+        for keys, slot in ((QKeySequence.Delete, self.delete), (QKeySequence("Ctrl+D"), self.duplicate),
+                           (QKeySequence("Space"), self.toggle_enabled), (QKeySequence("Alt+Up"), self.move_up),
+                           (QKeySequence("Alt+Down"), self.move_down)):
+            sc = QShortcut(keys, self.view)
+            sc.setContext(Qt.WidgetShortcut)
+            sc.activated.connect(slot)
+
+    # -- edits (each one an undo command) -------------------------------------------------------------------------
+    def append_kind(self, kind: str) -> None:
+        row = self.view.current_row()
+        at = self.model.rowCount() if row is None else row + 1
+        self.undo_stack.push(InsertLayer(self.model, at, new_layer(kind)))
+        self._select(at)
+
+    def delete(self) -> None:
+        row = self.view.current_row()
+        if row is not None:
+            self.undo_stack.push(RemoveLayer(self.model, row))
+            if self.model.rowCount():
+                self._select(min(row, self.model.rowCount() - 1))
+
+    def duplicate(self) -> None:
+        row = self.view.current_row()
+        if row is not None:
+            self.undo_stack.push(InsertLayer(self.model, row + 1, self.model.layer(row)))
+            self._select(row + 1)
+
+    def toggle_enabled(self) -> None:
+        row = self.view.current_row()
+        if row is not None:
+            self.undo_stack.push(SetEnabled(self.model, row, not self.model.layer(row).get("enabled", True)))
+
+    def move_up(self) -> None:
+        row = self.view.current_row()
+        if row is not None and row > 0:
+            self.undo_stack.push(MoveLayer(self.model, row, row - 1))
+            self._select(row - 1)
+
+    def move_down(self) -> None:
+        row = self.view.current_row()
+        if row is not None and row < self.model.rowCount() - 1:
+            self.undo_stack.push(MoveLayer(self.model, row, row + 1))
+            self._select(row + 1)
+
+    def _select(self, row: int) -> None:
+        self.view.setCurrentIndex(self.model.index(row))
+
+    def set_editable(self, editable: bool, reason: str = "") -> None:
+        """Structural edits are refused while training runs (the window pauses first or says why)."""
+        for b in self.buttons.values():
+            b.setEnabled(editable)
+        self.view.setDragDropMode(QAbstractItemView.DragDrop if editable else QAbstractItemView.NoDragDrop)
+        self.palette.setDragEnabled(editable)
+        self.view.setToolTip("" if editable else reason)
+
+

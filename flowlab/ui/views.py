@@ -1,0 +1,404 @@
+"""The live views. Every pyqtgraph item is made once and updated in place from the latest snapshot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QRadioButton, QSlider, QVBoxLayout, QWidget
+
+from flowlab.training.views import Snapshot
+
+MAX_POINTS = 3000
+DATA_BRUSH = pg.mkBrush(120, 120, 120, 110)
+MODEL_BRUSH = pg.mkBrush(230, 97, 1, 140)
+LATENT_BRUSH = pg.mkBrush(76, 120, 168, 140)
+LOG_SPAN = 10.0  # the log-density heatmap shows [max − LOG_SPAN, max]
+STYLE = {"point_size": 3, "line_width": 1}
+
+
+def set_presentation(on: bool) -> None:
+    """Bigger points and lines for a lecture hall."""
+    STYLE["point_size"] = 6 if on else 3
+    STYLE["line_width"] = 3 if on else 1
+
+
+def _scatter() -> pg.ScatterPlotItem:
+    return pg.ScatterPlotItem(size=3, pxMode=True, pen=None, brush=MODEL_BRUSH)
+
+
+def _plot(widget: pg.GraphicsLayoutWidget, title: str, row: int = 0, col: int = 0) -> pg.PlotItem:
+    p = widget.addPlot(row=row, col=col, title=title)
+    p.setAspectLocked(True)
+    p.showGrid(x=True, y=True, alpha=0.15)
+    return p
+
+
+def _cap(points: np.ndarray | None) -> np.ndarray | None:
+    return None if points is None else points[:MAX_POINTS]
+
+
+def _set_points(item: pg.ScatterPlotItem, points: np.ndarray | None) -> None:
+    points = _cap(points)
+    if points is None or points.ndim != 2 or points.shape[1] < 2:
+        item.setData([], [])
+    else:
+        item.setData(points[:, 0], points[:, 1])
+
+
+class View(QWidget):
+    """Base: one pyqtgraph layout; ``update_snapshot`` redraws from a snapshot."""
+
+    title = ""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.graphics)
+
+    def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def set_bounds(self, bounds: tuple[float, ...] | None) -> None:
+        """The target's natural extents (2-D), to frame the plots."""
+
+    def apply_style(self) -> None:
+        """Apply ``STYLE`` (presentation mode) to points and lines."""
+        for item in self.graphics.scene().items():
+            if isinstance(item, pg.ScatterPlotItem):
+                item.setSize(STYLE["point_size"])
+            elif isinstance(item, pg.PlotCurveItem):
+                pen = pg.mkPen(item.opts["pen"])
+                pen.setWidthF(STYLE["line_width"] * (2 if pen.widthF() >= 2 else 1))
+                item.setPen(pen)
+
+
+class SamplesView(View):
+    """Target samples beside model samples, on linked axes."""
+
+    title = "Samples: target | model"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data_plot = _plot(self.graphics, "target", 0, 0)
+        self.model_plot = _plot(self.graphics, "model", 0, 1)
+        self.model_plot.setXLink(self.data_plot)
+        self.model_plot.setYLink(self.data_plot)
+        self.data_item = _scatter()
+        self.data_item.setBrush(DATA_BRUSH)
+        self.model_item = _scatter()
+        self.data_plot.addItem(self.data_item)
+        self.model_plot.addItem(self.model_item)
+
+    def set_bounds(self, bounds):
+        if bounds and len(bounds) == 4:
+            self.data_plot.setRange(xRange=bounds[:2], yRange=bounds[2:], padding=0)
+            self.data_plot.disableAutoRange()
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        _set_points(self.data_item, snap.data_samples)
+        _set_points(self.model_item, snap.model_samples)
+
+
+class DensityView(View):
+    """The learned density as a heatmap (linear or log), with a colour bar and optional contours."""
+
+    title = "Density"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = _plot(self.graphics, "model density")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.contours = [pg.IsocurveItem(level=0.0, pen=pg.mkPen(255, 255, 255, 150, width=1)) for _ in range(4)]
+        for c in self.contours:
+            c.setParentItem(self.image)
+            c.setVisible(False)
+        controls = QHBoxLayout()
+        self.log_box = QCheckBox("log scale")
+        self.contour_box = QCheckBox("contours")
+        controls.addWidget(self.log_box)
+        controls.addWidget(self.contour_box)
+        controls.addStretch(1)
+        self.box.addLayout(controls)
+        self.log_box.toggled.connect(lambda _: self._redraw())
+        self.contour_box.toggled.connect(lambda _: self._redraw())
+        self._last: Snapshot | None = None
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        if snap.density is None:
+            return
+        self._last = snap
+        self._redraw()
+
+    def current_image(self) -> np.ndarray | None:
+        return None if self.image.image is None else np.asarray(self.image.image)
+
+    def _redraw(self) -> None:
+        snap = self._last
+        if snap is None or snap.density is None:
+            return
+        g = snap.density
+        logp = np.nan_to_num(g.log_density.astype(np.float32), nan=-np.inf)
+        top = float(np.max(logp[np.isfinite(logp)])) if np.isfinite(logp).any() else 0.0
+        if self.log_box.isChecked():
+            img = np.clip(logp, top - LOG_SPAN, top).astype(np.float32)
+            levels = (top - LOG_SPAN, top)
+        else:
+            img = np.exp(np.clip(logp, top - 30.0, top)).astype(np.float32)
+            levels = (0.0, float(math.exp(top)))
+        xmin, xmax, ymin, ymax = g.bounds
+        self.image.setImage(img, levels=levels, rect=(xmin, ymin, xmax - xmin, ymax - ymin))
+        self.colorbar.setLevels(levels)
+        show = self.contour_box.isChecked()
+        for i, c in enumerate(self.contours):
+            c.setVisible(show)
+            if show:
+                c.setData(img)
+                c.setLevel(levels[0] + (levels[1] - levels[0]) * (i + 1) / (len(self.contours) + 1))
+
+
+def _circle(r: float, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0, 2 * np.pi, n)
+    return r * np.cos(t), r * np.sin(t)
+
+
+class LatentView(View):
+    """Data pushed through the flow (x → z) over the base density's 1σ/2σ/3σ contours."""
+
+    title = "Latent space"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = _plot(self.graphics, "data in latent space (z = f(x))")
+        for r in (1, 2, 3):
+            self.plot.plot(*_circle(r), pen=pg.mkPen(150, 150, 150, width=1, style=Qt.DashLine))
+        self.points = _scatter()
+        self.points.setBrush(LATENT_BRUSH)
+        self.plot.addItem(self.points)
+        self.plot.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
+        self.plot.disableAutoRange()
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        _set_points(self.points, snap.latent_of_data)
+
+
+def _lines_xy(lines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Many polylines as one curve with breaks (``connect`` array): one item, one setData per frame."""
+    xs = np.concatenate([l[:, 0] for l in lines])
+    ys = np.concatenate([l[:, 1] for l in lines])
+    connect = np.ones(len(xs), dtype=bool)
+    ends = np.cumsum([len(l) for l in lines]) - 1
+    connect[ends] = False
+    return xs, ys, connect
+
+
+class WarpView(View):
+    """How the flow bends a regular grid: data → latent (left) and latent → data (right)."""
+
+    title = "Warped grid"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.fwd_plot = _plot(self.graphics, "data grid → latent", 0, 0)
+        self.inv_plot = _plot(self.graphics, "latent grid → data", 0, 1)
+        self.fwd = pg.PlotDataItem(pen=pg.mkPen(76, 120, 168, width=1))
+        self.inv = pg.PlotDataItem(pen=pg.mkPen(230, 97, 1, width=1))
+        self.fwd_plot.addItem(self.fwd)
+        self.inv_plot.addItem(self.inv)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        for item, warp in ((self.fwd, snap.warp_forward), (self.inv, snap.warp_inverse)):
+            if warp is not None:
+                xs, ys, connect = _lines_xy(warp.lines)
+                item.setData(xs, ys, connect=connect)
+
+
+class LayerScrubber(View):
+    """The distribution after each layer: slide through the stack, in either direction."""
+
+    title = "Layer by layer"
+    changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = _plot(self.graphics, "")
+        self.points = _scatter()
+        self.plot.addItem(self.points)
+        row = QHBoxLayout()
+        self.sampling = QRadioButton("sampling: z → x")
+        self.density = QRadioButton("density: x → z")
+        self.sampling.setChecked(True)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setObjectName("layerSlider")
+        self.label = QLabel("")
+        row.addWidget(self.sampling)
+        row.addWidget(self.density)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.label)
+        self.box.addLayout(row)
+        self.slider.valueChanged.connect(lambda _: self._redraw())
+        self.sampling.toggled.connect(lambda _: self._redraw())
+        self._last: Snapshot | None = None
+        self.layer_names: list[str] = []
+
+    def set_layer_names(self, names: list[str]) -> None:
+        self.layer_names = names
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        self._last = snap
+        self._redraw()
+
+    def _states(self) -> tuple[np.ndarray, ...] | None:
+        if self._last is None:
+            return None
+        return self._last.layers_inverse if self.sampling.isChecked() else self._last.layers_forward
+
+    def _redraw(self) -> None:
+        states = self._states()
+        if not states:
+            _set_points(self.points, None)
+            self.label.setText("no data to push through" if self._last is not None else "")
+            return
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, len(states) - 1)
+        self.slider.blockSignals(False)
+        k = min(self.slider.value(), len(states) - 1)
+        pts = states[k]
+        if pts.ndim == 2 and pts.shape[1] == 1:
+            pts = np.column_stack([pts[:, 0], np.zeros(len(pts))])
+        _set_points(self.points, pts if pts.ndim == 2 else None)
+        self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
+        n = len(states) - 1
+        if self.sampling.isChecked():
+            text = "base samples z" if k == 0 else f"after layer {n - k + 1} (undone {k} of {n})"
+        else:
+            text = "data x" if k == 0 else f"after layer {k} of {n}"
+        self.label.setText(text)
+        self.plot.setTitle(text)
+
+
+class CurvesView(View):
+    """Train and test negative log-likelihood (or bits/dim), with the target's entropy as the floor."""
+
+    title = "Log-likelihood"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = self.graphics.addPlot(title="negative log-likelihood (nats)")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setLabel("bottom", "step")
+        self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
+        self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
+                                   symbolBrush=(76, 120, 168))
+        self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
+                                     label="entropy of the target", labelOpts={"position": 0.1, "color": (80, 80, 80)})
+        self.floor.setVisible(False)
+        self.plot.addItem(self.floor)
+        for item in (self.train, self.test):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+        self.columns: dict[str, list[float]] = {}
+        self.bits = False
+
+    def reset(self, entropy: float | None = None, bits: bool = False, energy: bool = False) -> None:
+        self.columns = {}
+        self.bits = bits
+        self.plot.setTitle("bits per dimension" if bits else
+                           ("reverse KL loss and true KL(q‖p) (nats)" if energy else
+                            "negative log-likelihood (nats)"))
+        self.floor.setVisible(entropy is not None and not bits)
+        if entropy is not None:
+            self.floor.setValue(entropy)
+        self.train.setData([], [])
+        self.test.setData([], [])
+
+    def add_rows(self, rows: dict[str, list[float]]) -> None:
+        for k, v in rows.items():
+            self.columns.setdefault(k, []).extend(v)
+        steps = np.asarray(self.columns.get("step", []), dtype=float)
+        if not len(steps):
+            return
+        train_key = "train_nll" if not math.isnan(_last(self.columns.get("train_nll", []))) else "train_loss"
+        test_key = "test_bpd" if self.bits else ("test_nll" if "test_nll" in self.columns and not math.isnan(
+            _last(self.columns.get("test_nll", []))) else "true_kl")
+        train = np.asarray(self.columns.get(train_key, []), dtype=float)
+        if self.bits:
+            train = np.full_like(steps, np.nan)
+        ok = np.isfinite(train)
+        self.train.setData(steps[ok], train[ok])
+        test = np.asarray(self.columns.get(test_key, []), dtype=float)
+        ok = np.isfinite(test)
+        self.test.setData(steps[ok], test[ok])
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        pass
+
+
+def _last(values: list[float]) -> float:
+    for v in reversed(values):
+        if not math.isnan(v):
+            return v
+    return math.nan
+
+
+class OneDView(View):
+    """The change-of-variables slide: base density, the map f, and the resulting density on one figure."""
+
+    title = "Change of variables (1-D)"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.dens = self.graphics.addPlot(row=0, col=0, title="densities")
+        self.dens.addLegend()
+        self.model = self.dens.plot(name="model p(x)", pen=pg.mkPen(230, 97, 1, width=2))
+        self.true = self.dens.plot(name="target", pen=pg.mkPen(80, 80, 80, width=1, style=Qt.DashLine))
+        self.base = self.dens.plot(name="p_Z(f(x))", pen=pg.mkPen(76, 120, 168, width=1))
+        self.map_plot = self.graphics.addPlot(row=1, col=0, title="the map z = f(x)")
+        self.map = self.map_plot.plot(pen=pg.mkPen(84, 162, 75, width=2))
+        self.map_plot.setXLink(self.dens)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        c = snap.curve_1d
+        if c is None:
+            return
+        self.model.setData(c.x, c.model_density)
+        self.base.setData(c.x, c.base_density_at_z)
+        self.true.setData(c.x, c.true_density if c.true_density is not None else np.zeros(0))
+        self.map.setData(c.x, c.z)
+
+
+class ImageSamplesView(View):
+    """A grid of model samples for image targets."""
+
+    title = "Image samples"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = self.graphics.addPlot(title="samples")
+        self.plot.setAspectLocked(True)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        imgs = snap.image_samples
+        if imgs is None:
+            return
+        n, _, h, w = imgs.shape
+        cols = int(math.ceil(math.sqrt(n)))
+        rows = int(math.ceil(n / cols))
+        canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1), dtype=np.float32)
+        for i in range(n):
+            r, c = divmod(i, cols)
+            canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = imgs[i, 0]
+        self.image.setImage(1.0 - canvas[::-1], levels=(0.0, 1.0))
