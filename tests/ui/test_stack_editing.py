@@ -1,0 +1,159 @@
+"""Editing the stack as a user does: drag from the palette, drag to reorder, keys, parameters, undo and redo."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+# PySide marks the drag-event constructors deprecated; they are still what a real drag delivers.
+pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDrag:DeprecationWarning")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QUndoStack  # noqa: E402
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QSpinBox  # noqa: E402
+
+from flowlab.flows import LAYERS  # noqa: E402
+from flowlab.ui.param_editor import LayerEditor  # noqa: E402
+from flowlab.ui.stack_model import ROWS_MIME, StackModel, new_layer  # noqa: E402
+from flowlab.ui.stack_panel import StackPanel  # noqa: E402
+
+
+@pytest.fixture
+def panel(qtbot):
+    undo = QUndoStack()
+    model = StackModel((2,))
+    panel = StackPanel(model, undo)
+    panel.resize(400, 700)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    model.replace_all([new_layer("actnorm"), new_layer("affine_coupling"), new_layer("reverse")])
+    panel.undo = undo
+    return panel
+
+
+def kinds(panel: StackPanel) -> list[str]:
+    return [e["kind"] for e in panel.model.layers()]
+
+
+def _drop(view, mime: QMimeData, row: int) -> None:
+    """Deliver a real drop event to the stack view's viewport, above ``row`` (or below the last row)."""
+    model = view.model()
+    if row < model.rowCount():
+        rect = view.visualRect(model.index(row))
+        pos = QPointF(rect.center().x(), rect.top() + 2)
+    else:
+        rect = view.visualRect(model.index(model.rowCount() - 1))
+        pos = QPointF(rect.center().x(), rect.bottom() + 10)
+    actions = Qt.CopyAction | Qt.MoveAction
+    # The same sequence a real drag delivers: enter, move (which places the drop indicator), drop.
+    QApplication.sendEvent(view.viewport(), QDragEnterEvent(pos.toPoint(), actions, mime, Qt.LeftButton,
+                                                            Qt.NoModifier))
+    QApplication.sendEvent(view.viewport(), QDragMoveEvent(pos.toPoint(), actions, mime, Qt.LeftButton,
+                                                           Qt.NoModifier))
+    QApplication.sendEvent(view.viewport(), QDropEvent(pos, actions, mime, Qt.LeftButton, Qt.NoModifier))
+
+
+def test_palette_lists_every_registered_kind_with_help(panel) -> None:
+    assert sorted(panel.palette.kinds()) == sorted(LAYERS)
+    item = panel.palette.item(0)
+    kind = item.data(Qt.UserRole)
+    assert LAYERS[kind].help in item.toolTip()
+
+
+def test_drag_from_palette_into_the_stack_at_a_position(panel) -> None:
+    items = [panel.palette.item(i) for i in range(panel.palette.count())]
+    maf = next(i for i in items if i.data(Qt.UserRole) == "maf")
+    mime = panel.palette.mimeData([maf])  # exactly what a drag from the palette carries
+    _drop(panel.view, mime, 1)
+    assert kinds(panel) == ["actnorm", "maf", "affine_coupling", "reverse"]
+    assert panel.model.layer(1)["params"] == LAYERS["maf"].defaults()
+    panel.undo.undo()
+    assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
+    panel.undo.redo()
+    assert kinds(panel) == ["actnorm", "maf", "affine_coupling", "reverse"]
+
+
+def test_drag_within_the_stack_reorders(panel) -> None:
+    mime = panel.model.mimeData([panel.model.index(0)])
+    assert mime.hasFormat(ROWS_MIME)
+    _drop(panel.view, mime, 3)  # drag the first layer below the last
+    assert kinds(panel) == ["affine_coupling", "reverse", "actnorm"]
+    mime = panel.model.mimeData([panel.model.index(2)])
+    _drop(panel.view, mime, 0)  # and back to the top
+    assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
+    panel.undo.undo()
+    panel.undo.undo()
+    assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
+    assert panel.undo.count() == 2
+
+
+def test_keyboard_equivalents(panel, qtbot) -> None:
+    panel.view.setFocus()
+    panel.view.setCurrentIndex(panel.model.index(1))
+    qtbot.keyClick(panel.view, Qt.Key_D, Qt.ControlModifier)  # duplicate
+    assert kinds(panel) == ["actnorm", "affine_coupling", "affine_coupling", "reverse"]
+    qtbot.keyClick(panel.view, Qt.Key_Space)  # disable the copy (now selected)
+    assert panel.model.layer(2)["enabled"] is False
+    qtbot.keyClick(panel.view, Qt.Key_Up, Qt.AltModifier)  # move it up
+    assert panel.model.layer(1)["enabled"] is False
+    qtbot.keyClick(panel.view, Qt.Key_Delete)
+    assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
+    assert all(e["enabled"] for e in panel.model.layers())
+    panel.palette.setFocus()
+    panel.palette.setCurrentRow(0)
+    qtbot.keyClick(panel.palette, Qt.Key_Return)  # Enter on a palette item inserts it below the selection
+    assert len(kinds(panel)) == 4
+    for _ in range(5):
+        panel.undo.undo()
+    assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
+
+
+def test_checkbox_toggles_enabled_through_undo(panel) -> None:
+    idx = panel.model.index(0)
+    assert panel.model.setData(idx, Qt.Unchecked.value, Qt.CheckStateRole)
+    assert panel.model.layer(0)["enabled"] is False
+    panel.undo.undo()
+    assert panel.model.layer(0)["enabled"] is True
+
+
+def test_parameter_editor_edits_through_undo(panel, qtbot) -> None:
+    editor = LayerEditor()
+    qtbot.addWidget(editor)
+
+    def show(row: int) -> None:
+        problem = panel.model.problem(row)
+        editor.show_layer(row, panel.model.layer(row), problem.reason if problem else None)
+
+    from flowlab.ui.commands import SetParam
+
+    editor.form.edited.connect(lambda name, value: panel.undo.push(SetParam(panel.model, 1, name, value)))
+    panel.model.changed.connect(lambda: show(1))
+    show(1)
+    hidden = editor.form.editors["hidden"]
+    assert isinstance(hidden, QSpinBox) and hidden.maximum() == LAYERS["affine_coupling"].param("hidden").high
+    hidden.setValue(33)
+    assert panel.model.layer(1)["params"]["hidden"] == 33
+    mask = editor.form.editors["mask"]
+    assert isinstance(mask, QComboBox)
+    mask.setCurrentText("checkerboard")  # invalid on vectors: marked on the layer, before any training
+    assert panel.model.problem(1) is not None and "for images" in panel.model.problem(1).reason
+    assert "for images" in editor.problem.text() and not editor.problem.isHidden()
+    assert "for images" in panel.model.data(panel.model.index(1), Qt.ToolTipRole)
+    flip = editor.form.editors["flip"]
+    assert isinstance(flip, QCheckBox)
+    panel.undo.undo()  # mask back to half: the mark goes, the editor follows the model
+    assert panel.model.problem(1) is None and mask.currentText() == "half" and editor.problem.isHidden()
+    panel.undo.undo()
+    assert panel.model.layer(1)["params"]["hidden"] == LAYERS["affine_coupling"].defaults()["hidden"]
+    assert hidden.value() == LAYERS["affine_coupling"].defaults()["hidden"]
+    panel.undo.redo()
+    assert hidden.value() == 33
+
+
+def test_structural_edits_can_be_locked(panel) -> None:
+    panel.set_editable(False, "training is running")
+    assert not panel.buttons["Delete"].isEnabled()
+    assert panel.view.dragDropMode() == panel.view.DragDropMode.NoDragDrop
+
+
