@@ -85,7 +85,7 @@ def _grid_axes(bounds: Bounds, res: int, device, dtype) -> tuple[Tensor, Tensor]
     return xs, ys
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = 65536) -> DensityGrid:
     """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``."""
     p = next(flow.parameters(), None)
@@ -151,74 +151,94 @@ def curve_1d(flow: Flow, target: Target, res: int = 400) -> Curve1D:
     return Curve1D(_np(x[:, 0]), _np(z[:, 0]), _np(torch.exp(base.log() + ladj)), _np(base), _np(ladj), true)
 
 
+ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images"})
+
+
 class SnapshotMaker:
     """Computes snapshots at a rate that adapts to a time budget.
 
     After a snapshot that took ``c`` seconds the next is due ``c·(1 − budget)/budget`` later (at least
-    ``min_interval``), so view work stays near ``budget`` of the training thread's time.
+    ``min_interval``), so view work stays near ``budget`` of the training thread's time. The density heatmap
+    and the model samples are refreshed in every snapshot; the data-dependent views (latent space, layer by
+    layer) every ``slow_every``-th and the warped grids every ``slow_every + 1``-th, since they change slowly
+    and cost as much again. A ``None`` field means "unchanged since the last snapshot". Only the views in
+    ``views`` (what the window shows) are computed at all.
     """
 
     def __init__(self, target: Target, budget: float = 0.2, min_interval: float = 0.05, grid_res: int = 128,
-                 n_samples: int = 2000, n_layer_points: int = 1000) -> None:
+                 n_samples: int = 1500, n_layer_points: int = 1000, slow_every: int = 2,
+                 views: frozenset[str] = ALL_VIEWS) -> None:
         self.target = target
         self.budget = budget
         self.min_interval = min_interval
         self.grid_res = grid_res
         self.n_samples = n_samples
         self.n_layer_points = n_layer_points
+        self.slow_every = slow_every
+        self.views = frozenset(views)
         self._due = 0.0
+        self._count = 0
         self._gen = torch.Generator().manual_seed(1234)
         self.data_view = None
         if isinstance(target, SampleTarget):
-            self.data_view = target.sample(n_samples, torch.Generator().manual_seed(4321))
-            if len(target.shape) == 3:
-                self.data_view = target.prepare_batch(self.data_view, torch.Generator().manual_seed(4321))
+            raw = target.sample(n_layer_points, torch.Generator().manual_seed(4321))
+            self.data_view = raw
+
+    def set_views(self, views: frozenset[str]) -> None:
+        self.views = frozenset(views)
+        self._count = 0  # the next snapshot computes everything shown
 
     def due(self, now: float | None = None) -> bool:
         return (time.perf_counter() if now is None else now) >= self._due
 
-    def make(self, flow: Flow, step: int) -> Snapshot:
+    def make(self, flow: Flow, step: int, full: bool = False) -> Snapshot:
+        """A snapshot; ``full`` computes every shown view (after a reset, a new stack, a single step)."""
         start = time.perf_counter()
         was_training = flow.training
         flow.eval()
         try:
-            snap = self._compute(flow, step)
+            with torch.inference_mode():
+                snap = self._compute(flow, step, full or self._count == 0)
         finally:
             flow.train(was_training)
+        self._count += 1
         cost = time.perf_counter() - start
         self._due = time.perf_counter() + max(self.min_interval, cost * (1.0 - self.budget) / self.budget)
         return Snapshot(**{**snap.__dict__, "cost_s": cost})
 
-    def _compute(self, flow: Flow, step: int) -> Snapshot:
+    def _compute(self, flow: Flow, step: int, full: bool) -> Snapshot:
         p = next(flow.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
         shape = self.target.shape
+        want = self.views
+        slow = full or self._count % self.slow_every == 0
+        warp_now = full or self._count % (self.slow_every + 1) == 0
         z = torch.randn((self.n_samples, *shape), generator=self._gen).to(device)
         if len(shape) == 3:
             x = flow.inverse(z[:64])[0]
             return Snapshot(step, image_samples=_np(x.clamp(0.0, 1.0)))
-        samples, _, inv_states = flow.inverse(z, return_intermediates=True)
-        data = self.data_view.to(device) if self.data_view is not None else None
-        latent = flow(data)[0] if data is not None else None
-        fwd_states = None
-        if data is not None:
-            fwd_states = layer_states(flow, data[: self.n_layer_points], inverse=False)
-        layers_inverse = tuple(_np(s[: self.n_layer_points]) for s in inv_states)
+        fields: dict = {}
+        if want & {"samples", "layers", "density", "curve_1d"}:
+            need_states = "layers" in want and slow
+            out = flow.inverse(z, return_intermediates=need_states)
+            fields["model_samples"] = _np(out[0])
+            if need_states:
+                fields["layers_inverse"] = tuple(_np(s[: self.n_layer_points]) for s in out[2])
+        if self.data_view is not None and slow and want & {"samples", "latent", "layers"}:
+            data = self.data_view.to(device)
+            z_data, _, states = flow(data, return_intermediates=True)
+            fields["data_samples"] = _np(data)
+            fields["latent_of_data"] = _np(z_data)
+            fields["layers_forward"] = tuple(_np(s) for s in states)
         if shape == (1,):
-            return Snapshot(step, model_samples=_np(samples), data_samples=None if data is None else _np(data),
-                            latent_of_data=None if latent is None else _np(latent),
-                            curve_1d=curve_1d(flow, self.target), layers_forward=fwd_states,
-                            layers_inverse=layers_inverse)
-        bounds = tuple(self.target.bounds or (-4.0, 4.0, -4.0, 4.0))
-        latent_bounds = (-3.5, 3.5, -3.5, 3.5)
-        return Snapshot(
-            step,
-            model_samples=_np(samples),
-            data_samples=None if data is None else _np(data),
-            latent_of_data=None if latent is None else _np(latent),
-            density=density_grid(flow, bounds, self.grid_res) if shape == (2,) else None,
-            warp_forward=warped_grid(flow, bounds, inverse=False) if shape == (2,) else None,
-            warp_inverse=warped_grid(flow, latent_bounds, inverse=True) if shape == (2,) else None,
-            layers_forward=fwd_states,
-            layers_inverse=layers_inverse,
-        )
+            if "curve_1d" in want:
+                fields["curve_1d"] = curve_1d(flow, self.target)
+            return Snapshot(step, **fields)
+        if shape == (2,):
+            bounds = tuple(self.target.bounds or (-4.0, 4.0, -4.0, 4.0))
+            if "density" in want:
+                fields["density"] = density_grid(flow, bounds, self.grid_res)
+            if "warp" in want and warp_now:
+                fields["warp_forward"] = warped_grid(flow, bounds, inverse=False)
+                fields["warp_inverse"] = warped_grid(flow, (-3.5, 3.5, -3.5, 3.5), inverse=True)
+        return Snapshot(step, **fields)

@@ -150,6 +150,8 @@ class MainWindow(QMainWindow):
         self.view_area.splitDockWidget(d["curves"], d["layers"], Qt.Horizontal)
         d["density"].raise_()
         d["samples"].raise_()
+        for dock in d.values():
+            dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
         self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
         self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
 
@@ -415,7 +417,10 @@ class MainWindow(QMainWindow):
         w.running_changed.connect(self._set_running)
         self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
         self._configure_views()
+        for v in self.views.values():
+            v.clear()
         self.session.start()
+        QTimer.singleShot(0, self._views_shown_changed)
 
     def _configure_views(self) -> None:
         spec = TARGETS[self.target_config["kind"]]
@@ -437,6 +442,19 @@ class MainWindow(QMainWindow):
         for v in self.views.values():
             v.set_bounds(bounds)
         self.views["curves"].reset(None, bits=image, energy=spec.objective == "energy")
+
+    SNAPSHOT_VIEWS = {"density": "density", "samples": "samples", "latent": "latent", "warp": "warp",
+                      "layers": "layers", "one_d": "curve_1d", "images": "images"}
+
+    def shown_views(self) -> frozenset[str]:
+        """The snapshot parts the visible docks need (a tab behind another one is not visible)."""
+        return frozenset(v for k, v in self.SNAPSHOT_VIEWS.items()
+                         if self.view_docks[k].isVisible() and not self.view_docks[k].visibleRegion().isEmpty())
+
+    def _views_shown_changed(self) -> None:
+        if self.session is not None:
+            self.session.worker.set_views(self.shown_views())
+            self._drawn = None
 
     def _session_ready(self, info: dict[str, Any]) -> None:
         self.status_device.setText(info["device"])

@@ -64,6 +64,9 @@ class View(QWidget):
     def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def clear(self) -> None:
+        """Forget what is drawn (a new stack or target)."""
+
     def set_bounds(self, bounds: tuple[float, ...] | None) -> None:
         """The target's natural extents (2-D), to frame the plots."""
 
@@ -101,8 +104,15 @@ class SamplesView(View):
             self.data_plot.disableAutoRange()
 
     def update_snapshot(self, snap: Snapshot) -> None:
-        _set_points(self.data_item, snap.data_samples)
-        _set_points(self.model_item, snap.model_samples)
+        # A None field means "unchanged since the last snapshot"; energies have no data samples at all.
+        if snap.data_samples is not None:
+            _set_points(self.data_item, snap.data_samples)
+        if snap.model_samples is not None:
+            _set_points(self.model_item, snap.model_samples)
+
+    def clear(self) -> None:
+        _set_points(self.data_item, None)
+        _set_points(self.model_item, None)
 
 
 class DensityView(View):
@@ -187,7 +197,11 @@ class LatentView(View):
         self.plot.disableAutoRange()
 
     def update_snapshot(self, snap: Snapshot) -> None:
-        _set_points(self.points, snap.latent_of_data)
+        if snap.latent_of_data is not None:
+            _set_points(self.points, snap.latent_of_data)
+
+    def clear(self) -> None:
+        _set_points(self.points, None)
 
 
 def _lines_xy(lines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -246,29 +260,38 @@ class LayerScrubber(View):
         self.box.addLayout(row)
         self.slider.valueChanged.connect(lambda _: self._redraw())
         self.sampling.toggled.connect(lambda _: self._redraw())
-        self._last: Snapshot | None = None
+        self._forward: tuple[np.ndarray, ...] | None = None
+        self._inverse: tuple[np.ndarray, ...] | None = None
         self.layer_names: list[str] = []
 
     def set_layer_names(self, names: list[str]) -> None:
         self.layer_names = names
 
     def update_snapshot(self, snap: Snapshot) -> None:
-        self._last = snap
+        if snap.layers_forward is not None:
+            self._forward = snap.layers_forward
+        if snap.layers_inverse is not None:
+            self._inverse = snap.layers_inverse
+        self._redraw()
+
+    def clear(self) -> None:
+        self._forward = self._inverse = None
         self._redraw()
 
     def _states(self) -> tuple[np.ndarray, ...] | None:
-        if self._last is None:
-            return None
-        return self._last.layers_inverse if self.sampling.isChecked() else self._last.layers_forward
+        return self._inverse if self.sampling.isChecked() else self._forward
 
     def _redraw(self) -> None:
         states = self._states()
         if not states:
             _set_points(self.points, None)
-            self.label.setText("no data to push through" if self._last is not None else "")
+            self.label.setText("" if self.sampling.isChecked() else "no data to push through")
             return
         self.slider.blockSignals(True)
+        at_end = self.slider.value() == self.slider.maximum()
         self.slider.setRange(0, len(states) - 1)
+        if at_end:  # follow the end of the stack (the finished distribution) unless the user scrubbed back
+            self.slider.setValue(len(states) - 1)
         self.slider.blockSignals(False)
         k = min(self.slider.value(), len(states) - 1)
         pts = states[k]

@@ -89,6 +89,10 @@ class TrainingWorker(QObject):
         """Hyperparameters that apply live (learning rate, batch size, ...), between steps."""
         self._queue("settings", changes)
 
+    def set_views(self, views: frozenset[str]) -> None:
+        """Which views the window shows: only those are computed."""
+        self._queue("views", frozenset(views))
+
     def request_snapshot(self) -> None:
         self._queue("snapshot")
 
@@ -136,6 +140,8 @@ class TrainingWorker(QObject):
                         sent_rows = 0
                     elif name == "settings":
                         trainer.update_settings(**arg)
+                    elif name == "views" and maker is not None:
+                        maker.set_views(arg)
                 except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
                     self.failed.emit(str(e))
             want_snapshot = want_snapshot or bool(commands)
@@ -157,7 +163,7 @@ class TrainingWorker(QObject):
                 last_progress = now
             if maker is not None and (want_snapshot or (maker.due(now) and running) or single):
                 try:
-                    self.snapshot.emit(maker.make(trainer.flow, trainer.step))
+                    self.snapshot.emit(maker.make(trainer.flow, trainer.step, full=want_snapshot or single))
                 except Exception as e:  # noqa: BLE001 - a view failing must not stop training
                     self.failed.emit(f"could not compute the views: {e}")
                 want_snapshot = False
