@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.view_settings: dict[str, Any] = {}
         self.path: Path | None = None
         self.entropy: float | None = None
+        self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self._build_ui()
         self._build_actions()
         self.model.changed.connect(self._stack_changed)
@@ -547,6 +548,17 @@ class MainWindow(QMainWindow):
             self.showFullScreen()
         else:
             self.showNormal()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+        if any(u.toLocalFile().lower().endswith(".json") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802, ANN001
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".json"):
+                event.acceptProposedAction()
+                self.open_path(url.toLocalFile())
+                return
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -118,6 +118,11 @@ class TrainingWorker(QObject):
         want_snapshot = True
         was_running = False
         while True:
+            if was_running and not self._running:  # say "paused" before going to sleep, not after waking
+                self.running_changed.emit(False)
+                was_running = False
+                sent_rows = self._emit_progress(trainer, sent_rows)
+                want_snapshot = True  # the views show exactly where training stopped
             with self._cond:
                 while not (self._stop or self._running or self._pending_steps or self._commands or want_snapshot):
                     self._cond.wait()
