@@ -78,6 +78,13 @@ class SplitCoupling(Bijection):
         return self._join(zc, (zt - t) * torch.exp(-s)), -sum_except_batch(s)
 
 
+def _as_slice(idx: Tensor) -> slice | None:
+    """``idx`` as a slice when it is a contiguous ascending run (slicing makes views; indexing copies)."""
+    if len(idx) and torch.equal(idx, torch.arange(int(idx[0]), int(idx[-1]) + 1)):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return None
+
+
 class VectorCoupling(SplitCoupling):
     """Coupling on ``(batch, D)`` with an MLP conditioner, split by index (no mask multiplications)."""
 
@@ -89,15 +96,21 @@ class VectorCoupling(SplitCoupling):
         self.register_buffer("cond", cond)
         self.register_buffer("trans", trans)
         order = torch.cat([cond, trans])
-        self.reorder = not torch.equal(order, torch.arange(dim))
         self.register_buffer("unsplit", torch.argsort(order))
+        # Fast path for the common masks (every 2-D split, 'half' in any dimension): two slices, one cat.
+        cs, ts = _as_slice(cond), _as_slice(trans)
+        self._slices = (cs, ts) if cs and ts and (cs.stop == ts.start or ts.stop == cs.start) else None
+        self._cond_first = bool(cs and ts and cs.start < ts.start)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if self._slices is not None:
+            return x[:, self._slices[0]], x[:, self._slices[1]]
         return x[:, self.cond], x[:, self.trans]
 
     def _join(self, xc: Tensor, yt: Tensor) -> Tensor:
-        y = torch.cat([xc, yt], dim=1)
-        return y[:, self.unsplit] if self.reorder else y
+        if self._slices is not None:
+            return torch.cat([xc, yt] if self._cond_first else [yt, xc], dim=1)
+        return torch.cat([xc, yt], dim=1)[:, self.unsplit]
 
 
 class ChannelCoupling(SplitCoupling):
