@@ -73,7 +73,10 @@ class Snapshot:
     layers_forward: tuple[np.ndarray, ...] | None = None  # data through each layer, x → z
     layers_inverse: tuple[np.ndarray, ...] | None = None  # base samples through each layer, z → x
     curve_1d: Curve1D | None = None
-    image_samples: np.ndarray | None = None
+    image_samples: np.ndarray | None = None  # (n, C, H, W) at ``temperature``
+    image_reconstructions: np.ndarray | None = None  # (2, n, C, H, W): originals, then f⁻¹(f(x))
+    image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
+    temperature: float = 1.0
     cost_s: float = 0.0
     extras: dict = field(default_factory=dict)
 
@@ -151,6 +154,29 @@ def curve_1d(flow: Flow, target: Target, res: int = 400) -> Curve1D:
     return Curve1D(_np(x[:, 0]), _np(z[:, 0]), _np(torch.exp(base.log() + ladj)), _np(base), _np(ladj), true)
 
 
+def slerp(za: Tensor, zb: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between two latents (flattened angle), linear where they are parallel."""
+    a, b = za.reshape(-1), zb.reshape(-1)
+    cos = torch.clamp(torch.dot(a, b) / (a.norm() * b.norm() + 1e-12), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if float(omega) < 1e-6:
+        return za + t.reshape(-1, *[1] * za.dim()) * (zb - za)
+    t = t.reshape(-1, *[1] * za.dim())
+    return (torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolate(flow: Flow, xa: Tensor, xb: Tensor, steps: int = 8, spherical: bool = False) -> Tensor:
+    """Images along the path between the latents of ``xa`` and ``xb``; the ends reproduce the two images."""
+    z, _ = flow(torch.stack([xa, xb]))
+    t = torch.linspace(0.0, 1.0, steps, device=z.device, dtype=z.dtype)
+    if spherical:
+        path = slerp(z[0], z[1], t)
+    else:
+        path = z[0] + t.reshape(-1, *[1] * (z.dim() - 1)) * (z[1] - z[0])
+    return flow.inverse(path)[0]
+
+
 ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images"})
 
 
@@ -178,6 +204,9 @@ class SnapshotMaker:
         self.views = frozenset(views)
         self._due = 0.0
         self._count = 0
+        self.temperature = 1.0
+        self.pair = (0, 1)  # the two data images to interpolate between
+        self.spherical = False
         self._gen = torch.Generator().manual_seed(1234)
         self.data_view = None
         if isinstance(target, SampleTarget):
@@ -215,8 +244,7 @@ class SnapshotMaker:
         warp_now = full or self._count % (self.slow_every + 1) == 0
         z = torch.randn((self.n_samples, *shape), generator=self._gen).to(device)
         if len(shape) == 3:
-            x = flow.inverse(z[:64])[0]
-            return Snapshot(step, image_samples=_np(x.clamp(0.0, 1.0)))
+            return self._images(flow, step, device, full)
         fields: dict = {}
         if want & {"samples", "layers", "density", "curve_1d"}:
             need_states = "layers" in want and slow
@@ -241,4 +269,19 @@ class SnapshotMaker:
             if "warp" in want and warp_now:
                 fields["warp_forward"] = warped_grid(flow, bounds, inverse=False)
                 fields["warp_inverse"] = warped_grid(flow, (-3.5, 3.5, -3.5, 3.5), inverse=True)
+        return Snapshot(step, **fields)
+
+    def _images(self, flow: Flow, step: int, device: torch.device, full: bool) -> Snapshot:
+        """Samples at the chosen temperature each time; reconstructions and an interpolation every so often."""
+        z = torch.randn((64, *self.target.shape), generator=self._gen).to(device) * self.temperature
+        fields: dict = {"image_samples": _np(flow.inverse(z)[0].clamp(0.0, 1.0)), "temperature": self.temperature}
+        slow = full or self._count % self.slow_every == 0
+        if self.data_view is not None and slow:
+            data = self.target.prepare_batch(self.data_view[:8], torch.Generator().manual_seed(7)).to(device)
+            back = flow.inverse(flow(data)[0])[0]
+            fields["image_reconstructions"] = np.stack([_np(data), _np(back.clamp(0.0, 1.0))])
+            a, b = (min(i, len(self.data_view) - 1) for i in self.pair)
+            pair = self.target.prepare_batch(self.data_view[[a, b]], torch.Generator().manual_seed(8)).to(device)
+            path = interpolate(flow, pair[0], pair[1], 8, self.spherical)
+            fields["image_interpolation"] = _np(path.clamp(0.0, 1.0))
         return Snapshot(step, **fields)

@@ -93,6 +93,13 @@ class TrainingWorker(QObject):
         """Which views the window shows: only those are computed."""
         self._queue("views", frozenset(views))
 
+    def set_image_options(self, **options: Any) -> None:
+        """Image views: ``temperature``, ``pair`` (two data indices to interpolate), ``spherical``."""
+        unknown = set(options) - {"temperature", "pair", "spherical"}
+        if unknown:
+            raise ValueError(f"unknown image option(s): {sorted(unknown)}")
+        self._queue("images", dict(options))
+
     def request_snapshot(self) -> None:
         self._queue("snapshot")
 
@@ -147,6 +154,9 @@ class TrainingWorker(QObject):
                         trainer.update_settings(**arg)
                     elif name == "views" and maker is not None:
                         maker.set_views(arg)
+                    elif name == "images" and maker is not None:
+                        for key, value in arg.items():
+                            setattr(maker, key, value)
                 except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
                     self.failed.emit(str(e))
             want_snapshot = want_snapshot or bool(commands)
