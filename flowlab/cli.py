@@ -56,6 +56,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_render(args: argparse.Namespace) -> int:
+    """Train in the window (off screen when there is no display) and save a screenshot of it."""
+    from flowlab.ui.render import render
+
+    if args.steps < 0:
+        raise FlowlabError("--steps must be 0 or more")
+    path = render(args.preset, args.steps, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowlab", description="See normalizing flows learn. `flowlab` opens the window on the default "
@@ -73,10 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+    render = sub.add_parser("render", help="train in the window off screen and save a screenshot")
+    render.add_argument("preset", help="a preset JSON file")
+    render.add_argument("--steps", type=int, default=500, help="training steps before the screenshot")
+    render.add_argument("--out", required=True, help="the PNG file to write")
+    render.set_defaults(run=_cmd_render)
     return parser
 
 
-SUBCOMMANDS = ("layers", "train")
+SUBCOMMANDS = ("layers", "train", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

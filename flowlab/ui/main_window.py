@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
             dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
         self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
         self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
+        self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
 
         self.status_device = QLabel("")
         self.status_step = QLabel("")

@@ -252,6 +252,7 @@ class LayerScrubber(View):
         self.sampling.setChecked(True)
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setObjectName("layerSlider")
+        self.slider.setRange(0, 0)  # at the end until the first snapshot: it then follows the last layer
         self.label = QLabel("")
         row.addWidget(self.sampling)
         row.addWidget(self.density)
@@ -300,10 +301,12 @@ class LayerScrubber(View):
         _set_points(self.points, pts if pts.ndim == 2 else None)
         self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
         n = len(states) - 1
-        if self.sampling.isChecked():
-            text = "base samples z" if k == 0 else f"after layer {n - k + 1} (undone {k} of {n})"
+        if self.sampling.isChecked():  # states: z, then after undoing layer n, n−1, …, 1
+            text = ("base samples z" if k == 0 else f"samples x (through all {n} layers)" if k == n
+                    else f"z through layers {n}…{n - k + 1} ({k} of {n})")
         else:
-            text = "data x" if k == 0 else f"after layer {k} of {n}"
+            text = ("data x" if k == 0 else f"latent z (after all {n} layers)" if k == n
+                    else f"data after layers 1…{k} ({k} of {n})")
         self.label.setText(text)
         self.plot.setTitle(text)
 

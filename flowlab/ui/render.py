@@ -1,0 +1,58 @@
+"""``flowlab render PRESET.json --steps N --out shot.png``: train in the real window, off screen, and save a
+screenshot of the whole window (for the README, the docs and checks)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from flowlab.errors import FlowlabError
+
+
+def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400, 900),
+           timeout_s: float = 1800.0) -> Path:
+    if "DISPLAY" not in os.environ and "WAYLAND_DISPLAY" not in os.environ:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from flowlab.presets import load_preset
+    from flowlab.ui.main_window import MainWindow
+
+    preset = load_preset(preset_path)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("flowlab-render")  # never touch the user's own window settings
+    QSettings().clear()
+    window = MainWindow(preset, Path(preset_path))
+    window.resize(*size)
+    window.show()
+    deadline = time.monotonic() + timeout_s
+
+    def wait(condition) -> None:  # noqa: ANN001
+        while not condition():
+            if time.monotonic() > deadline:
+                window.close()
+                raise FlowlabError(f"rendering took longer than {timeout_s:.0f} s")
+            app.processEvents()
+            time.sleep(0.005)
+
+    try:
+        wait(lambda: window.session is not None and window.session.worker.trainer is not None)
+        worker = window.session.worker
+        if steps > 0:
+            worker.play()
+            wait(lambda: worker.trainer.step >= steps)
+            worker.pause()
+        wait(lambda: not worker.is_running and window._latest is not None
+             and window._latest.step == worker.trainer.step)
+        for _ in range(10):  # let the redraw timer draw the last snapshot and the curves
+            app.processEvents()
+            time.sleep(0.05)
+        path = Path(out)
+        if not window.grab().save(str(path)):
+            raise FlowlabError(f"could not write the screenshot to {path}")
+        return path
+    finally:
+        window.close()
