@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ class BuiltinPreset:
 
 
 def builtin_paths() -> dict[str, Path]:
-    """Every built-in preset file by key, in menu order (file names sort in lecture order)."""
+    """Every built-in preset file by key, in lecture order. Files are named ``NN_key.json``: the number
+    orders the menu, the rest is the key."""
     if not PRESETS_DIR.is_dir():
         return {}
-    return {p.stem: p for p in sorted(PRESETS_DIR.glob("*.json"))}
+    return {re.sub(r"^\d+_", "", p.stem): p for p in sorted(PRESETS_DIR.glob("*.json"))}
 
 
 def load_builtin(key: str = DEFAULT_PRESET) -> Preset:

@@ -217,17 +217,19 @@ class MainWindow(QMainWindow):
         self.undo_action, self.redo_action = undo, redo
 
         presets = self.menuBar().addMenu("&Presets")
+        presets.setToolTipsVisible(True)
+        planar = presets.addMenu("Planar flows on U1–U4 (Rezende && Mohamed)")
+        planar.setToolTipsVisible(True)
         for key, path in builtin_paths().items():
             try:
                 p = load_preset(path)
             except PresetError:
-                continue
+                continue  # a broken built-in file is left out of the menu, not fatal
             a = QAction(p.name, self)
             a.setToolTip(p.description)
             a.setStatusTip(p.description)
             a.triggered.connect(lambda _=False, k=key: self.open_builtin(k))
-            presets.addAction(a)
-        presets.setToolTipsVisible(True)
+            (planar if key.startswith("planar_") else presets).addAction(a)
 
         view = self.menuBar().addMenu("&View")
         for dock in self.findChildren(QDockWidget):
