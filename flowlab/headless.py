@@ -36,6 +36,7 @@ class ProgressBar:
         self._last = 0.0
 
     def update(self, step: int, text: str, force: bool = False) -> None:
+        self._latest = (step, text)
         now = time.perf_counter()
         if not force and now - self._last < 0.1:
             return
@@ -45,6 +46,9 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        latest = getattr(self, "_latest", None)
+        if latest is not None:
+            self.update(*latest, force=True)  # the final state, whatever the throttle skipped
         self.stream.write("\n")
         self.stream.flush()
 

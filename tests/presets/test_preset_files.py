@@ -1,0 +1,81 @@
+"""Preset files: round trips, atomic saves, and a clear message for every kind of broken file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flowlab.presets import SCHEMA_VERSION, Preset, PresetError, load_preset, preset_from_dict, save_preset
+from flowlab.presets.builtin import DEFAULT_PRESET, builtin_paths, load_builtin
+
+
+def _doc(**changes):
+    doc = {"schema_version": 1, "name": "t", "layers": [{"kind": "affine_coupling", "params": {"hidden": 16}}],
+           "target": {"kind": "moons"}, "training": {"batch_size": 64}}
+    doc.update(changes)
+    return doc
+
+
+def test_every_builtin_preset_loads_and_the_default_exists() -> None:
+    paths = builtin_paths()
+    assert DEFAULT_PRESET in paths
+    for key, path in paths.items():
+        p = load_preset(path)
+        assert p.name and p.description, key
+
+
+def test_save_and_reload_gives_an_equal_preset(tmp_path: Path) -> None:
+    preset = load_builtin()
+    path = tmp_path / "copy.json"
+    save_preset(preset, path)
+    again = load_preset(path)
+    assert again.to_dict() == preset.to_dict()
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file is left behind"
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "p.json"
+    save_preset(preset_from_dict(_doc()), path)
+    before = path.read_text()
+    bad = preset_from_dict(_doc())
+    bad.view = {"x": float("nan")}  # JSON cannot hold NaN: the save must fail before touching the file
+    with pytest.raises(ValueError):
+        save_preset(bad, path)
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{ not json", "line 1, column 3"),
+    ("[1, 2]", "not a flowlab preset"),
+    ('{"name": "x"}', "schema_version"),
+    (json.dumps(_doc(schema_version=SCHEMA_VERSION + 1)), "newer flowlab"),
+    (json.dumps(_doc(layers=[{"kind": "affine_coupling", "params": {"hidden": -3}}])), "layers[0].params.hidden"),
+    (json.dumps(_doc(layers=[{"kind": "wobble"}])), "layers[0]"),
+    (json.dumps(_doc(target={"kind": "nowhere"})), "target"),
+    (json.dumps(_doc(training={"learning_rate": "fast"})), "learning_rate"),
+    (json.dumps(_doc(colour="red")), "colour"),
+    (json.dumps({k: v for k, v in _doc().items() if k != "target"}), "target"),
+])
+def test_broken_files_name_the_problem(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    with pytest.raises(PresetError) as info:
+        load_preset(path)
+    assert words in str(info.value) and str(path) in str(info.value)
+
+
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(PresetError, match="no such file"):
+        load_preset(tmp_path / "nope.json")
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(PresetError, match="cannot be read|not valid JSON"):
+        load_preset(binary)
+
+
+def test_presets_are_data_not_code(tmp_path: Path) -> None:
+    doc = _doc(name="__import__('os').system('echo pwned')")
+    p = preset_from_dict(doc)
+    assert isinstance(p, Preset) and p.name.startswith("__import__")  # kept as a string, never run

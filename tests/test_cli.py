@@ -1,0 +1,84 @@
+"""The headless command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def flowlab(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowlab", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _small_preset(tmp_path: Path) -> Path:
+    doc = {"schema_version": 1, "name": "tiny", "description": "a small test preset",
+           "layers": [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1,
+                                                             "hidden": 16}} for i in range(4)],
+           "target": {"kind": "moons"},
+           "training": {"batch_size": 128, "eval_every": 25, "n_train": 2000, "n_test": 500}}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_train_writes_metrics_weights_and_pictures(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = flowlab("train", str(_small_preset(tmp_path)), "--steps", "60", "--out", str(out), "--seed", "1",
+                "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "60/60" in r.stderr  # the progress bar reached the end
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert {"step", "train_nll", "test_nll", "kl_gap"} <= set(rows[0])
+    assert [int(r["step"]) for r in rows][:60] == list(range(1, 61))
+    tested = [float(r["test_nll"]) for r in rows if r["test_nll"]]
+    assert len(tested) >= 2
+    for name in ("checkpoint.pt", "best_weights.pt", "density.png", "samples.png"):
+        assert (out / name).stat().st_size > 0, name
+    from PIL import Image
+
+    assert Image.open(out / "density.png").size == (512, 512)
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
+    preset = _small_preset(tmp_path)
+    runs = []
+    for name in ("a", "b"):
+        r = flowlab("train", str(preset), "--steps", "30", "--out", str(tmp_path / name), "--seed", "5", "--quiet")
+        assert r.returncode == 0, r.stderr
+        runs.append([row["train_nll"] for row in csv.DictReader((tmp_path / name / "metrics.csv").open())])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["train", "missing.json", "--steps", "5", "--out", "x"], "no such file"),
+    (["train", "{preset}", "--steps", "0", "--out", "x"], "--steps"),
+    (["train", "{broken}", "--steps", "5", "--out", "x"], "line 1"),
+    (["train", "{preset}", "--steps", "5"], "--out"),
+    (["train", "{preset}", "--steps", "5", "--out", "{file}/sub"], ""),
+    (["layers", "no_such_kind"], "unknown layer kind"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], words: str) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{oops")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    args = [a.format(preset=_small_preset(tmp_path), broken=broken, file=blocker) for a in args]
+    r = flowlab(*args)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in r.stderr
+    assert len(lines) == 1 or lines[0].startswith("usage:"), r.stderr
+    assert words in r.stderr
+
+
+def test_layers_lists_the_registry() -> None:
+    r = flowlab("layers", "planar")
+    assert r.returncode == 0 and "numerical" in r.stdout

@@ -1,0 +1,166 @@
+"""The whole window, driven as a user drives it: presets, training, views, saving, broken files, closing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from flowlab.presets import load_preset  # noqa: E402
+from flowlab.presets.builtin import builtin_paths  # noqa: E402
+from flowlab.ui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2] if len(a) > 2 else str(a)))
+    return shown
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, warnings):
+    QApplication.instance().setOrganizationName("flowlab-tests")
+    QSettings().clear()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    yield w
+    w.close()
+
+
+def _train(qtbot, w: MainWindow, steps: int = 15) -> None:
+    start = w.session.worker.trainer.step if w.session.worker.trainer else 0
+    w.toggle_play()
+    qtbot.waitUntil(lambda: w.session.worker.trainer is not None and w.session.worker.trainer.step >= start + steps,
+                    timeout=60000)
+    w.toggle_play()
+    qtbot.waitUntil(lambda: not w._running, timeout=5000)
+
+
+def test_opens_on_the_default_preset_ready_to_play(window) -> None:
+    assert "RealNVP on two moons" in window.windowTitle()
+    assert window.model.rowCount() == 8 and window.play_action.isEnabled()
+    assert window.status_device.text().startswith(("CPU", "CUDA", "Apple"))
+
+
+def test_training_changes_every_view(qtbot, window) -> None:
+    qtbot.waitUntil(lambda: window.views["density"].current_image() is not None, timeout=10000)
+    before = window.views["density"].current_image().copy()
+    samples_before = window.views["samples"].model_item.getData()[0].copy()
+    window.train_form.editors["eval_every"].setValue(20)  # applies live
+    _train(qtbot, window, 40)
+    qtbot.waitUntil(lambda: window._latest.step >= 40, timeout=20000)
+    qtbot.wait(100)
+    after = window.views["density"].current_image()
+    assert not np.allclose(before, after)
+    assert not np.allclose(samples_before, window.views["samples"].model_item.getData()[0])
+    curves = window.views["curves"]
+    assert len(curves.train.getData()[0]) >= 40 and len(curves.test.getData()[0]) >= 1
+    assert "train NLL" in window.status_scores.text()
+
+
+def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) -> None:
+    for key in builtin_paths():
+        window.open_builtin(key)
+        qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+        first = window._latest
+        _train(qtbot, window, 5)
+        qtbot.waitUntil(lambda: window._latest is not None and window._latest is not first
+                        and window._latest.step >= 5, timeout=30000)
+        assert not warnings, warnings
+
+
+def test_save_and_reload_gives_an_equal_preset(qtbot, window, tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.delete()
+    assert window.save_to(path)
+    saved = load_preset(path)
+    assert saved.to_dict() == window.current_preset().to_dict()
+    assert len(saved.layers) == 7
+    window.open_builtin("realnvp_moons")
+    assert window.open_path(path)
+    assert window.current_preset().to_dict() == saved.to_dict()
+
+
+def test_a_broken_preset_shows_a_dialog_and_keeps_the_session(qtbot, window, tmp_path, warnings) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"schema_version": 1, "name": "b", "layers": [{"kind": "warp_drive"}],
+                                  "target": {"kind": "moons"}}))
+    before = window.current_preset().to_dict()
+    session = window.session
+    assert not window.open_path(broken)
+    assert warnings and "layers[0]" in warnings[-1] and "warp_drive" in warnings[-1]
+    assert window.current_preset().to_dict() == before and window.session is session
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"schema_version": 99, "name": "n"}))
+    assert not window.open_path(newer)
+    assert "newer flowlab" in warnings[-1]
+
+
+def test_dropping_a_preset_file_on_the_window_opens_it(qtbot, window, tmp_path) -> None:
+    path = tmp_path / "dropped.json"
+    doc = load_preset(builtin_paths()["realnvp_checkerboard"]).to_dict()
+    doc["name"] = "dropped one"
+    path.write_text(json.dumps(doc))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+    assert "dropped one" in window.windowTitle()
+
+
+def test_undo_redo_from_the_edit_menu(qtbot, window) -> None:
+    window.stack_panel.view.setCurrentIndex(window.model.index(2))
+    window.stack_panel.delete()
+    assert window.model.rowCount() == 7
+    window.undo_action.trigger()
+    assert window.model.rowCount() == 8
+    window.redo_action.trigger()
+    assert window.model.rowCount() == 7
+
+
+def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> None:
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window._running, timeout=10000)
+    old = window.session
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.delete()
+    assert window.session is not old and not window._running
+    assert "stack changed" in window.statusBar().currentMessage()
+
+
+def test_an_invalid_stack_is_marked_and_cannot_play(qtbot, window) -> None:
+    from flowlab.ui.commands import SetParam
+
+    window.undo_stack.push(SetParam(window.model, 0, "mask", "channel"))
+    assert window.model.problem(0) is not None
+    assert not window.play_action.isEnabled()
+    assert "layer 1" in window.status_step.text()
+    window.undo_stack.undo()
+    assert window.play_action.isEnabled()
+
+
+def test_learning_rate_applies_live(qtbot, window) -> None:
+    window.train_form.editors["learning_rate"].setValue(0.005)
+    qtbot.waitUntil(lambda: window.session.worker.trainer.settings.learning_rate == 0.005, timeout=5000)
+
+
+def test_closing_while_training_exits_cleanly(qtbot, window, capfd) -> None:
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window._running, timeout=10000)
+    thread = window.session.thread
+    window.close()
+    assert thread.isFinished()
+    assert "Destroyed while thread is still running" not in capfd.readouterr().err
