@@ -138,6 +138,7 @@ def main() -> None:
               f"(target >= 0.8x); views take {100 * live['view_share']:.0f}% of the training thread (target <= 20%), "
               f"128x128 heatmap {live['heatmaps_per_s']:.1f}/s (target >= 4)")
 
+    torch.set_num_threads(args.threads)  # the worker thread changes the global count for itself
     flow = trainer.flow.eval()
     with torch.no_grad():
         density_grid(flow, (-4, 4, -4, 4), 256)

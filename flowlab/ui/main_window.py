@@ -41,8 +41,8 @@ class TargetPanel(QWidget):
         self.combo = QComboBox()
         self.combo.setObjectName("targetKind")
         for kind, spec in sorted(TARGETS.items(), key=lambda kv: (kv[1].family, kv[0])):
-            if spec.data_fields and not spec.params:
-                continue  # needs the user's own data: offered by the drawing tools, not this list
+            if spec.data_fields:
+                continue  # needs the user's own data (drawn, painted, a file): not offered in this list
             self.combo.addItem(f"{kind}  ({spec.family})", kind)
             self.combo.setItemData(self.combo.count() - 1, spec.help, Qt.ToolTipRole)
         self.help = QLabel("")
