@@ -115,7 +115,6 @@ class TrainingWorker(QObject):
         # Leave a core to the UI thread: an OpenMP team as wide as the machine, beside Qt's event loop,
         # oversubscribes it (measured on 2 cores: 45 steps/s with 2 threads here against 122 with 1).
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-        view_threads = os.cpu_count() or 1  # the views' large batches do use every core, briefly
         try:
             self.trainer = self._factory()
         except Exception as e:  # noqa: BLE001 - any failure to build is reported to the user, not raised
@@ -123,7 +122,7 @@ class TrainingWorker(QObject):
             self.finished.emit()
             return
         trainer = self.trainer
-        maker = SnapshotMaker(trainer.target, threads=view_threads) if self._snapshots else None
+        maker = SnapshotMaker(trainer.target) if self._snapshots else None
         self.ready.emit({"device": trainer.device_name, "notes": list(trainer.plan.notes),
                          "objective": trainer.plan.objective})
         sent_rows = 0
