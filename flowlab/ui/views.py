@@ -326,7 +326,7 @@ class CurvesView(View):
         self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
                                    symbolBrush=(76, 120, 168))
         self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
-                                     label="entropy of the target", labelOpts={"position": 0.1, "color": (80, 80, 80)})
+                                     label="entropy of the target", labelOpts={"position": 0.7, "color": (80, 80, 80)})
         self.floor.setVisible(False)
         self.plot.addItem(self.floor)
         for item in (self.train, self.test):

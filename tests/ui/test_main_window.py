@@ -164,3 +164,23 @@ def test_closing_while_training_exits_cleanly(qtbot, window, capfd) -> None:
     window.close()
     assert thread.isFinished()
     assert "Destroyed while thread is still running" not in capfd.readouterr().err
+
+
+def test_presentation_mode_enlarges_text_and_points(qtbot, window) -> None:
+    size = window.font().pointSizeF()
+    window.presentation_action.setChecked(True)
+    assert window.font().pointSizeF() > size * 1.4
+    assert window.views["samples"].model_item.opts["size"] == 6
+    window.presentation_action.setChecked(False)
+    assert window.font().pointSizeF() == pytest.approx(size)
+    assert window.views["samples"].model_item.opts["size"] == 3
+
+
+def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, window) -> None:
+    window.open_builtin("change_of_variables_1d")
+    assert window.view_docks["one_d"].isVisible() and not window.view_docks["density"].isVisible()
+    _train(qtbot, window, 20)
+    qtbot.waitUntil(lambda: window.views["one_d"].model.getData()[0] is not None, timeout=10000)
+    x, density = window.views["one_d"].model.getData()
+    assert len(x) == 400 and np.all(density >= 0)
+    assert (np.diff(x) * density[:-1]).sum() == pytest.approx(1.0, abs=0.05)  # a density, on screen
