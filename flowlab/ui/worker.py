@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from flowlab.training.background_views import BackgroundViews, background_maker
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import SnapshotMaker
 
@@ -55,7 +56,9 @@ class TrainingWorker(QObject):
         self._stop = False
         self._pending_steps = 0
         self._commands: list[tuple[str, Any]] = []
+        self._views_ready = False  # the view thread has finished snapshots to deliver
         self.trainer: Trainer | None = None  # owned by the worker thread
+        self.view_time_s = 0.0  # time the training thread spent on views (copies or snapshots)
 
     # -- control, from any thread ---------------------------------------------------------------------------------
     def _signal(self, **changes: Any) -> None:
@@ -123,6 +126,10 @@ class TrainingWorker(QObject):
             return
         trainer = self.trainer
         maker = SnapshotMaker(trainer.target) if self._snapshots else None
+        views = None
+        if maker is not None and (os.cpu_count() or 1) >= 2:
+            # A spare core computes the views from copies of the weights; training only pays for the copy.
+            views = BackgroundViews(background_maker(maker), trainer.flow, lambda: self._signal(_views_ready=True))
         self.ready.emit({"device": trainer.device_name, "notes": list(trainer.plan.notes),
                          "objective": trainer.plan.objective})
         sent_rows = 0
@@ -136,8 +143,10 @@ class TrainingWorker(QObject):
                 sent_rows = self._emit_progress(trainer, sent_rows)
                 want_snapshot = True  # the views show exactly where training stopped
             with self._cond:
-                while not (self._stop or self._running or self._pending_steps or self._commands or want_snapshot):
+                while not (self._stop or self._running or self._pending_steps or self._commands or want_snapshot
+                           or self._views_ready):
                     self._cond.wait()
+                self._views_ready = False
                 if self._stop:
                     break
                 commands, self._commands = self._commands, []
@@ -157,11 +166,9 @@ class TrainingWorker(QObject):
                         sent_rows = 0
                     elif name == "settings":
                         trainer.update_settings(**arg)
-                    elif name == "views" and maker is not None:
-                        maker.set_views(arg)
-                    elif name == "images" and maker is not None:
-                        for key, value in arg.items():
-                            setattr(maker, key, value)
+                    elif name in ("views", "images") and maker is not None:
+                        change = _maker_change(name, arg)
+                        views.configure(change) if views is not None else change(maker)
                 except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
                     self.failed.emit(str(e))
             want_snapshot = want_snapshot or bool(commands)
@@ -181,14 +188,25 @@ class TrainingWorker(QObject):
             if now - last_progress >= PROGRESS_INTERVAL_S or paused_now:
                 sent_rows = self._emit_progress(trainer, sent_rows)
                 last_progress = now
-            if maker is not None and (want_snapshot or (maker.due(now) and running) or single):
-                try:
-                    self.snapshot.emit(maker.make(trainer.flow, trainer.step, full=want_snapshot or single))
-                except Exception as e:  # noqa: BLE001 - a view failing must not stop training
-                    self.failed.emit(f"could not compute the views: {e}")
-                want_snapshot = False
-            elif maker is None:
-                want_snapshot = False
+            if views is not None:
+                for item in views.take_finished():  # delivered from this thread (see BackgroundViews)
+                    self.failed.emit(item) if isinstance(item, str) else self.snapshot.emit(item)
+            if maker is not None:
+                due = views.wants_weights(now) if views is not None else maker.due(now)
+                if want_snapshot or single or (running and due):
+                    start = time.perf_counter()
+                    try:
+                        if views is not None:
+                            views.offer(trainer.flow, trainer.step, full=want_snapshot or single)
+                        else:
+                            self.snapshot.emit(maker.make(trainer.flow, trainer.step,
+                                                          full=want_snapshot or single))
+                    except Exception as e:  # noqa: BLE001 - a view failing must not stop training
+                        self.failed.emit(f"could not compute the views: {e}")
+                    self.view_time_s += time.perf_counter() - start
+            want_snapshot = False
+        if views is not None:
+            views.close()
         self._emit_progress(trainer, sent_rows)
         self.running_changed.emit(False)
         self.finished.emit()
@@ -201,6 +219,17 @@ class TrainingWorker(QObject):
         rows = {k: v[sent_rows:n] for k, v in cols.items()}
         self.progress.emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running))
         return n
+
+
+def _maker_change(name: str, arg: Any) -> Callable[[SnapshotMaker], None]:
+    """A change to the snapshot maker, applied wherever the maker lives (this thread or the view thread)."""
+    def change(maker: SnapshotMaker) -> None:
+        if name == "views":
+            maker.set_views(arg)
+        else:
+            for key, value in arg.items():
+                setattr(maker, key, value)
+    return change
 
 
 class TrainingSession(QObject):
