@@ -431,13 +431,13 @@ class MainWindow(QMainWindow):
         shape = self.model.shape
         image = len(shape) == 3
         one_d = shape == (1,)
-        self.view_docks["images"].setVisible(image)
-        self.view_docks["one_d"].setVisible(one_d)
-        for key in ("samples", "latent", "warp"):
-            self.view_docks[key].setVisible(shape == (2,))
-        self.view_docks["density"].setVisible(shape == (2,))
-        (self.view_docks["images"] if image else self.view_docks["one_d"] if one_d
-         else self.view_docks["density"]).raise_()
+        # The docks stay where the user put them (hiding tabified docks upsets Qt's layout); the view that
+        # suits the data comes to the front, and views behind other tabs are not computed at all.
+        main = (self.view_docks["images"] if image else self.view_docks["one_d"] if one_d
+                else self.view_docks["density"])
+        main.raise_()
+        if shape == (2,):
+            self.view_docks["samples"].raise_()
         try:
             target = build_target(self.target_config)
             bounds = target.bounds
