@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from flowlab.errors import FlowlabError
@@ -33,7 +33,8 @@ TRAIN_PARAMS: tuple[Param, ...] = (
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Validated training hyperparameters (see ``TRAIN_PARAMS`` for meaning and ranges)."""
+    """Validated training hyperparameters (see ``TRAIN_PARAMS`` for meaning and ranges; a test keeps the two
+    in step)."""
 
     learning_rate: float = 1e-3
     batch_size: int = 512
@@ -63,7 +64,3 @@ class TrainSettings:
     def updated(self, **changes: Any) -> "TrainSettings":
         return TrainSettings.from_dict({**self.to_dict(), **changes})
 
-
-# The registry and the dataclass must describe the same fields.
-assert [p.name for p in TRAIN_PARAMS] == [f.name for f in fields(TrainSettings)]
-assert all(p.default == getattr(TrainSettings(), p.name) for p in TRAIN_PARAMS)

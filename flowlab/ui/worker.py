@@ -168,7 +168,10 @@ class TrainingWorker(QObject):
                         trainer.update_settings(**arg)
                     elif name in ("views", "images") and maker is not None:
                         change = _maker_change(name, arg)
-                        views.configure(change) if views is not None else change(maker)
+                        if views is not None:
+                            views.configure(change)
+                        else:
+                            change(maker)
                 except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
                     self.failed.emit(str(e))
             want_snapshot = want_snapshot or bool(commands)
@@ -190,7 +193,10 @@ class TrainingWorker(QObject):
                 last_progress = now
             if views is not None:
                 for item in views.take_finished():  # delivered from this thread (see BackgroundViews)
-                    self.failed.emit(item) if isinstance(item, str) else self.snapshot.emit(item)
+                    if isinstance(item, str):
+                        self.failed.emit(item)
+                    else:
+                        self.snapshot.emit(item)
             if maker is not None:
                 due = views.wants_weights(now) if views is not None else maker.due(now)
                 if want_snapshot or single or (running and due):
