@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
@@ -23,6 +25,7 @@ from flowlab.ui.commands import ReplaceStack, SetParam
 from flowlab.ui.param_editor import LayerEditor, ParamForm
 from flowlab.ui.stack_model import StackModel
 from flowlab.ui.stack_panel import StackPanel
+from flowlab.ui.target_panel import TargetPanel
 from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
                               SamplesView, View, WarpView)
 from flowlab.ui.worker import Progress, TrainingSession
@@ -30,41 +33,6 @@ from flowlab.ui.worker import Progress, TrainingSession
 REDRAW_MS = 33  # ≤ 30 Hz
 LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
                  "eval_every", "keep_best", "energy_samples")
-
-
-class TargetPanel(QWidget):
-    """Pick what to fit; its parameters come from the target registry."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        box = QVBoxLayout(self)
-        self.combo = QComboBox()
-        self.combo.setObjectName("targetKind")
-        for kind, spec in sorted(TARGETS.items(), key=lambda kv: (kv[1].family, kv[0])):
-            if spec.data_fields:
-                continue  # needs the user's own data (drawn, painted, a file): not offered in this list
-            self.combo.addItem(f"{kind}  ({spec.family})", kind)
-            self.combo.setItemData(self.combo.count() - 1, spec.help, Qt.ToolTipRole)
-        self.help = QLabel("")
-        self.help.setWordWrap(True)
-        self.form = ParamForm()
-        box.addWidget(self.combo)
-        box.addWidget(self.help)
-        box.addWidget(self.form)
-        box.addStretch(1)
-
-    def show_config(self, config: dict[str, Any]) -> None:
-        kind = config["kind"]
-        i = self.combo.findData(kind)
-        self.combo.blockSignals(True)
-        if i < 0:
-            self.combo.addItem(f"{kind}  ({TARGETS[kind].family})", kind)
-            i = self.combo.count() - 1
-        self.combo.setCurrentIndex(i)
-        self.combo.blockSignals(False)
-        spec = TARGETS[kind]
-        self.help.setText(spec.help)
-        self.form.set_params(spec.params, config.get("params", {}))
 
 
 class MainWindow(QMainWindow):
@@ -109,6 +77,7 @@ class MainWindow(QMainWindow):
         self.target_panel = TargetPanel()
         self.target_panel.combo.currentIndexChanged.connect(self._target_kind_changed)
         self.target_panel.form.edited.connect(self._target_param_edited)
+        self.target_panel.config_requested.connect(self._set_target)
         self.train_form = ParamForm()
         self.train_form.set_params(TRAIN_PARAMS, self.settings_values.to_dict())
         self.train_form.edited.connect(self._training_edited)
@@ -201,6 +170,11 @@ class MainWindow(QMainWindow):
             a.triggered.connect(slot)
             file_menu.addAction(a)
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addSeparator()
+        export = QAction("&Export samples…", self)
+        export.setStatusTip("Save the model's current samples as CSV or NPY")
+        export.triggered.connect(self.export_samples_dialog)
+        file_menu.addAction(export)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.Quit)
@@ -309,6 +283,33 @@ class MainWindow(QMainWindow):
         self.undo_stack.setClean()
         self._add_recent(self.path)
         self.statusBar().showMessage(f"saved {path}", 4000)
+        return True
+
+    def export_samples_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export samples", "samples.csv", "CSV (*.csv);;NumPy (*.npy)")
+        if path:
+            self.export_samples(Path(path))
+
+    def export_samples(self, path: Path) -> bool:
+        """The newest model samples (as drawn) to CSV or NPY; the format follows the file name."""
+        snap = self._latest
+        samples = None if snap is None else (snap.model_samples if snap.model_samples is not None
+                                             else snap.image_samples)
+        if samples is None:
+            QMessageBox.warning(self, "Nothing to export", "There are no model samples yet.")
+            return False
+        try:
+            if path.suffix.lower() == ".npy":
+                np.save(path, samples)
+            else:
+                flat = samples.reshape(len(samples), -1)
+                header = ",".join(["x", "y"][: flat.shape[1]] if flat.shape[1] <= 2 else
+                                  [f"v{i}" for i in range(flat.shape[1])])
+                np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.6g")
+        except OSError as e:
+            QMessageBox.warning(self, "Cannot export samples", f"{path}: {e.strerror or e}")
+            return False
+        self.statusBar().showMessage(f"exported {len(samples)} samples to {path}", 4000)
         return True
 
     def _add_recent(self, path: Path) -> None:
