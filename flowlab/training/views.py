@@ -73,6 +73,7 @@ class Snapshot:
     layers_forward: tuple[np.ndarray, ...] | None = None  # data through each layer, x → z
     layers_inverse: tuple[np.ndarray, ...] | None = None  # base samples through each layer, z → x
     curve_1d: Curve1D | None = None
+    target_density: DensityGrid | None = None  # the true density of an energy target (full snapshots only)
     image_samples: np.ndarray | None = None  # (n, C, H, W) at ``temperature``
     image_reconstructions: np.ndarray | None = None  # (2, n, C, H, W): originals, then f⁻¹(f(x))
     image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
@@ -107,6 +108,19 @@ def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = 8192) 
         ladj.append(l)
     logp_t = torch.nan_to_num(torch.cat(logp), nan=-math.inf)
     return DensityGrid(bounds, _np(logp_t.reshape(res, res)), _np(torch.cat(ladj).reshape(res, res)))
+
+
+@torch.no_grad()
+def target_density_grid(target: EnergyTarget, bounds: Bounds, res: int = 128) -> DensityGrid | None:
+    """log p = −U − log Z of an energy target on the same grid as the model's density (None without log Z)."""
+    log_z = target.log_normalizer()
+    if log_z is None:
+        return None
+    xs, ys = _grid_axes(bounds, res, torch.device("cpu"), torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+    logp = -target.energy(pts) - log_z
+    return DensityGrid(bounds, _np(logp.reshape(res, res)), np.zeros((res, res), dtype=np.float32))
 
 
 def _grid_lines(bounds: Bounds, n_lines: int, n_points: int, device, dtype) -> Tensor:
@@ -273,6 +287,8 @@ class SnapshotMaker:
             return Snapshot(step, **fields)
         if shape == (2,):
             bounds = tuple(self.target.bounds or (-4.0, 4.0, -4.0, 4.0))
+            if full and "samples" in want and isinstance(self.target, EnergyTarget):
+                fields["target_density"] = target_density_grid(self.target, bounds, self.grid_res)
             if "density" in want:
                 fields["density"] = density_grid(flow, bounds, self.grid_res)
             if "warp" in want and warp_now:

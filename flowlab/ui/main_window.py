@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         form.addWidget(self.train_form)
         form.addWidget(self.notes)
         form.addStretch(1)
+        right.setMaximumWidth(340)  # long descriptions wrap instead of squeezing the views
         self._dock("Target and training", right, Qt.RightDockWidgetArea)
 
         self.views: dict[str, View] = {
@@ -447,6 +448,13 @@ class MainWindow(QMainWindow):
         for v in self.views.values():
             v.set_bounds(bounds)
         self.views["curves"].reset(None, bits=image, energy=spec.objective == "energy")
+        QTimer.singleShot(0, self._balance_views)
+
+    def _balance_views(self) -> None:
+        """Even out the view docks once the layout has settled (Qt keeps stale split sizes otherwise)."""
+        d = self.view_docks
+        self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
+        self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
 
     SNAPSHOT_VIEWS = {"density": "density", "samples": "samples", "latent": "latent", "warp": "warp",
                       "layers": "layers", "one_d": "curve_1d", "images": "images"}

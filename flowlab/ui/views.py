@@ -92,6 +92,9 @@ class SamplesView(View):
         self.model_plot = _plot(self.graphics, "model", 0, 1)
         self.model_plot.setXLink(self.data_plot)
         self.model_plot.setYLink(self.data_plot)
+        self.target_image = pg.ImageItem(axisOrder="row-major")  # energies: the true density, not samples
+        self.target_image.setColorMap(pg.colormap.get("viridis"))
+        self.data_plot.addItem(self.target_image)
         self.data_item = _scatter()
         self.data_item.setBrush(DATA_BRUSH)
         self.model_item = _scatter()
@@ -102,6 +105,7 @@ class SamplesView(View):
         if bounds and len(bounds) == 4:
             self.data_plot.setRange(xRange=bounds[:2], yRange=bounds[2:], padding=0)
             self.data_plot.disableAutoRange()
+            self.model_plot.disableAutoRange()  # linked: a stray sample must not zoom both out
 
     def update_snapshot(self, snap: Snapshot) -> None:
         # A None field means "unchanged since the last snapshot"; energies have no data samples at all.
@@ -109,10 +113,20 @@ class SamplesView(View):
             _set_points(self.data_item, snap.data_samples)
         if snap.model_samples is not None:
             _set_points(self.model_item, snap.model_samples)
+        g = snap.target_density
+        if g is not None:
+            dens = np.exp(g.log_density).astype(np.float32)
+            xmin, xmax, ymin, ymax = g.bounds
+            self.target_image.setImage(dens, levels=(0.0, float(dens.max()) or 1.0),
+                                       rect=(xmin, ymin, xmax - xmin, ymax - ymin))
+            self.set_bounds(g.bounds)
+            self.data_plot.setTitle("target density exp(−U)/Z")
 
     def clear(self) -> None:
         _set_points(self.data_item, None)
         _set_points(self.model_item, None)
+        self.target_image.clear()
+        self.data_plot.setTitle("target")
 
 
 class DensityView(View):
