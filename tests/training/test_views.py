@@ -125,3 +125,21 @@ def test_image_snapshots_reconstruct_and_interpolate_between_the_chosen_images()
         assert path.shape == (6, 1, 2, 2)
         assert torch.allclose(path[0], xa, atol=1e-4) and torch.allclose(path[-1], xb, atol=1e-4)
     assert not torch.allclose(interpolate(flow, xa, xb, 6, False)[2], interpolate(flow, xa, xb, 6, True)[2])
+
+
+def test_energy_targets_send_their_true_density_once() -> None:
+    from flowlab.targets import build_target
+    from flowlab.training.views import target_density_grid
+
+    u1 = build_target({"kind": "u1"})
+    g = target_density_grid(u1, (-4.0, 4.0, -4.0, 4.0), 200)
+    cell = (8 / 199) ** 2
+    assert g.density.sum() * cell == pytest.approx(1.0, abs=0.03)
+
+    ix, iy = round((2.0 + 4) / 8 * 199), round((0.5 + 4) / 8 * 199)
+    near = torch.tensor([[-4 + 8 * ix / 199, -4 + 8 * iy / 199]], dtype=torch.float64)
+    assert g.log_density[iy, ix] == pytest.approx(float(u1.log_prob(near)), abs=1e-4)
+    maker = SnapshotMaker(u1, n_samples=100, grid_res=16)
+    flow = _perturbed(REALNVP)
+    first, second = maker.make(flow, 0), maker.make(flow, 1)
+    assert first.target_density is not None and second.target_density is None
