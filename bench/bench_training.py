@@ -79,9 +79,9 @@ def _rate(step, seconds: float, warmup: int = 20) -> float:
     return n / (time.perf_counter() - start)
 
 
-def engine_headless(target, seconds: float, device: str) -> tuple[float, Trainer]:
+def engine_headless(target, seconds: float, device: str, compile: bool = False) -> tuple[float, Trainer]:
     trainer = Trainer(STACK, target, TrainSettings(batch_size=BATCH, device=device, eval_every=10**6,
-                                                   n_train=20000, n_test=5000))
+                                                   n_train=20000, n_test=5000, compile=compile))
     return _rate(trainer.train_step, seconds), trainer
 
 
@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-thread", action="store_true", help="no Qt run (e.g. on a GPU box without Qt)")
+    parser.add_argument("--compile", action="store_true", help="also the engine with torch.compile (slow warm-up)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -134,6 +135,11 @@ def main() -> None:
     print(f"bare loop            {bare:8.1f} steps/s   1.00x")
     headless, trainer = engine_headless(target, args.seconds, args.device)
     print(f"engine headless      {headless:8.1f} steps/s   {headless / bare:.2f}x   (target >= 1.0x)")
+    if args.compile:
+        start = time.perf_counter()
+        compiled, _ = engine_headless(target, args.seconds, args.device, compile=True)
+        print(f"engine + compile     {compiled:8.1f} steps/s   {compiled / bare:.2f}x   "
+              f"(warm-up and run {time.perf_counter() - start:.0f} s)")
     flow = trainer.flow.eval()
     with torch.no_grad():
         density_grid(flow, (-4, 4, -4, 4), 256)

@@ -161,3 +161,10 @@ def test_settings_registry_and_dataclass_agree() -> None:
     assert all(p.default == getattr(TrainSettings(), p.name) for p in TRAIN_PARAMS)
     with pytest.raises(FlowlabError, match="batch_size"):
         TrainSettings.from_dict({"batch_size": 0})
+
+
+def test_compiled_loss_gives_the_same_curve_as_eager() -> None:
+    stack = REALNVP[:2]
+    eager = _run(Trainer(stack, Banana(), TrainSettings(seed=2, **SMALL)), 5)
+    compiled = _run(Trainer(stack, Banana(), TrainSettings(seed=2, compile=True, **SMALL)), 5)
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-4)
