@@ -56,7 +56,7 @@ def image_grid_png(images: np.ndarray, path: str | Path, columns: int = 8, scale
     """A grid of single-channel images with values in [0, 1] (``(n, 1, h, w)``)."""
     n, _, h, w = images.shape
     rows = (n + columns - 1) // columns
-    canvas = np.ones((rows * (h + 1) + 1, columns * (w + 1) + 1), dtype=float)
+    canvas = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1), 0.25)  # light grey gaps between images
     for i in range(n):
         r, c = divmod(i, columns)
         canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = images[i, 0]

@@ -302,11 +302,11 @@ class SnapshotMaker:
         fields: dict = {"image_samples": _np(flow.inverse(z)[0].clamp(0.0, 1.0)), "temperature": self.temperature}
         slow = full or self._count % self.slow_every == 0
         if self.data_view is not None and slow:
-            data = self.target.prepare_batch(self.data_view[:8], torch.Generator().manual_seed(7)).to(device)
+            data = self.data_view[:8].to(device)  # ``sample`` already returns dequantised images
             back = flow.inverse(flow(data)[0])[0]
             fields["image_reconstructions"] = np.stack([_np(data), _np(back.clamp(0.0, 1.0))])
             a, b = (min(i, len(self.data_view) - 1) for i in self.pair)
-            pair = self.target.prepare_batch(self.data_view[[a, b]], torch.Generator().manual_seed(8)).to(device)
+            pair = self.data_view[[a, b]].to(device)
             path = interpolate(flow, pair[0], pair[1], 8, self.spherical)
             fields["image_interpolation"] = _np(path.clamp(0.0, 1.0))
         return Snapshot(step, **fields)

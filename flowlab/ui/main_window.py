@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.view_area.setObjectName("viewArea")
         self.view_area.setDockNestingEnabled(True)
         self.setCentralWidget(self.view_area)
+        self.views["images"].options_changed.connect(self._image_options_changed)
         self.view_docks: dict[str, QDockWidget] = {}
         for key, area in (("density", Qt.LeftDockWidgetArea), ("samples", Qt.RightDockWidgetArea),
                           ("curves", Qt.BottomDockWidgetArea), ("layers", Qt.BottomDockWidgetArea),
@@ -426,6 +427,7 @@ class MainWindow(QMainWindow):
         for v in self.views.values():
             v.clear()
         self.session.start()
+        self.session.worker.set_image_options(**self.views["images"].options())
         QTimer.singleShot(0, self._views_shown_changed)
 
     def _configure_views(self) -> None:
@@ -468,6 +470,10 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.worker.set_views(self.shown_views())
             self._drawn = None
+
+    def _image_options_changed(self, options: dict) -> None:
+        if self.session is not None:
+            self.session.worker.set_image_options(**options)
 
     def _session_ready(self, info: dict[str, Any]) -> None:
         self.status_device.setText(info["device"])

@@ -267,6 +267,7 @@ class LayerScrubber(View):
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setObjectName("layerSlider")
         self.slider.setRange(0, 0)  # at the end until the first snapshot: it then follows the last layer
+        self.slider.setMinimumWidth(140)
         self.label = QLabel("")
         row.addWidget(self.sampling)
         row.addWidget(self.density)
@@ -416,29 +417,84 @@ class OneDView(View):
         self.map.setData(c.x, c.z)
 
 
+def tile(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """``(n, 1, h, w)`` images in [0, 1] (ink = 1) as one picture, ink dark on white, grey gaps, row 0 on top."""
+    n, _, h, w = images.shape
+    cols = columns or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    canvas = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1), 0.25, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = images[i, 0]
+    return (1.0 - canvas)[::-1]  # ImageItem draws row 0 at the bottom
+
+
 class ImageSamplesView(View):
-    """A grid of model samples for image targets."""
+    """Images: samples at a temperature (Glow's reduced-temperature sampling), reconstructions (test images →
+    latent → back, to show invertibility), and a latent interpolation between two chosen images."""
 
     title = "Image samples"
+    options_changed = Signal(dict)  # temperature / pair / spherical, for the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = self.graphics.addPlot(title="samples")
-        self.plot.setAspectLocked(True)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
+        self.items = {}
+        for row, (key, title) in enumerate((("samples", "samples"), ("recon", "test images | reconstructions"),
+                                            ("interp", "interpolation in latent space"))):
+            plot = self.graphics.addPlot(row=row, col=0, title=title)
+            plot.setAspectLocked(True)
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+            item = pg.ImageItem(axisOrder="row-major")
+            plot.addItem(item)
+            self.items[key] = item
+        controls = QHBoxLayout()
+        self.temperature = QSlider(Qt.Horizontal)
+        self.temperature.setObjectName("temperature")
+        self.temperature.setRange(0, 150)
+        self.temperature.setValue(100)
+        self.temperature.setMinimumWidth(120)
+        self.temperature_label = QLabel("T = 1.00")
+        self.spherical = QCheckBox("spherical")
+        from PySide6.QtWidgets import QSpinBox
+
+        self.pair = (QSpinBox(), QSpinBox())
+        for i, box in enumerate(self.pair):
+            box.setRange(0, 999)
+            box.setValue(i)
+            box.setToolTip("which test image the interpolation starts (first) or ends (second) at")
+            box.valueChanged.connect(lambda _: self._emit())
+        controls.addWidget(QLabel("temperature"))
+        controls.addWidget(self.temperature, 1)
+        controls.addWidget(self.temperature_label)
+        controls.addWidget(QLabel("from"))
+        controls.addWidget(self.pair[0])
+        controls.addWidget(QLabel("to"))
+        controls.addWidget(self.pair[1])
+        controls.addWidget(self.spherical)
+        self.box.addLayout(controls)
+        self.temperature.valueChanged.connect(lambda _: self._emit())
+        self.spherical.toggled.connect(lambda _: self._emit())
+
+    def options(self) -> dict:
+        return {"temperature": self.temperature.value() / 100.0, "spherical": self.spherical.isChecked(),
+                "pair": (self.pair[0].value(), self.pair[1].value())}
+
+    def _emit(self) -> None:
+        self.temperature_label.setText(f"T = {self.temperature.value() / 100.0:.2f}")
+        self.options_changed.emit(self.options())
 
     def update_snapshot(self, snap: Snapshot) -> None:
-        imgs = snap.image_samples
-        if imgs is None:
-            return
-        n, _, h, w = imgs.shape
-        cols = int(math.ceil(math.sqrt(n)))
-        rows = int(math.ceil(n / cols))
-        canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1), dtype=np.float32)
-        for i in range(n):
-            r, c = divmod(i, cols)
-            canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = imgs[i, 0]
-        self.image.setImage(1.0 - canvas[::-1], levels=(0.0, 1.0))
+        if snap.image_samples is not None:
+            self.items["samples"].setImage(tile(snap.image_samples, 8), levels=(0.0, 1.0))
+        if snap.image_reconstructions is not None:
+            originals, back = snap.image_reconstructions
+            self.items["recon"].setImage(tile(np.concatenate([originals, back]), len(originals)),
+                                         levels=(0.0, 1.0))
+        if snap.image_interpolation is not None:
+            path = snap.image_interpolation
+            self.items["interp"].setImage(tile(path, len(path)), levels=(0.0, 1.0))
+
+    def clear(self) -> None:
+        for item in self.items.values():
+            item.clear()

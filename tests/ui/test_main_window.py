@@ -185,3 +185,22 @@ def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, wind
     x, density = window.views["one_d"].model.getData()
     assert len(x) == 400 and np.all(density >= 0)
     assert (np.diff(x) * density[:-1]).sum() == pytest.approx(1.0, abs=0.05)  # a density, on screen
+
+
+def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, window) -> None:
+    window.open_builtin("realnvp_digits")
+    qtbot.waitUntil(lambda: "images" in window.shown_views(), timeout=5000)
+    view = window.views["images"]
+    qtbot.waitUntil(lambda: view.items["recon"].image is not None and view.items["interp"].image is not None,
+                    timeout=30000)
+    assert view.items["samples"].image is not None
+    view.temperature.setValue(50)  # the slider reaches the worker's snapshots
+    qtbot.waitUntil(lambda: window._latest is not None and window._latest.temperature == 0.5, timeout=20000)
+    seen = []
+    window.session.worker.snapshot.connect(
+        lambda s: seen.append(s) if s.image_reconstructions is not None else None)
+    window.session.worker.request_snapshot()
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    originals, back = seen[-1].image_reconstructions
+    assert np.allclose(originals, back, atol=1e-3)  # invertibility, on screen
+    assert "bits per dimension" in window.views["curves"].plot.titleLabel.text
