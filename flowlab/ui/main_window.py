@@ -18,6 +18,8 @@ from flowlab.errors import FlowlabError
 from flowlab.presets import Preset, PresetError, load_preset, save_preset
 from flowlab.presets.builtin import builtin_paths, load_builtin
 from flowlab.targets import TARGETS, build_target
+from flowlab.training.checkpoints import load_checkpoint, weights_path_for
+from flowlab.training.objectives import Plan
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
 from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
@@ -55,6 +57,7 @@ class MainWindow(QMainWindow):
         self.base = "standard"
         self.view_settings: dict[str, Any] = {}
         self.path: Path | None = None
+        self._load_weights = False
         self.entropy: float | None = None
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self._build_ui()
@@ -172,6 +175,10 @@ class MainWindow(QMainWindow):
             a.triggered.connect(slot)
             file_menu.addAction(a)
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        save_weights = QAction("Save &weights beside the preset", self)
+        save_weights.setStatusTip("Write NAME.weights.pt next to the preset file; opening the preset resumes them")
+        save_weights.triggered.connect(self.save_weights)
+        file_menu.addAction(save_weights)
         file_menu.addSeparator()
         export = QAction("&Export samples…", self)
         export.setStatusTip("Save the model's current samples as CSV or NPY")
@@ -237,6 +244,7 @@ class MainWindow(QMainWindow):
         self.model.replace_all(preset.layers)
         self.undo_stack.setClean()
         self.path = path
+        self._load_weights = path is not None
         if path is not None:
             self._add_recent(path)
         self.setWindowTitle(f"flowlab — {preset.name}" + (f" ({path.name})" if path else ""))
@@ -285,6 +293,13 @@ class MainWindow(QMainWindow):
         self.undo_stack.setClean()
         self._add_recent(self.path)
         self.statusBar().showMessage(f"saved {path}", 4000)
+        return True
+
+    def save_weights(self) -> bool:
+        """Save the preset (asking for a file if it has none), then the weights beside it, from the worker."""
+        if self.session is None or (self.path is None and not self.save_as()) or not self.save_to(self.path):
+            return False
+        self.session.worker.save_weights(weights_path_for(self.path))
         return True
 
     def export_samples_dialog(self) -> None:
@@ -411,8 +426,17 @@ class MainWindow(QMainWindow):
         settings = self.settings_values
         base = self.base
 
+        weights = weights_path_for(self.path) if self.path is not None and self._load_weights else None
+        self._load_weights = False  # weights belong to the preset as opened, not to later edits
+
         def factory() -> Trainer:
-            return Trainer(layers, build_target(target_cfg), settings, base=base)
+            trainer = Trainer(layers, build_target(target_cfg), settings, base=base)
+            if weights is not None and weights.exists():
+                try:
+                    load_checkpoint(trainer, weights)
+                except FlowlabError as e:  # fresh weights instead, and say why
+                    trainer.plan = Plan(trainer.plan.objective, trainer.plan.notes + (f"Saved weights not loaded: {e}",))
+            return trainer
 
         self.session = TrainingSession(factory, parent=self)
         w = self.session.worker
@@ -422,6 +446,7 @@ class MainWindow(QMainWindow):
         w.failed.connect(self._on_failed)
         w.diverged.connect(self._on_diverged)
         w.running_changed.connect(self._set_running)
+        w.saved.connect(lambda p: self.statusBar().showMessage(f"saved weights to {p}", 5000))
         self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
         self._configure_views()
         for v in self.views.values():

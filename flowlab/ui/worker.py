@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from flowlab.training.background_views import BackgroundViews, background_maker
+from flowlab.training.checkpoints import save_checkpoint
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import SnapshotMaker
 
@@ -45,6 +47,7 @@ class TrainingWorker(QObject):
     diverged = Signal(str)
     failed = Signal(str)
     running_changed = Signal(bool)
+    saved = Signal(str)  # a checkpoint was written (path)
     finished = Signal()
 
     def __init__(self, factory: Callable[[], Trainer], snapshots: bool = True) -> None:
@@ -104,6 +107,10 @@ class TrainingWorker(QObject):
         if unknown:
             raise ValueError(f"unknown image option(s): {sorted(unknown)}")
         self._queue("images", dict(options))
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Write a checkpoint (weights, ActNorm state, optimizer, step, record) from the worker thread."""
+        self._queue("save", Path(path))
 
     def request_snapshot(self) -> None:
         self._queue("snapshot")
@@ -166,6 +173,9 @@ class TrainingWorker(QObject):
                         sent_rows = 0
                     elif name == "settings":
                         trainer.update_settings(**arg)
+                    elif name == "save":
+                        save_checkpoint(trainer, arg)
+                        self.saved.emit(str(arg))
                     elif name in ("views", "images") and maker is not None:
                         change = _maker_change(name, arg)
                         if views is not None:

@@ -168,3 +168,22 @@ def test_compiled_loss_gives_the_same_curve_as_eager() -> None:
     eager = _run(Trainer(stack, Banana(), TrainSettings(seed=2, **SMALL)), 5)
     compiled = _run(Trainer(stack, Banana(), TrainSettings(seed=2, compile=True, **SMALL)), 5)
     assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-4)
+
+
+def test_checkpoint_files_are_atomic_and_refuse_another_stack(tmp_path) -> None:
+    from flowlab.training.checkpoints import load_checkpoint, save_checkpoint, weights_path_for
+
+    assert weights_path_for(tmp_path / "a.json") == tmp_path / "a.weights.pt"
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    _run(t, 3)
+    path = tmp_path / "a.weights.pt"
+    save_checkpoint(t, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.weights.pt"]
+    again = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    load_checkpoint(again, path)
+    assert again.step == 3
+    with pytest.raises(FlowlabError, match="different layer stack"):
+        load_checkpoint(Trainer(REALNVP[:1], Banana(), TrainSettings(**SMALL)), path)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(FlowlabError, match="cannot read"):
+        load_checkpoint(again, tmp_path / "junk.pt")

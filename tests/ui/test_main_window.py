@@ -204,3 +204,23 @@ def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, win
     originals, back = seen[-1].image_reconstructions
     assert np.allclose(originals, back, atol=1e-3)  # invertibility, on screen
     assert "bits per dimension" in window.views["curves"].plot.titleLabel.text
+
+
+def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_path) -> None:
+    path = tmp_path / "mine.json"
+    assert window.save_to(path)
+    _train(qtbot, window, 12)
+    step = window.session.worker.trainer.step
+    saved = []
+    window.session.worker.saved.connect(saved.append)
+    assert window.save_weights()
+    qtbot.waitUntil(lambda: bool(saved), timeout=10000)
+    assert Path(saved[0]) == tmp_path / "mine.weights.pt"
+    window.open_builtin("realnvp_checkerboard")
+    assert window.open_path(path)
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    assert window.session.worker.trainer.step == step  # resumed, ActNorm state and all
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    assert window.session.worker.trainer.step == 0

@@ -1,0 +1,39 @@
+"""Checkpoint files: everything to resume training, written atomically and read with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from flowlab.errors import FlowlabError
+from flowlab.training.trainer import Trainer
+
+
+def weights_path_for(preset_path: str | os.PathLike) -> Path:
+    """Where a preset's weights live: ``name.json`` → ``name.weights.pt`` beside it."""
+    p = Path(preset_path)
+    return p.with_name(p.stem + ".weights.pt")
+
+
+def save_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(trainer.checkpoint(), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
+    """Resume ``trainer`` from ``path``; a file for another stack or an unreadable one is a FlowlabError."""
+    try:
+        state = torch.load(path, map_location=trainer.device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file becomes one clear message
+        raise FlowlabError(f"{path}: cannot read the weights ({e.__class__.__name__})") from None
+    trainer.load_checkpoint(state)
