@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self.view_settings: dict[str, Any] = {}
         self.path: Path | None = None
         self._load_weights = False
+        self._target_cache: tuple[str, Any] | None = None
         self.entropy: float | None = None
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self._build_ui()
@@ -372,9 +374,18 @@ class MainWindow(QMainWindow):
         cfg["params"][name] = value
         self._set_target(cfg)
 
+    def _target(self, config: dict[str, Any] | None = None):  # noqa: ANN202
+        """The built target for ``config`` (default: the current one), built once per configuration on this
+        thread: choosing, validating, framing the views all read it (a picture or an image folder is slow)."""
+        config = self.target_config if config is None else config
+        key = json.dumps(config, sort_keys=True)
+        if self._target_cache is None or self._target_cache[0] != key:
+            self._target_cache = (key, build_target(config))
+        return self._target_cache[1]
+
     def _set_target(self, config: dict[str, Any]) -> None:
         try:
-            build_target(config)
+            self._target(config)
         except FlowlabError as e:
             QMessageBox.warning(self, "Cannot use this target", str(e))
             self.target_panel.show_config(self.target_config)
@@ -386,7 +397,7 @@ class MainWindow(QMainWindow):
 
     def _set_shape_from_target(self) -> None:
         try:
-            shape = build_target(self.target_config).shape
+            shape = self._target().shape
         except FlowlabError:
             return
         self.model.set_shape(shape)
@@ -468,8 +479,7 @@ class MainWindow(QMainWindow):
         if shape == (2,):
             self.view_docks["samples"].raise_()
         try:
-            target = build_target(self.target_config)
-            bounds = target.bounds
+            bounds = self._target().bounds
         except FlowlabError:
             bounds = None
         for v in self.views.values():
