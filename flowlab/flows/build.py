@@ -126,3 +126,26 @@ def validate_stack(layers: Sequence[Mapping[str, Any]], shape: Sequence[int]) ->
         if enabled:
             current = out
     return problems
+
+
+def stack_shapes(layers: Sequence[Mapping[str, Any]], shape: Sequence[int]) -> list[Shape | None]:
+    """The shape each layer hands on (for the editor's shape column), ``None`` where a layer is invalid.
+
+    Disabled layers hand on what they receive. After an invalid layer the shapes are computed from the last
+    valid one, so one mistake does not blank the rest of the column.
+    """
+    try:
+        current = _check_stack_container(layers, shape)
+    except StackError:
+        return [None] * (len(layers) if isinstance(layers, Sequence) else 0)
+    out: list[Shape | None] = []
+    for position, entry in enumerate(layers):
+        try:
+            _, _, enabled, after = _resolve_layer(position, entry, current)
+        except StackError:
+            out.append(None)
+            continue
+        if enabled:
+            current = after
+        out.append(current)
+    return out

@@ -130,3 +130,12 @@ def test_registry_specs_are_complete() -> None:
             if p.type in ("int", "float"):
                 assert p.low is None or p.default >= p.low
                 assert p.high is None or p.default <= p.high
+
+
+def test_stack_shapes_follow_each_layer_and_survive_a_bad_one() -> None:
+    from flowlab.flows import stack_shapes
+
+    layers = [{"kind": "actnorm"}, {"kind": "affine_coupling", "params": {"mask": "half"}},  # wrong mask
+              {"kind": "lu_linear", "enabled": False}, {"kind": "actnorm"}]
+    assert stack_shapes(layers, (1, 8, 8)) == [(1, 8, 8), None, (1, 8, 8), (1, 8, 8)]
+    assert stack_shapes([{"kind": "planar"}], (2,)) == [(2,)]
