@@ -13,7 +13,7 @@ from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelInde
 from PySide6.QtGui import QColor, QUndoCommand
 
 from flowlab.errors import StackError
-from flowlab.flows import LAYERS, validate_stack
+from flowlab.flows import LAYERS, stack_shapes, validate_stack
 
 KIND_MIME = "application/x-flowlab-layer-kind"
 ROWS_MIME = "application/x-flowlab-layer-rows"
@@ -40,6 +40,7 @@ class StackModel(QAbstractListModel):
     """The stack as a Qt list model. ``problems`` marks invalid layers (before training starts)."""
 
     ProblemRole = Qt.UserRole + 1
+    ShapeRole = Qt.UserRole + 2  # the shape the layer hands on (a tuple), None where it is invalid
     changed = Signal()  # any change to the stack (structure, parameters, enabled)
 
     def __init__(self, shape: tuple[int, ...] = (2,), parent=None) -> None:
@@ -47,6 +48,7 @@ class StackModel(QAbstractListModel):
         self._layers: list[dict[str, Any]] = []
         self._shape = tuple(shape)
         self._problems: dict[int, StackError] = {}
+        self._shapes: list[tuple[int, ...] | None] = []
         self.push_command: Callable[[QUndoCommand], None] | None = None  # set by the window (the undo stack)
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -59,6 +61,19 @@ class StackModel(QAbstractListModel):
 
     def problem(self, row: int) -> StackError | None:
         return self._problems.get(row)
+
+    def out_shape(self, row: int) -> tuple[int, ...] | None:
+        """The shape layer ``row`` hands on (``flowlab.flows.stack_shapes``), None where it is invalid."""
+        return self._shapes[row] if 0 <= row < len(self._shapes) else None
+
+    def shape_note(self, row: int) -> str:
+        """' → 4×4×4' beside a layer: always on images (where layers reshape), on vectors only where the
+        dimension changes; nothing where the layer is invalid (its reason is shown instead)."""
+        out = self.out_shape(row)
+        before = next((s for s in reversed(self._shapes[:row]) if s is not None), self._shape)
+        if out is None or (len(out) == 1 and out == before):
+            return ""
+        return "  → " + "×".join(str(n) for n in out)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -78,11 +93,14 @@ class StackModel(QAbstractListModel):
         entry = self._layers[index.row()]
         problem = self._problems.get(index.row())
         if role == Qt.DisplayRole:
-            label = f"{index.row() + 1}. {entry['kind']}{_summary(entry)}"
+            label = f"{index.row() + 1}. {entry['kind']}{_summary(entry)}{self.shape_note(index.row())}"
             return label + ("  (off)" if not entry.get("enabled", True) else "")
         if role == Qt.ToolTipRole:
             spec = LAYERS.get(entry["kind"])
             tip = spec.help if spec else "unknown layer kind"
+            out = self.out_shape(index.row())
+            if out is not None:
+                tip += "\n\nhands on shape " + "×".join(str(n) for n in out)
             return f"⚠ {problem.reason}\n\n{tip}" if problem else tip
         if role == Qt.DecorationRole:
             return QColor("#D62728") if problem else family_colour(entry["kind"])
@@ -94,6 +112,8 @@ class StackModel(QAbstractListModel):
             return Qt.Checked if entry.get("enabled", True) else Qt.Unchecked
         if role == self.ProblemRole:
             return problem.reason if problem else None
+        if role == self.ShapeRole:
+            return self.out_shape(index.row())
         return None
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
@@ -201,8 +221,11 @@ class StackModel(QAbstractListModel):
 
     def _revalidate(self) -> None:
         problems = {p.position: p for p in validate_stack(self._layers, self._shape) if p.position is not None}
-        rows = set(problems) | set(self._problems)
-        self._problems = problems
+        shapes = stack_shapes(self._layers, self._shape)
+        old_shapes = self._shapes
+        rows = set(problems) | set(self._problems) | {r for r, s in enumerate(shapes)
+                                                      if r >= len(old_shapes) or old_shapes[r] != s}
+        self._problems, self._shapes = problems, shapes
         for r in rows:
             if r < len(self._layers):
                 idx = self.index(r)

@@ -157,3 +157,54 @@ def test_structural_edits_can_be_locked(panel) -> None:
     assert panel.view.dragDropMode() == panel.view.DragDropMode.NoDragDrop
 
 
+
+
+def _halver(monkeypatch) -> str:
+    """A stand-in reshaping layer (squeeze-like on images, halving on vectors), so the test does not depend on
+    which reshaping kinds the registry has today: the editor only reads ``stack_shapes``."""
+    import dataclasses
+
+    from flowlab.flows.registry import ParamProblem
+
+    def out_shape(shape, params):
+        return (shape[0] * 4, shape[1] // 2, shape[2] // 2) if len(shape) == 3 else (shape[0] // 2,)
+
+    def check(shape, params):
+        if len(shape) == 3 and shape[1] % 2:
+            raise ParamProblem(None, "needs an even height")
+
+    spec = dataclasses.replace(LAYERS["actnorm"], kind="test_halver", out_shape=out_shape, check=check,
+                               data=frozenset({"vector", "image"}))
+    monkeypatch.setitem(LAYERS, "test_halver", spec)
+    return "test_halver"
+
+
+def test_stack_shows_the_shape_each_layer_hands_on(panel, monkeypatch) -> None:
+    halver = _halver(monkeypatch)
+
+    def label(row: int) -> str:
+        return panel.view.model().data(panel.model.index(row), Qt.DisplayRole)
+
+    panel.model.replace_all([new_layer("actnorm"), new_layer("lu_linear"), new_layer("reverse")])
+    assert not any("→" in label(r) for r in range(3))  # 2-D data, no shape changes: no clutter
+    panel.view.setCurrentIndex(panel.model.index(0))
+    panel.append_kind(halver)  # a vector layer that changes the dimension: its shape shows
+    assert label(1).endswith("→ 1") and "→" not in label(2)
+    panel.model.set_shape((1, 8, 8))  # the target changed to images: every row shows its shape
+    assert [panel.model.data(panel.model.index(r), StackModel.ShapeRole) for r in range(4)] == [
+        (1, 8, 8), (4, 4, 4), (4, 4, 4), (4, 4, 4)]
+    assert label(0).endswith("→ 1×8×8") and label(1).endswith("→ 4×4×4") and label(3).endswith("→ 4×4×4")
+    panel.append_kind(halver)  # after row 1: 4×4×4 → 16×2×2, then the rest follow
+    assert label(2).endswith("→ 16×2×2") and label(4).endswith("→ 16×2×2")
+    panel.view.setCurrentIndex(panel.model.index(2))
+    panel.append_kind(halver)  # 16×2×2 → 64×1×1
+    panel.append_kind(halver)  # odd height: invalid, no shape, and the rows after it keep the last good one
+    assert panel.model.problem(4) is not None and "→" not in label(4)
+    assert label(5).endswith("→ 64×1×1")
+    assert "hands on shape 64×1×1" in panel.model.data(panel.model.index(5), Qt.ToolTipRole)
+    panel.undo.undo()
+    panel.undo.undo()
+    assert label(3).endswith("→ 16×2×2") and panel.model.rowCount() == 5
+    panel.view.setCurrentIndex(panel.model.index(1))
+    panel.toggle_enabled()  # a disabled layer hands on what it receives
+    assert label(1).endswith("→ 1×8×8  (off)") and label(2).endswith("→ 4×4×4")
