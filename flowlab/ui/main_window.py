@@ -34,6 +34,7 @@ from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentV
 from flowlab.ui.worker import Progress, TrainingSession
 
 REDRAW_MS = 33  # ≤ 30 Hz
+RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
 LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
                  "eval_every", "keep_best", "energy_samples")
 
@@ -69,6 +70,10 @@ class MainWindow(QMainWindow):
         self.redraw_timer.setInterval(REDRAW_MS)
         self.redraw_timer.timeout.connect(self._redraw)
         self.redraw_timer.start()
+        self.restart_timer = QTimer(self)
+        self.restart_timer.setSingleShot(True)
+        self.restart_timer.setInterval(RESTART_DEBOUNCE_MS)
+        self.restart_timer.timeout.connect(self._restart_session)
         self._restore_settings()
         self.apply_preset(preset or load_builtin(), path)
 
@@ -299,6 +304,7 @@ class MainWindow(QMainWindow):
 
     def save_weights(self) -> bool:
         """Save the preset (asking for a file if it has none), then the weights beside it, from the worker."""
+        self.flush_restart()
         if self.session is None or (self.path is None and not self.save_as()) or not self.save_to(self.path):
             return False
         self.session.worker.save_weights(weights_path_for(self.path))
@@ -362,7 +368,7 @@ class MainWindow(QMainWindow):
         if self._running:
             self.statusBar().showMessage("Training paused: the stack changed. Press play to train the new stack.",
                                          6000)
-        self._restart_session()
+        self._schedule_restart()
 
     def _target_kind_changed(self, _index: int) -> None:
         kind = self.target_panel.combo.currentData()
@@ -393,7 +399,7 @@ class MainWindow(QMainWindow):
         self.target_config = config
         self.target_panel.show_config(config)
         self._set_shape_from_target()
-        self._restart_session()
+        self._schedule_restart()
 
     def _set_shape_from_target(self) -> None:
         try:
@@ -411,7 +417,7 @@ class MainWindow(QMainWindow):
         if name in LIVE_SETTINGS and self.session is not None:
             self.session.worker.update_settings(**{name: value})
         else:
-            self._restart_session()
+            self._schedule_restart()
 
     # -- training -------------------------------------------------------------------------------------------------
     def _stop_session(self) -> None:
@@ -421,17 +427,37 @@ class MainWindow(QMainWindow):
             self.session = None
         self._set_running(False)
 
+    def _mark_problems(self) -> bool:
+        """Play and Step follow the stack's validity at once (no waiting for a restart); True if it is valid."""
+        problems = [self.model.problem(r) for r in range(self.model.rowCount()) if self.model.problem(r)]
+        self.play_action.setEnabled(not problems)
+        self.step_action.setEnabled(not problems)
+        if problems:
+            self.status_step.setText(f"⚠ {problems[0]}")
+        elif self.status_step.text().startswith("⚠"):
+            self.status_step.setText("")
+        return not problems
+
+    def _schedule_restart(self) -> None:
+        """Pause now and restart once edits stop for ``RESTART_DEBOUNCE_MS``: a burst of edits builds one
+        trainer, for the final state. Invalid layers are marked at once."""
+        if self.session is not None:
+            self.session.worker.pause()
+            self._set_running(False)
+        self._mark_problems()
+        self.restart_timer.start()
+
+    def flush_restart(self) -> None:
+        """Restart now if one is pending (before anything that needs the session: play, step, save...)."""
+        if self.restart_timer.isActive():
+            self._restart_session()
+
     def _restart_session(self) -> None:
         """A new trainer for the current stack, target and settings (fresh weights); views show it at once."""
+        self.restart_timer.stop()
         self._stop_session()
-        problems = [self.model.problem(r) for r in range(self.model.rowCount()) if self.model.problem(r)]
-        if problems:
-            self.play_action.setEnabled(False)
-            self.step_action.setEnabled(False)
-            self.status_step.setText(f"⚠ {problems[0]}")
+        if not self._mark_problems():
             return
-        self.play_action.setEnabled(True)
-        self.step_action.setEnabled(True)
         layers = [e for e in self.model.layers()]
         target_cfg = copy.deepcopy(self.target_config)
         settings = self.settings_values
@@ -520,6 +546,7 @@ class MainWindow(QMainWindow):
             self.views["curves"].floor.setVisible(True)
 
     def toggle_play(self) -> None:
+        self.flush_restart()
         if self.session is None:
             return
         if self._running:
@@ -528,11 +555,13 @@ class MainWindow(QMainWindow):
             self.session.worker.play()
 
     def single_step(self) -> None:
+        self.flush_restart()
         if self.session is not None:
             self.session.worker.pause()
             self.session.worker.step_once()
 
     def reset_weights(self) -> None:
+        self.flush_restart()
         if self.session is not None:
             self.session.worker.reset()
             self.views["curves"].reset(self.entropy, bits=len(self.model.shape) == 3)
@@ -632,6 +661,7 @@ class MainWindow(QMainWindow):
         s.setValue("windowState", self.saveState())
         s.setValue("viewState", self.view_area.saveState())
         self.redraw_timer.stop()
+        self.restart_timer.stop()
         self._stop_session()
         super().closeEvent(event)
 

@@ -137,8 +137,9 @@ def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> 
     old = window.session
     window.stack_panel.view.setCurrentIndex(window.model.index(0))
     window.stack_panel.delete()
-    assert window.session is not old and not window._running
+    assert not window._running and not old.worker.is_running  # paused at once, restarted once edits settle
     assert "stack changed" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.session is not old, timeout=5000)
 
 
 def test_an_invalid_stack_is_marked_and_cannot_play(qtbot, window) -> None:
@@ -220,7 +221,9 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
     assert window.open_path(path)
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
     assert window.session.worker.trainer.step == step  # resumed, ActNorm state and all
+    resumed = window.session
     window.stack_panel.view.setCurrentIndex(window.model.index(0))
     window.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.session is not resumed and window.session.worker.trainer is not None,
+                    timeout=20000)
     assert window.session.worker.trainer.step == 0

@@ -1,0 +1,93 @@
+"""The playground window's finishing touches, driven as a user drives them: debounced restarts, per-view export,
+the 1-D layer scrubber, preset-relative file paths, small screens."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from flowlab.ui import main_window  # noqa: E402
+from flowlab.ui.main_window import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2] if len(a) > 2 else str(a)))
+    return shown
+
+
+@pytest.fixture
+def starts(monkeypatch):
+    """Every training session the window starts, in order."""
+    started: list = []
+
+    class Counting(main_window.TrainingSession):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(main_window, "TrainingSession", Counting)
+    return started
+
+
+@pytest.fixture
+def window(qtbot, warnings, starts):
+    QApplication.instance().setOrganizationName("flowlab-tests")
+    QSettings().clear()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    yield w
+    w.close()
+
+
+def test_quick_edits_restart_once_with_the_final_stack(qtbot, window, starts) -> None:
+    assert len(starts) == 1
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    hidden = window.layer_editor.form.editors["hidden"]
+    for value in (40, 48, 56, 64, 72):  # a dragged spin box: five edits within a few tens of milliseconds
+        hidden.setValue(value)
+        qtbot.wait(20)
+    assert window.model.layer(0)["params"]["hidden"] == 72 and len(starts) == 1
+    qtbot.waitUntil(lambda: len(starts) == 2, timeout=3000)
+    qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
+    assert len(starts) == 2 and window.session is starts[-1]
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    assert window.session.worker.trainer.layers[0]["params"]["hidden"] == 72  # the final state is what trains
+
+
+def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, window, starts) -> None:
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.layer_editor.form.editors["mask"].setCurrentText("checkerboard")  # invalid on 2-D data
+    assert not window.play_action.isEnabled() and "layer 1" in window.status_step.text()  # before any restart
+    assert window.model.problem(0) is not None
+    qtbot.waitUntil(lambda: window.session is None, timeout=3000)  # an invalid stack: stopped, nothing started
+    assert len(starts) == 1
+    for _ in range(3):
+        window.stack_panel.delete()
+    count = len(starts)
+    for _ in range(4):  # Ctrl+Z held down
+        window.undo_action.trigger()
+    assert window.model.rowCount() == 8 and window.play_action.isEnabled()  # the mark went at once
+    qtbot.waitUntil(lambda: len(starts) == count + 1, timeout=3000)
+    qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
+    assert len(starts) == count + 1
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    assert window.session.worker.trainer.layers == window.model.layers()
+
+
+def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, starts) -> None:
+    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.delete()
+    window.toggle_play()  # at once, before the debounce interval: restarts now and plays the edited stack
+    assert len(starts) == 2 and not window.restart_timer.isActive()
+    qtbot.waitUntil(lambda: window._running, timeout=10000)
+    assert len(window.session.worker.trainer.layers) == 7
+    window.toggle_play()
