@@ -46,9 +46,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items()
-                       if k in ("train_nll", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl"))
+    shown = ("train_nll", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl")
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items() if k in shown)
     print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s; {scores}")
+    if summary.best_step is not None and summary.best_step != summary.steps:
+        kept = ", ".join(f"{k} {v:.4g}" for k, v in summary.best.items() if k in shown)
+        print(f"best held-out weights (early stopping, best_weights.pt): step {summary.best_step}; {kept}")
     print(f"wrote {summary.out_dir}/metrics.csv, checkpoint.pt and pictures")
     if summary.diverged:
         print(f"flowlab: training stopped: {summary.diverged}", file=sys.stderr)

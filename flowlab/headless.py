@@ -23,6 +23,7 @@ class RunSummary:
     steps: int
     final: dict[str, float]
     best_step: int | None
+    best: dict[str, float]  # the scores recorded when the kept (early-stopping) weights were evaluated
     diverged: str | None
     seconds: float
     out_dir: Path
@@ -56,8 +57,8 @@ class ProgressBar:
 def _status(trainer: Trainer) -> str:
     m = trainer.metrics
     parts = [f"{trainer.steps_per_s:.0f} steps/s"] if trainer.steps_per_s else []
-    for key, label in (("train_nll", "train"), ("train_loss", "loss"), ("test_nll", "test"),
-                       ("test_bpd", "bits/dim"), ("kl_gap", "gap")):
+    for key, label in (("train_nll", "train"), ("train_loss", "loss"), ("valid_bpd", "valid bits/dim"),
+                       ("test_nll", "test"), ("test_bpd", "bits/dim"), ("kl_gap", "gap")):
         v = m.last(key) if len(m) else math.nan
         if not math.isnan(v):
             parts.append(f"{label} {v:.3f}")
@@ -89,12 +90,13 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
     final = {k: v for k, v in final.items() if not math.isnan(v)}
     trainer.metrics.write_csv(out / "metrics.csv")
     torch.save(trainer.checkpoint(), out / "checkpoint.pt")
-    best_step = None
+    best_step, best = None, {}
     if trainer.best is not None:
         torch.save(trainer.best[2], out / "best_weights.pt")
         best_step = trainer.best[1]
+        best = trainer.metrics.at(best_step)
     _write_pictures(trainer, out)
-    return RunSummary(trainer.step, final, best_step, diverged, time.perf_counter() - start, out)
+    return RunSummary(trainer.step, final, best_step, best, diverged, time.perf_counter() - start, out)
 
 
 @torch.no_grad()

@@ -18,6 +18,10 @@ from torch import Tensor, nn
 class Bijection(nn.Module):
     """An invertible map with a tractable log|det J| in both directions."""
 
+    #: Channels (the last ones, dim 1) that leave for the base after this layer (multi-scale factor-out);
+    #: the flow carries only the rest on to the next layer.
+    factor_out: int = 0
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 

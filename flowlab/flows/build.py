@@ -8,7 +8,7 @@ import torch
 
 from flowlab.errors import StackError
 from flowlab.flows.distributions import BASES
-from flowlab.flows.flow import Flow, LayerInfo
+from flowlab.flows.flow import Flow, LayerInfo, latent_shape
 from flowlab.flows.registry import LAYERS, LayerSpec, ParamProblem, Shape
 from flowlab.params import resolve
 
@@ -107,7 +107,7 @@ def build_flow(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], base: 
         modules.append(spec.builder(current, params, gen))
         infos.append(LayerInfo(position, spec.kind, params, current, out))
         current = out
-    return Flow(modules, infos, tuple(shape), BASES[base](current))
+    return Flow(modules, infos, tuple(shape), BASES[base](latent_shape(infos, shape)))
 
 
 def validate_stack(layers: Sequence[Mapping[str, Any]], shape: Sequence[int]) -> list[StackError]:

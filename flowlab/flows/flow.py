@@ -22,8 +22,28 @@ class LayerInfo:
     out_shape: tuple[int, ...]
 
 
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def latent_shape(infos: Sequence[LayerInfo], shape: Sequence[int]) -> tuple[int, ...]:
+    """The shape of z: the last layer's output, or a flat vector of every dimension when channels were
+    factored out along the way (multi-scale flows)."""
+    if any(i.kind == "factor_out" for i in infos):
+        return (_numel(shape),)
+    return tuple(infos[-1].out_shape) if infos else tuple(shape)
+
+
 class Flow(nn.Module):
-    """log p(x) = log p_Z(f(x)) + log|det ∂f/∂x| with f the composition of ``layers`` (data → latent)."""
+    """log p(x) = log p_Z(f(x)) + log|det ∂f/∂x| with f the composition of ``layers`` (data → latent).
+
+    Multi-scale flows: after a layer with ``factor_out = k`` the last ``k`` channels leave the running tensor.
+    The latent z is then the flat concatenation ``[leaving part 1, leaving part 2, ..., final tensor]``, each
+    flattened, so z has as many dimensions as x and the base is a Gaussian over all of them.
+    """
 
     def __init__(self, layers: Sequence[Bijection], infos: Sequence[LayerInfo], shape: tuple[int, ...],
                  base: nn.Module) -> None:
@@ -34,18 +54,36 @@ class Flow(nn.Module):
         self.infos = tuple(infos)
         self.shape = tuple(shape)
         self.base = base
+        self.latent_shape = latent_shape(infos, shape)
+        # Where each leaving part sits in the flat latent, in forward order: (layer index, start, stop, shape).
+        self._parts: list[tuple[int, int, int, tuple[int, ...]]] = []
+        start = 0
+        for i, (layer, info) in enumerate(zip(layers, infos)):
+            if layer.factor_out:
+                c, *rest = info.in_shape
+                part = (layer.factor_out, *rest)
+                self._parts.append((i, start, start + _numel(part), part))
+                start += _numel(part)
+        self._final = (start, tuple(infos[-1].out_shape)) if self._parts else None
 
     # -- the two directions -------------------------------------------------------------------------------
     def forward(self, x: Tensor, return_intermediates: bool = False):
-        """Data → latent. Returns ``(z, ladj)``, or ``(z, ladj, [x, h1, ..., z])`` with intermediates."""
+        """Data → latent. Returns ``(z, ladj)``, or ``(z, ladj, [x, h1, ..., h_last])`` with intermediates
+        (the running tensor after each layer; z itself when nothing is factored out)."""
         ladj = x.new_zeros(x.shape[0])
         states = [x] if return_intermediates else None
+        leaving: list[Tensor] = []
         h = x
         for layer in self.layers:
             h, l = layer(h)
             ladj = ladj + l
+            if layer.factor_out:
+                leaving.append(h[:, h.shape[1] - layer.factor_out:].reshape(h.shape[0], -1))
+                h = h[:, : h.shape[1] - layer.factor_out]
             if states is not None:
                 states.append(h)
+        if leaving:
+            h = torch.cat([*leaving, h.reshape(h.shape[0], -1)], dim=1)
         return (h, ladj, states) if states is not None else (h, ladj)
 
     def inverse(self, z: Tensor, return_intermediates: bool = False):
@@ -53,8 +91,15 @@ class Flow(nn.Module):
         ladj = z.new_zeros(z.shape[0])
         states = [z] if return_intermediates else None
         h = z
-        for layer in reversed(self.layers):
-            h, l = layer.inverse(h)
+        if self._final is not None:
+            start, final_shape = self._final
+            h = z[:, start:].reshape(z.shape[0], *final_shape)
+        parts = {i: (a, b, shape) for i, a, b, shape in self._parts}
+        for i in range(len(self.layers) - 1, -1, -1):
+            if i in parts:
+                a, b, shape = parts[i]
+                h = torch.cat([h, z[:, a:b].reshape(z.shape[0], *shape)], dim=1)
+            h, l = self.layers[i].inverse(h)
             ladj = ladj + l
             if states is not None:
                 states.append(h)
@@ -93,7 +138,4 @@ class Flow(nn.Module):
 
     @property
     def dim(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return _numel(self.shape)

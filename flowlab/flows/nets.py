@@ -46,6 +46,36 @@ def conv_net(c_in: int, c_out: int, hidden: int, depth: int, activation: str = "
     return nn.Sequential(*mods)
 
 
+class ResidualBlock(nn.Module):
+    """``h + conv1×1(act(conv3×3(act(h))))``: a pre-activation residual block at constant width."""
+
+    def __init__(self, width: int, activation: str) -> None:
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(act(), nn.Conv2d(width, width, 3, padding=1), act(), nn.Conv2d(width, width, 1))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.body(h)
+
+
+def resnet(c_in: int, c_out: int, hidden: int, depth: int, activation: str = "relu") -> nn.Sequential:
+    """A ResNet-style conditioner (as in RealNVP and Glow): 3×3 in, ``depth`` residual blocks of width
+    ``hidden``, 3×3 out with zero-initialised weights (identity at start)."""
+    mods: list[nn.Module] = [nn.Conv2d(c_in, hidden, 3, padding=1)]
+    mods += [ResidualBlock(hidden, activation) for _ in range(depth)]
+    last = nn.Conv2d(hidden, c_out, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    mods += [ACTIVATIONS[activation](), last]
+    return nn.Sequential(*mods)
+
+
+IMAGE_NETS = {"plain": conv_net, "resnet": resnet}
+CONDITIONER = Param("conditioner", "choice", "plain",
+                    "images only: 'plain' = a 3×3 then 1×1 convolutions; 'resnet' = residual blocks as in RealNVP "
+                    "and Glow (depth = number of blocks); vectors always use an MLP", choices=tuple(IMAGE_NETS))
+
+
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's autoregressive wiring)."""
 

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = ("step", "train_nll", "train_loss", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
+COLUMNS = ("step", "train_nll", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
            "grad_norm", "learning_rate", "steps_per_s", "time_s")
 
 
@@ -36,6 +36,14 @@ class MetricsLog:
             if not math.isnan(v):
                 return v
         return math.nan
+
+    def at(self, step: int) -> dict[str, float]:
+        """The non-NaN values recorded at ``step`` (several rows may share a step: later ones win)."""
+        out: dict[str, float] = {}
+        for i, s in enumerate(self.columns["step"]):
+            if s == step:
+                out.update({c: self.columns[c][i] for c in COLUMNS if not math.isnan(self.columns[c][i])})
+        return out
 
     def truncate(self, step: int) -> None:
         """Forget rows after ``step`` (after a roll-back)."""

@@ -24,6 +24,8 @@ TRAIN_PARAMS: tuple[Param, ...] = (
           choices=DEVICE_CHOICES),
     Param("n_train", "int", 20000, "training examples drawn from a sampled target", low=2, high=10_000_000),
     Param("n_test", "int", 5000, "held-out examples for the test likelihood", low=1, high=1_000_000),
+    Param("valid_fraction", "float", 0.1, "share of the training examples held back to pick the best weights "
+          "(early stopping), so the test score stays unbiased; 0 = pick on the test set", low=0.0, high=0.5),
     Param("eval_every", "int", 100, "steps between held-out evaluations", low=1, high=1_000_000),
     Param("keep_best", "bool", True, "remember the weights with the best held-out score (early stopping)"),
     Param("energy_samples", "int", 512, "samples per step when fitting an energy (reverse KL)", low=2,
@@ -48,6 +50,7 @@ class TrainSettings:
     device: str = "auto"
     n_train: int = 20000
     n_test: int = 5000
+    valid_fraction: float = 0.1
     eval_every: int = 100
     keep_best: bool = True
     energy_samples: int = 512

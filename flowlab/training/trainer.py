@@ -69,17 +69,22 @@ class Trainer:
         self.plan = plan(self.flow, target)
         self.flow.to(self.device)
         self._gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
-        self.train_data = self.test_data = None
+        self.train_data = self.test_data = self.valid_data = None
         if isinstance(target, SampleTarget):
             train, test = target.split(self.settings.n_train, self.settings.n_test, self.settings.seed,
                                        self.device)
             if not (torch.isfinite(train).all() and torch.isfinite(test).all()):
                 raise FlowlabError(f"the target '{target.name}' produced NaN or infinite data")
-            self.train_data = train
             # Held-out data gets its per-batch randomness (dequantisation) once, with a fixed generator,
-            # so the test score is comparable from one evaluation to the next.
-            test_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
-            self.test_data = target.prepare_batch(test, test_gen)
+            # so its score is comparable from one evaluation to the next.
+            held_gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 2)
+            n_valid = round(train.shape[0] * self.settings.valid_fraction)
+            if n_valid >= 1 and train.shape[0] - n_valid >= 2:
+                # The split is already shuffled: the last rows are as good a random subset as any.
+                train, valid = train[:-n_valid], train[-n_valid:]
+                self.valid_data = target.prepare_batch(valid, held_gen)
+            self.train_data = train
+            self.test_data = target.prepare_batch(test, held_gen)
         self._entropy: float | None = None
         self.step = 0
         self.metrics = MetricsLog()
@@ -119,7 +124,7 @@ class Trainer:
     def update_settings(self, **changes: Any) -> None:
         """Change hyperparameters between steps. Learning rate, batch size, weight decay, clipping and the
         schedule apply at once; settings that shape the data or the device need a new Trainer."""
-        structural = {"seed", "device", "n_train", "n_test", "compile"} & set(changes)
+        structural = {"seed", "device", "n_train", "n_test", "valid_fraction", "compile"} & set(changes)
         if structural:
             raise FlowlabError(f"{', '.join(sorted(structural))} can only change when training restarts")
         self.settings = self.settings.updated(**changes)
@@ -223,24 +228,31 @@ class Trainer:
             out = self._evaluate_energy() if isinstance(self.target, EnergyTarget) else self._evaluate_samples()
         finally:
             self.flow.train()
-        score = out.get("test_nll", out.get("true_kl", -out.get("elbo", math.nan)))
+        # Early stopping picks on the validation split when there is one (the test score then stays unbiased).
+        score = out.get("valid_nll", out.get("test_nll", out.get("true_kl", -out.get("elbo", math.nan))))
         if self.settings.keep_best and math.isfinite(score) and (self.best is None or score < self.best[0]):
             self.best = (score, self.step, copy.deepcopy(self.flow.state_dict()))
         return out
 
-    def _evaluate_samples(self) -> dict[str, float]:
+    def _mean_nll(self, data: torch.Tensor) -> float:
         total = 0.0
-        for chunk in self.test_data.split(EVAL_CHUNK):
+        for chunk in data.split(EVAL_CHUNK):
             total += float(-self.flow.log_prob(chunk).sum())
-        test_nll = total / self.test_data.shape[0]
-        out = {"test_nll": test_nll}
+        return total / data.shape[0]
+
+    def _evaluate_samples(self) -> dict[str, float]:
+        out = {"test_nll": self._mean_nll(self.test_data)}
+        if self.valid_data is not None:
+            out["valid_nll"] = self._mean_nll(self.valid_data)
         levels = getattr(self.target, "levels", None)
         if self.is_images and levels:
             d = self.flow.dim
-            out["test_bpd"] = (test_nll + d * math.log(levels)) / (d * math.log(2.0))
+            for split in ("test", "valid"):
+                if f"{split}_nll" in out:
+                    out[f"{split}_bpd"] = (out[f"{split}_nll"] + d * math.log(levels)) / (d * math.log(2.0))
         entropy = self.target_entropy()
         if entropy is not None:
-            out["kl_gap"] = test_nll - entropy
+            out["kl_gap"] = out["test_nll"] - entropy
         return out
 
     def _evaluate_energy(self) -> dict[str, float]:

@@ -116,13 +116,28 @@ def test_checkpoint_of_another_stack_is_refused() -> None:
         other.load_checkpoint(t.checkpoint())
 
 
-def test_keep_best_restores_the_best_held_out_weights() -> None:
+def test_keep_best_picks_on_the_validation_split_and_restores_those_weights() -> None:
     t = Trainer(REALNVP, Banana(), TrainSettings(learning_rate=3e-3, **SMALL))
+    assert t.valid_data is not None and t.valid_data.shape[0] == round(SMALL["n_train"] * 0.1)
+    assert t.train_data.shape[0] + t.valid_data.shape[0] == SMALL["n_train"]
     _run(t, 60)
     best_score, best_step, _ = t.best
-    assert best_step % 10 == 0 and best_score == min(v for v in t.metrics.columns["test_nll"] if not math.isnan(v))
+    valid = t.metrics.columns["valid_nll"]
+    assert best_step % 10 == 0 and best_score == min(v for v in valid if not math.isnan(v))
+    test_at_best = t.metrics.at(best_step)["test_nll"]
     assert t.restore_best() == best_step
-    assert t.evaluate()["test_nll"] == pytest.approx(best_score, abs=1e-5)
+    again = t.evaluate()
+    assert again["valid_nll"] == pytest.approx(best_score, abs=1e-5)
+    assert again["test_nll"] == pytest.approx(test_at_best, abs=1e-5)
+
+
+def test_without_a_validation_split_keep_best_picks_on_the_test_set() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(learning_rate=3e-3, valid_fraction=0.0, **SMALL))
+    assert t.valid_data is None
+    _run(t, 60)
+    best_score, best_step, _ = t.best
+    assert best_score == min(v for v in t.metrics.columns["test_nll"] if not math.isnan(v))
+    assert "valid_nll" not in t.evaluate()
 
 
 def test_reverse_kl_fits_an_energy_and_reports_true_kl() -> None:

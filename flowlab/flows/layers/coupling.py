@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection, soft_clamp, sum_except_batch
-from flowlab.flows.nets import ACTIVATION, DEPTH, HIDDEN, conv_net, mlp
+from flowlab.flows.nets import ACTIVATION, CONDITIONER, DEPTH, HIDDEN, IMAGE_NETS, mlp
 from flowlab.flows.registry import LayerSpec, Param, ParamProblem, register
 
 VECTOR_MASKS = ("half", "alternating")
@@ -117,12 +117,12 @@ class ChannelCoupling(SplitCoupling):
     """Coupling on ``(batch, C, H, W)`` that splits the channels in two halves; a convolutional conditioner."""
 
     def __init__(self, shape: tuple[int, int, int], flip: bool, affine: bool, hidden: int, depth: int,
-                 activation: str, max_log_scale: float) -> None:
+                 activation: str, max_log_scale: float, conditioner: str = "plain") -> None:
         c = shape[0]
         n_first = c // 2
         n_cond, n_trans = (c - n_first, n_first) if flip else (n_first, c - n_first)
-        super().__init__(conv_net(n_cond, n_trans * (2 if affine else 1), hidden, depth, activation),
-                         affine, max_log_scale)
+        net = IMAGE_NETS[conditioner](n_cond, n_trans * (2 if affine else 1), hidden, depth, activation)
+        super().__init__(net, affine, max_log_scale)
         self.n_first = n_first
         self.flip = flip
 
@@ -138,7 +138,7 @@ class CheckerboardCoupling(Bijection):
     """Coupling on ``(batch, C, H, W)`` with a spatial checkerboard mask and a convolutional conditioner."""
 
     def __init__(self, shape: tuple[int, int, int], flip: bool, affine: bool, hidden: int, depth: int,
-                 activation: str, max_log_scale: float) -> None:
+                 activation: str, max_log_scale: float, conditioner: str = "plain") -> None:
         super().__init__()
         c, h, w = shape
         board = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2).float()
@@ -147,7 +147,7 @@ class CheckerboardCoupling(Bijection):
         self.register_buffer("keep", board.expand(1, c, h, w).clone())  # 1 = conditioning pixel
         self.affine = affine
         self.max_log_scale = max_log_scale
-        self.net = conv_net(c, c * (2 if affine else 1), hidden, depth, activation)
+        self.net = IMAGE_NETS[conditioner](c, c * (2 if affine else 1), hidden, depth, activation)
 
     def _params(self, xc: Tensor) -> tuple[Tensor | None, Tensor]:
         h = self.net(xc)
@@ -176,6 +176,8 @@ def check_mask(shape: tuple[int, ...], params: Mapping[str, Any]) -> None:
     if len(shape) == 1:
         if mask not in VECTOR_MASKS:
             raise ParamProblem("mask", f"'{mask}' is for images; on vectors use {' or '.join(VECTOR_MASKS)}")
+        if params["conditioner"] != CONDITIONER.default:
+            raise ParamProblem("conditioner", f"'{params['conditioner']}' is for images; vectors use an MLP")
         return
     if mask not in IMAGE_MASKS:
         raise ParamProblem("mask", f"'{mask}' is for vectors; on images use {' or '.join(IMAGE_MASKS)}")
@@ -192,23 +194,22 @@ def _builder(affine: bool):
                    max_log_scale=params.get("max_log_scale", 1.0))
         if len(shape) == 1:
             return VectorCoupling(shape[0], params["mask"], params["flip"], affine, **net)
-        if params["mask"] == "checkerboard":
-            return CheckerboardCoupling(shape, params["flip"], affine, **net)
-        return ChannelCoupling(shape, params["flip"], affine, **net)
+        cls = CheckerboardCoupling if params["mask"] == "checkerboard" else ChannelCoupling
+        return cls(shape, params["flip"], affine, conditioner=params["conditioner"], **net)
     return build
 
 
 register(LayerSpec(
     kind="additive_coupling", family="coupling",
     help="NICE: shift half of the features by a network of the other half; volume preserving.",
-    params=(MASK, FLIP, HIDDEN, DEPTH, ACTIVATION), builder=_builder(False),
+    params=(MASK, FLIP, HIDDEN, DEPTH, ACTIVATION, CONDITIONER), builder=_builder(False),
     data=frozenset({"vector", "image"}), min_features=2, check=check_mask,
     reference="Dinh, Krueger & Bengio 2014 (NICE)",
 ))
 register(LayerSpec(
     kind="affine_coupling", family="coupling",
     help="RealNVP: scale and shift half of the features by a network of the other half.",
-    params=(MASK, FLIP, HIDDEN, DEPTH, ACTIVATION, MAX_LOG_SCALE), builder=_builder(True),
+    params=(MASK, FLIP, HIDDEN, DEPTH, ACTIVATION, MAX_LOG_SCALE, CONDITIONER), builder=_builder(True),
     data=frozenset({"vector", "image"}), min_features=2, check=check_mask,
     reference="Dinh, Sohl-Dickstein & Bengio 2016 (RealNVP)",
 ))
