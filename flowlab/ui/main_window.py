@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
         self.view_area.setDockNestingEnabled(True)
         self.setCentralWidget(self.view_area)
         self.views["images"].options_changed.connect(self._image_options_changed)
+        for key in ("samples", "images"):  # the same export as File ▸ Export samples
+            self.views[key].add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
         self.view_docks: dict[str, QDockWidget] = {}
         for key, area in (("density", Qt.LeftDockWidgetArea), ("samples", Qt.RightDockWidgetArea),
                           ("curves", Qt.BottomDockWidgetArea), ("layers", Qt.BottomDockWidgetArea),
@@ -310,10 +312,9 @@ class MainWindow(QMainWindow):
         self.session.worker.save_weights(weights_path_for(self.path))
         return True
 
-    def export_samples_dialog(self) -> None:
+    def export_samples_dialog(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(self, "Export samples", "samples.csv", "CSV (*.csv);;NumPy (*.npy)")
-        if path:
-            self.export_samples(Path(path))
+        return self.export_samples(Path(path)) if path else False
 
     def export_samples(self, path: Path) -> bool:
         """The newest model samples (as drawn) to CSV or NPY; the format follows the file name."""

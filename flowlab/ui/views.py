@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QRadioButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QResizeEvent
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QRadioButton,
+                               QSlider, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from flowlab.training.views import Snapshot
+from flowlab.ui.export import FORMATS, ExportError, export_view, with_suffix
 
 MAX_POINTS = 3000
 DATA_BRUSH = pg.mkBrush(120, 120, 120, 110)
@@ -49,7 +54,8 @@ def _set_points(item: pg.ScatterPlotItem, points: np.ndarray | None) -> None:
 
 
 class View(QWidget):
-    """Base: one pyqtgraph layout; ``update_snapshot`` redraws from a snapshot."""
+    """Base: one pyqtgraph layout; ``update_snapshot`` redraws from a snapshot. A small button in the top right
+    corner saves the view as PNG or SVG (``add_export_action`` adds more, such as the samples as data)."""
 
     title = ""
 
@@ -57,9 +63,47 @@ class View(QWidget):
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
+        self.graphics.setMinimumSize(120, 90)  # docks may shrink far on a small screen
         self.box = QVBoxLayout(self)
         self.box.setContentsMargins(0, 0, 0, 0)
         self.box.addWidget(self.graphics)
+        self.export_menu = QMenu(self)
+        self.export_actions: dict[str, QAction] = {}
+        for fmt in FORMATS:
+            self.add_export_action(f"Save view as {fmt.upper()}…", lambda fmt=fmt: self.export_dialog(fmt), fmt)
+        self.export_button = QToolButton(self)  # floats over the plot's top right corner, outside the layout
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setIcon(self.style().standardIcon(QStyle.SP_DialogSaveButton))
+        self.export_button.setToolTip("Export this view (PNG, SVG)")
+        self.export_button.setAutoRaise(True)
+        self.export_button.setPopupMode(QToolButton.InstantPopup)
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.raise_()
+
+    def add_export_action(self, text: str, slot: Callable[[], object], key: str | None = None) -> QAction:
+        action = self.export_menu.addAction(text)
+        action.triggered.connect(lambda _=False: slot())
+        self.export_actions[key or text] = action
+        return action
+
+    def export_dialog(self, fmt: str) -> bool:
+        """Ask for a file (``QFileDialog.getSaveFileName``) and save the view; a failure shows a message."""
+        name = re.sub(r"[^a-z0-9]+", "_", self.title.lower()).strip("_") or "view"
+        path, _ = QFileDialog.getSaveFileName(self, f"Save {self.title or 'view'} as {fmt.upper()}",
+                                              f"{name}.{fmt}", FORMATS[fmt])
+        if not path:
+            return False
+        try:
+            export_view(self.graphics, with_suffix(path, fmt), fmt)
+        except ExportError as e:
+            QMessageBox.warning(self, "Cannot export the view", str(e))
+            return False
+        return True
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        hint = self.export_button.sizeHint()
+        self.export_button.setGeometry(max(0, self.width() - hint.width() - 2), 2, hint.width(), hint.height())
 
     def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

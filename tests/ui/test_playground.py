@@ -91,3 +91,69 @@ def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, start
     qtbot.waitUntil(lambda: window._running, timeout=10000)
     assert len(window.session.worker.trainer.layers) == 7
     window.toggle_play()
+
+
+def _save_as(monkeypatch, path) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+
+
+def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, warnings) -> None:
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+    from PIL import Image
+
+    _train(qtbot, window, 5)
+    for key, view in window.views.items():
+        window.view_docks[key].raise_()
+        qtbot.waitUntil(lambda: view.isVisible() and view.graphics.width() > 50, timeout=5000)
+        button = view.export_button
+        assert button.isVisible() and button.menu() is view.export_menu
+        assert view.rect().contains(button.geometry()) and button.x() > view.width() / 2  # top right corner
+        _save_as(monkeypatch, tmp_path / key)  # no suffix: the format's is added
+        assert view.export_dialog("png") and view.export_dialog("svg"), warnings
+        with Image.open(tmp_path / f"{key}.png") as img:
+            img.load()
+            assert img.width >= view.graphics.width() and img.height >= 50
+            assert len(np.unique(np.asarray(img.convert("L")))) > 2, f"{key}: a blank picture"
+        root = ET.parse(tmp_path / f"{key}.svg").getroot()
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 3
+    assert not warnings
+
+
+def test_export_menu_triggers_and_unwritable_paths_show_a_message(qtbot, window, monkeypatch, tmp_path,
+                                                                  warnings) -> None:
+    import numpy as np
+
+    view = window.views["density"]
+    _save_as(monkeypatch, tmp_path / "density.svg")
+    view.export_actions["svg"].trigger()  # the menu entry, as clicked
+    assert (tmp_path / "density.svg").stat().st_size > 100
+    for fmt in ("png", "svg"):
+        _save_as(monkeypatch, tmp_path / "no such folder" / f"d.{fmt}")
+        assert not view.export_dialog(fmt)
+        assert "no such folder" in warnings[-1]
+    assert len(warnings) == 2 and not (tmp_path / "no such folder").exists()
+    samples = window.views["samples"]
+    for name in ("s.csv", "s.npy"):  # the samples view exports its data through File ▸ Export samples
+        _save_as(monkeypatch, tmp_path / name)
+        samples.export_actions["samples"].trigger()
+    from_csv = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    assert from_csv.shape == np.load(tmp_path / "s.npy").shape == window._latest.model_samples.shape
+
+
+def test_closed_svg_paths_are_rewritten_for_pyqtgraphs_exporter() -> None:
+    from flowlab.ui.export import _closed_explicitly
+
+    assert _closed_explicitly("M0,0 L4,0 L4,2 Z M5,5 L6,6Z") == "M0,0 L4,0 L4,2 L0,0 M5,5 L6,6 L5,5"
+    assert _closed_explicitly("M1,2 L3,4") == "M1,2 L3,4"
+
+
+def _train(qtbot, w: MainWindow, steps: int) -> None:
+    w.toggle_play()
+    qtbot.waitUntil(lambda: w.session.worker.trainer is not None and w.session.worker.trainer.step >= steps,
+                    timeout=60000)
+    w.toggle_play()
+    qtbot.waitUntil(lambda: not w._running, timeout=5000)
