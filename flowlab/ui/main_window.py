@@ -24,6 +24,7 @@ from flowlab.training.objectives import Plan
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
 from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
+from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import ReplaceStack, SetParam
 from flowlab.ui.param_editor import LayerEditor, ParamForm
 from flowlab.ui.stack_model import StackModel
@@ -118,6 +119,8 @@ class MainWindow(QMainWindow):
         self.view_area.setDockNestingEnabled(True)
         self.setCentralWidget(self.view_area)
         self.views["images"].options_changed.connect(self._image_options_changed)
+        self.views["anomaly"] = AnomalyView()
+        self.views["anomaly"].score_requested.connect(self._score_requested)
         for key in ("samples", "images"):  # the same export as File ▸ Export samples
             self.views[key].add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
         self.view_docks: dict[str, QDockWidget] = {}
@@ -126,9 +129,12 @@ class MainWindow(QMainWindow):
                           ("latent", Qt.RightDockWidgetArea), ("warp", Qt.RightDockWidgetArea),
                           ("one_d", Qt.LeftDockWidgetArea), ("images", Qt.LeftDockWidgetArea)):
             self.view_docks[key] = self._dock(self.views[key].title, self.views[key], area, self.view_area)
+        self.view_docks["anomaly"] = self._dock(AnomalyView.title, self.views["anomaly"], Qt.RightDockWidgetArea,
+                                                self.view_area)
         d = self.view_docks
         self.view_area.tabifyDockWidget(d["samples"], d["latent"])
         self.view_area.tabifyDockWidget(d["latent"], d["warp"])
+        self.view_area.tabifyDockWidget(d["warp"], d["anomaly"])
         self.view_area.tabifyDockWidget(d["density"], d["one_d"])
         self.view_area.tabifyDockWidget(d["one_d"], d["images"])
         self.view_area.splitDockWidget(d["curves"], d["layers"], Qt.Horizontal)
@@ -485,6 +491,8 @@ class MainWindow(QMainWindow):
         w.diverged.connect(self._on_diverged)
         w.running_changed.connect(self._set_running)
         w.saved.connect(lambda p: self.statusBar().showMessage(f"saved weights to {p}", 5000))
+        w.scored.connect(self.views["anomaly"].show_score)
+        w.score_failed.connect(self.views["anomaly"].show_error)
         self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
         self._configure_views()
         for v in self.views.values():
@@ -505,6 +513,9 @@ class MainWindow(QMainWindow):
         main.raise_()
         if shape == (2,):
             self.view_docks["samples"].raise_()
+        self.views["anomaly"].set_image_shape(shape if image else None)
+        if image:
+            self.view_docks["anomaly"].raise_()
         try:
             bounds = self._target().bounds
         except FlowlabError:
@@ -532,6 +543,14 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.worker.set_views(self.shown_views())
             self._drawn = None
+
+    def _score_requested(self, request: dict) -> None:
+        """Score a drawing or a test image on the training thread (the answer comes back by signal)."""
+        self.flush_restart()
+        if self.session is None or not self.session.thread.isRunning():
+            self.views["anomaly"].show_error("No model is training: fix the stack first.")
+            return
+        self.session.worker.score(**request)
 
     def _image_options_changed(self, options: dict) -> None:
         if self.session is not None:

@@ -16,11 +16,13 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from flowlab.training.background_views import BackgroundViews, background_maker
 from flowlab.training.checkpoints import save_checkpoint
+from flowlab.training.scoring import score_image
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import SnapshotMaker
 
@@ -48,6 +50,8 @@ class TrainingWorker(QObject):
     failed = Signal(str)
     running_changed = Signal(bool)
     saved = Signal(str)  # a checkpoint was written (path)
+    scored = Signal(object)  # flowlab.training.scoring.ImageScore
+    score_failed = Signal(str)
     finished = Signal()
 
     def __init__(self, factory: Callable[[], Trainer], snapshots: bool = True) -> None:
@@ -112,6 +116,13 @@ class TrainingWorker(QObject):
         """Write a checkpoint (weights, ActNorm state, optimizer, step, record) from the worker thread."""
         self._queue("save", Path(path))
 
+    def score(self, image: np.ndarray | None = None, test_index: int | None = None) -> None:
+        """Bits/dim of a drawing (intensities in [0, 1]) or of test image ``test_index`` against the test set,
+        computed between steps with the current weights; answered by ``scored`` or ``score_failed``."""
+        if (image is None) == (test_index is None):
+            raise ValueError("give either an image or a test_index")
+        self._queue("score", (None if image is None else np.array(image, dtype=np.float32), test_index))
+
     def request_snapshot(self) -> None:
         self._queue("snapshot")
 
@@ -173,6 +184,8 @@ class TrainingWorker(QObject):
                         sent_rows = 0
                     elif name == "settings":
                         trainer.update_settings(**arg)
+                    elif name == "score":
+                        self._score(trainer, *arg)
                     elif name == "save":
                         save_checkpoint(trainer, arg)
                         self.saved.emit(str(arg))
@@ -184,7 +197,7 @@ class TrainingWorker(QObject):
                             change(maker)
                 except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
                     self.failed.emit(str(e))
-            want_snapshot = want_snapshot or bool(commands)
+            want_snapshot = want_snapshot or any(name != "score" for name, _ in commands)
             if running or single:
                 try:
                     trainer.train_step()
@@ -226,6 +239,15 @@ class TrainingWorker(QObject):
         self._emit_progress(trainer, sent_rows)
         self.running_changed.emit(False)
         self.finished.emit()
+
+    def _score(self, trainer: Trainer, image: np.ndarray | None, test_index: int | None) -> None:
+        try:
+            result = score_image(trainer.flow, trainer.target, trainer.settings.n_test, trainer.step, image,
+                                 test_index)
+        except Exception as e:  # noqa: BLE001 - told to the scoring panel; training goes on
+            self.score_failed.emit(str(e))
+        else:
+            self.scored.emit(result)
 
     def _emit_progress(self, trainer: Trainer, sent_rows: int) -> int:
         cols = trainer.metrics.columns

@@ -1,0 +1,154 @@
+"""Anomaly detection in one click: draw an image, Score it, and see its bits/dim under the current model against
+the histogram of the test images' bits/dim. The numbers are computed on the training thread
+(:meth:`flowlab.ui.worker.TrainingWorker.score`); this panel only asks and draws the answer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from flowlab.training.scoring import ImageScore
+from flowlab.training.views import Snapshot
+from flowlab.ui.image_canvas import ImageCanvas
+from flowlab.ui.views import View
+
+BAR_BRUSH = pg.mkBrush(150, 150, 150)
+LINE_PEN = pg.mkPen(230, 97, 1, width=2)
+TYPICAL_PEN = pg.mkPen(76, 120, 168, width=2)
+
+
+class AnomalyView(View):
+    """A canvas the size of the data's images, Score / Score a random test image, and the answer."""
+
+    title = "Score a drawing"
+    score_requested = Signal(dict)  # {"image": (H, W) array} or {"test_index": int}, for the worker
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.result: ImageScore | None = None
+        self._rng = np.random.default_rng()
+        self.canvas = ImageCanvas(8)
+        self.canvas.setMinimumSize(150, 150)
+        self.score_button = QPushButton("Score")
+        self.score_button.setToolTip("bits/dim of the drawing under the current model, against the test set's")
+        self.score_button.clicked.connect(self.score_drawing)
+        self.random_button = QPushButton("Random test image")
+        self.random_button.setToolTip("score a test image the model has never trained on (it lands on the canvas, "
+                                      "to edit and score again)")
+        self.random_button.clicked.connect(self.score_random_test_image)
+        clear = QPushButton("Clear")
+        clear.clicked.connect(self.canvas.clear)
+        self.erase = QCheckBox("erase")
+        self.erase.setToolTip("paint with the eraser (or use the right button)")
+        self.erase.toggled.connect(lambda on: setattr(self.canvas, "erase", on))
+        self.label = QLabel("")
+        self.label.setObjectName("scoreText")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+
+        self.plot = self.graphics.addPlot(title="")
+        self.plot.setLabel("bottom", "bits/dim")
+        self.plot.setLabel("left", "test images")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.bars = pg.BarGraphItem(x0=[0.0], x1=[1.0], height=[0.0], brush=BAR_BRUSH, pen=pg.mkPen(110, 110, 110))
+        self.plot.addItem(self.bars)
+        self.line = pg.InfiniteLine(angle=90, movable=False, pen=LINE_PEN)
+        self.line.setVisible(False)
+        self.plot.addItem(self.line)
+
+        # The base class put the plot in a vertical box: place the canvas and its buttons to its left.
+        self.box.removeWidget(self.graphics)
+        left = QVBoxLayout()
+        left.addWidget(self.canvas, 1)
+        tools = QGridLayout()
+        tools.addWidget(self.score_button, 0, 0)
+        tools.addWidget(self.random_button, 0, 1)
+        tools.addWidget(clear, 1, 0)
+        tools.addWidget(self.erase, 1, 1)
+        left.addLayout(tools)
+        right = QVBoxLayout()
+        right.addWidget(self.graphics, 1)
+        right.addWidget(self.label)
+        row = QHBoxLayout()
+        row.setContentsMargins(6, 6, 6, 6)
+        row.addLayout(left, 2)
+        row.addLayout(right, 3)
+        self.box.addLayout(row)
+        self.set_image_shape(None)
+
+    # -- what the window tells it -------------------------------------------------------------------------------
+    def set_image_shape(self, shape: tuple[int, ...] | None) -> None:
+        """The data's image shape (C, H, W), or None when the target is not made of images."""
+        reason = None
+        if shape is None or len(shape) != 3:
+            reason = "Choose an image target (digits, drawn images, an image folder…) to score drawings."
+        elif shape[0] != 1 or shape[1] != shape[2]:
+            reason = f"Scoring drawings needs square grey images; these are {'×'.join(map(str, shape))}."
+        for w in (self.score_button, self.random_button, self.canvas):
+            w.setEnabled(reason is None)
+        if reason is None and self.canvas.size_px != shape[1]:
+            self.canvas.set_size(shape[1])
+        self.clear()
+        self._say(reason or "Draw an image like the data's (ink is dark), then press Score.")
+
+    def clear(self) -> None:
+        """Forget the last answer (a new model)."""
+        self.result = None
+        self.bars.setOpts(x0=[0.0], x1=[1.0], height=[0.0])
+        self.line.setVisible(False)
+        self.plot.setTitle("")
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        """Say when the shown score is from an older model than the one now training."""
+        if self.result is not None and snap.step != self.result.step:
+            self.plot.setTitle(f"test set at step {self.result.step} (model now at step {snap.step}: "
+                               "score again)")
+
+    # -- asking -------------------------------------------------------------------------------------------------
+    def score_drawing(self) -> None:
+        if self.canvas.is_empty():
+            self._say("The canvas is empty: draw something first (or score a random test image).", error=True)
+            return
+        self._say("scoring…")
+        self.score_requested.emit({"image": self.canvas.image()})
+
+    def score_random_test_image(self) -> None:
+        self._say("scoring…")
+        self.score_requested.emit({"test_index": int(self._rng.integers(0, 2**31 - 1))})
+
+    # -- answers ------------------------------------------------------------------------------------------------
+    @Slot(object)
+    def show_score(self, result: ImageScore) -> None:
+        """Draw the test histogram, the line at this image's bits/dim, and the verdict."""
+        self.result = result
+        counts, edges = result.histogram()
+        if len(counts):
+            self.bars.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
+        finite = math.isfinite(result.bpd)
+        self.line.setVisible(finite)
+        if finite:
+            self.line.setValue(result.bpd)
+            self.line.setPen(LINE_PEN if result.unusual else TYPICAL_PEN)
+        lo, hi = (edges[0], edges[-1]) if len(counts) else (result.bpd - 1.0, result.bpd + 1.0)
+        if finite:
+            lo, hi = min(lo, result.bpd), max(hi, result.bpd)
+        pad = 0.05 * (hi - lo or 1.0)
+        self.plot.setXRange(lo - pad, hi + pad, padding=0)
+        self.plot.setYRange(0, max(1.0, float(counts.max()) if len(counts) else 1.0) * 1.08, padding=0)
+        self.plot.setTitle(f"{len(result.test_bpd)} test images at step {result.step}")
+        if result.source.startswith("test image"):
+            self.canvas.set_image(result.image)  # show what was scored; it can be edited and scored again
+        self._say(f"<b>{result.source}</b>: {result.text()}")
+
+    @Slot(str)
+    def show_error(self, message: str) -> None:
+        self._say(message, error=True)
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.label.setText(text)
+        self.label.setStyleSheet("color: #b00020;" if error else "")
