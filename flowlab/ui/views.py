@@ -293,8 +293,23 @@ class WarpView(View):
                 item.setData(xs, ys, connect=connect)
 
 
+HIST_BINS = 40
+
+
+def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """``(edges, density)`` of 1-D values over their 0.5–99.5 % range (a stray point does not squash the rest)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.zeros(0), np.zeros(0)
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    pad = max(hi - lo, 1e-6) * 0.05
+    density, edges = np.histogram(values, bins=bins, range=(lo - pad, hi + pad), density=True)
+    return edges, density
+
+
 class LayerScrubber(View):
-    """The distribution after each layer: slide through the stack, in either direction."""
+    """The distribution after each layer: slide through the stack, in either direction. Points on 2-D data,
+    a histogram on 1-D data (with the standard normal for reference where the state is a latent)."""
 
     title = "Layer by layer"
     changed = Signal(int)
@@ -304,6 +319,15 @@ class LayerScrubber(View):
         self.plot = _plot(self.graphics, "")
         self.points = _scatter()
         self.plot.addItem(self.points)
+        self.hist = pg.PlotDataItem(stepMode="center", fillLevel=0.0, brush=pg.mkBrush(230, 97, 1, 90),
+                                    pen=pg.mkPen(230, 97, 1, width=1))
+        self.normal = pg.PlotDataItem(pen=pg.mkPen(80, 80, 80, width=1, style=Qt.DashLine))
+        t = np.linspace(-4.0, 4.0, 161)
+        self.normal.setData(t, np.exp(-0.5 * t**2) / math.sqrt(2 * math.pi))
+        for item in (self.hist, self.normal):
+            item.setVisible(False)
+            self.plot.addItem(item)
+        self._one_d = False
         row = QHBoxLayout()
         self.sampling = QRadioButton("sampling: z → x")
         self.density = QRadioButton("density: x → z")
@@ -336,7 +360,25 @@ class LayerScrubber(View):
 
     def clear(self) -> None:
         self._forward = self._inverse = None
+        self.hist.setData([], [])
         self._redraw()
+
+    def _set_one_d(self, one_d: bool) -> None:
+        """Histogram (1-D data) or scatter (2-D); the same plot, its aspect and axes switched once."""
+        if one_d == self._one_d:
+            return
+        self._one_d = one_d
+        self.points.setVisible(not one_d)
+        self.hist.setVisible(one_d)
+        self.normal.setVisible(one_d)
+        if one_d:
+            _set_points(self.points, None)
+        else:
+            self.hist.setData([], [])
+        self.plot.setAspectLocked(not one_d)
+        self.plot.setLabel("left", "density")
+        self.plot.showLabel("left", one_d)
+        self.plot.enableAutoRange()
 
     def _states(self) -> tuple[np.ndarray, ...] | None:
         return self._inverse if self.sampling.isChecked() else self._forward
@@ -355,11 +397,20 @@ class LayerScrubber(View):
         self.slider.blockSignals(False)
         k = min(self.slider.value(), len(states) - 1)
         pts = states[k]
-        if pts.ndim == 2 and pts.shape[1] == 1:
-            pts = np.column_stack([pts[:, 0], np.zeros(len(pts))])
-        _set_points(self.points, pts if pts.ndim == 2 else None)
-        self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
         n = len(states) - 1
+        one_d = pts.ndim == 2 and pts.shape[1] == 1
+        self._set_one_d(one_d)
+        if one_d:
+            edges, density = histogram(pts[:, 0])
+            self.hist.setData(edges, density)
+            brush = MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH
+            self.hist.setBrush(brush)
+            self.hist.setPen(pg.mkPen(brush.color().darker(120), width=STYLE["line_width"]))
+            latent = (k == 0) == self.sampling.isChecked()  # base samples, or data pushed all the way
+            self.normal.setVisible(latent)
+        else:
+            _set_points(self.points, pts if pts.ndim == 2 else None)
+            self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
         if self.sampling.isChecked():  # states: z, then after undoing layer n, n−1, …, 1
             text = ("base samples z" if k == 0 else f"samples x (through all {n} layers)" if k == n
                     else f"z through layers {n}…{n - k + 1} ({k} of {n})")

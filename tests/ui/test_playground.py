@@ -157,3 +157,44 @@ def _train(qtbot, w: MainWindow, steps: int) -> None:
                     timeout=60000)
     w.toggle_play()
     qtbot.waitUntil(lambda: not w._running, timeout=5000)
+
+
+def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
+    import numpy as np
+
+    window.open_builtin("change_of_variables_1d")
+    scrubber = window.views["layers"]
+    qtbot.waitUntil(lambda: "layers" in window.shown_views(), timeout=5000)
+    _train(qtbot, window, 150)
+    qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._forward is not None
+                    and scrubber.hist.xData is not None and len(scrubber.hist.xData) > 0, timeout=20000)
+    assert scrubber.hist.isVisible() and not scrubber.points.isVisible() and not scrubber.plot.vb.state[
+        "aspectLocked"]
+    hist_item, curve_item = scrubber.hist, scrubber.hist.curve
+    assert len(scrubber.points.data) == 0  # no 2-D scatter of a line of points
+
+    def shown() -> tuple[np.ndarray, np.ndarray]:
+        edges, density = scrubber.hist.getData()
+        return np.asarray(edges), np.asarray(density)
+
+    states = scrubber._inverse
+    assert scrubber.slider.maximum() == len(states) - 1 == 1  # z, then x through the one affine layer
+    scrubber.slider.setValue(0)  # base samples z ~ N(0, 1), with the standard normal drawn over them
+    edges, density = shown()
+    assert len(edges) == len(density) + 1 == 41 and scrubber.normal.isVisible()
+    assert (np.diff(edges) * density).sum() == pytest.approx(1.0, abs=1e-6)  # a density, on screen
+    z_mean = (edges[:-1] + np.diff(edges) / 2) @ (np.diff(edges) * density)
+    scrubber.slider.setValue(1)  # samples x: the target is 0.75·v + 1, so the histogram moves right
+    edges, density = shown()
+    x_mean = (edges[:-1] + np.diff(edges) / 2) @ (np.diff(edges) * density)
+    assert not scrubber.normal.isVisible()
+    assert x_mean - z_mean == pytest.approx(float(states[1].mean() - states[0].mean()), abs=0.1)
+    assert x_mean > z_mean + 0.3
+    scrubber.density.setChecked(True)  # data x → z: the latent at the end gets the reference curve
+    scrubber.slider.setValue(scrubber.slider.maximum())
+    assert scrubber.normal.isVisible() and "latent z" in scrubber.label.text()
+    assert scrubber.hist is hist_item and scrubber.hist.curve is curve_item  # updated in place, never rebuilt
+    window.open_builtin("realnvp_moons")  # back to 2-D: points again, aspect locked
+    qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._inverse[0].shape[1] == 2, timeout=20000)
+    qtbot.waitUntil(lambda: scrubber.points.isVisible(), timeout=5000)
+    assert not scrubber.hist.isVisible() and scrubber.plot.vb.state["aspectLocked"]
