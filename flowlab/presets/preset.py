@@ -1,7 +1,9 @@
 """The preset file: a versioned JSON document describing a layer stack, a target, and training and view settings.
 
 Presets are data, never code. Loading validates every field and names the one at fault; a file from a newer
-flowlab says so; older versions are migrated; saves are atomic (temp file + rename).
+flowlab says so; older versions are migrated; saves are atomic (temp file + rename). A target's file
+(``target.data.path``: a picture, a points file, image data) may be given relative to the preset's folder: it is
+resolved on load, and written relative again on save when it lies under the preset's folder.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowlab.errors import FlowlabError, StackError
 from flowlab.flows import validate_stack
-from flowlab.targets import Target, TargetError, build_target
+from flowlab.targets import TARGETS, Target, TargetError, build_target
+from flowlab.targets.user_data import shipped_pictures
 from flowlab.training.settings import TrainSettings
 
 SCHEMA_VERSION = 1
@@ -88,8 +91,53 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def preset_from_dict(doc: Any, source: str = "preset") -> Preset:
-    """Validate a parsed JSON document; raise :class:`PresetError` naming the field at fault."""
+def _file_path(target: Mapping[str, Any]) -> str | None:
+    """The target's data file as written, for kinds that read one (``data.path``)."""
+    spec = TARGETS.get(target.get("kind"))  # type: ignore[arg-type]
+    data = target.get("data")
+    if spec is None or "path" not in spec.data_fields or not isinstance(data, Mapping):
+        return None
+    raw = data.get("path")
+    return raw if isinstance(raw, str) and raw else None
+
+
+def _with_path(target: Mapping[str, Any], path: str) -> dict[str, Any]:
+    return {**target, "data": {**target["data"], "path": path}}
+
+
+def _is_shipped_name(target: Mapping[str, Any], raw: str) -> bool:
+    """A bare shipped picture name ("smiley"), which needs no folder at all."""
+    return target.get("kind") == "picture" and raw in shipped_pictures() and not Path(raw).exists()
+
+
+def resolve_paths(target: Mapping[str, Any], folder: str | os.PathLike) -> Mapping[str, Any]:
+    """``target`` with a relative data file made absolute against ``folder`` (the preset's)."""
+    raw = _file_path(target)
+    if raw is None or Path(raw).expanduser().is_absolute():
+        return target
+    beside = Path(os.path.abspath(Path(folder) / raw))
+    if not beside.exists() and _is_shipped_name(target, raw):
+        return target
+    return _with_path(target, str(beside))
+
+
+def portable_paths(target: Mapping[str, Any], folder: str | os.PathLike) -> Mapping[str, Any]:
+    """``target`` with its data file relative to ``folder`` when it lies under it, absolute otherwise."""
+    raw = _file_path(target)
+    if raw is None or _is_shipped_name(target, raw):
+        return target
+    path = Path(os.path.abspath(Path(raw).expanduser()))
+    for base, file in ((Path(os.path.abspath(folder)), path), (Path(folder).resolve(), path.resolve())):
+        try:
+            return _with_path(target, file.relative_to(base).as_posix())
+        except ValueError:
+            continue
+    return _with_path(target, str(path))
+
+
+def preset_from_dict(doc: Any, source: str = "preset", folder: str | os.PathLike | None = None) -> Preset:
+    """Validate a parsed JSON document; raise :class:`PresetError` naming the field at fault. A relative data
+    file of the target is taken relative to ``folder`` (the preset file's), when given."""
     if not isinstance(doc, Mapping):
         raise PresetError(f"{source}: not a flowlab preset (the file holds a JSON {type(doc).__name__}, "
                           f"not an object)")
@@ -115,6 +163,8 @@ def preset_from_dict(doc: Any, source: str = "preset") -> Preset:
         raise PresetError(f"{source}: {e}") from None
     layers = [m.model_dump() for m in model.layers]
     target_cfg = model.target.model_dump()
+    if folder is not None:
+        target_cfg = dict(resolve_paths(target_cfg, folder))
     try:
         target = build_target(target_cfg)
     except TargetError as e:
@@ -147,13 +197,16 @@ def load_preset(path: str | os.PathLike) -> Preset:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise PresetError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    return preset_from_dict(doc, str(path))
+    return preset_from_dict(doc, str(path), folder=path.parent)
 
 
 def save_preset(preset: Preset, path: str | os.PathLike) -> None:
-    """Write atomically: a crash mid-save leaves the old file intact."""
+    """Write atomically: a crash mid-save leaves the old file intact. The target's data file is written
+    relative to the preset's folder when it lies under it (the two can move together), absolute otherwise."""
     path = Path(path)
-    text = json.dumps(preset.to_dict(), indent=2, allow_nan=False) + "\n"
+    doc = preset.to_dict()
+    doc["target"] = dict(portable_paths(doc["target"], path.parent))
+    text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -79,3 +79,61 @@ def test_presets_are_data_not_code(tmp_path: Path) -> None:
     doc = _doc(name="__import__('os').system('echo pwned')")
     p = preset_from_dict(doc)
     assert isinstance(p, Preset) and p.name.startswith("__import__")  # kept as a string, never run
+
+
+def _picture_preset(path: str) -> dict:
+    return _doc(target={"kind": "picture", "params": {"resolution": 32}, "data": {"path": path}})
+
+
+def _write_picture(path: Path) -> None:
+    from PIL import Image
+
+    img = Image.new("L", (16, 16), 255)
+    img.paste(0, (4, 4, 12, 12))  # a dark square: the mass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+
+
+def test_a_relative_data_file_is_found_beside_the_preset_from_any_working_directory(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "lecture"
+    _write_picture(folder / "pics" / "pic.png")
+    (folder / "p.json").write_text(json.dumps(_picture_preset("pics/pic.png")))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    preset = load_preset(folder / "p.json")
+    assert Path(preset.target["data"]["path"]) == folder / "pics" / "pic.png"
+    assert preset.build_target().shape == (2,)
+    missing = folder / "gone.json"
+    missing.write_text(json.dumps(_picture_preset("nothing.png")))
+    with pytest.raises(PresetError, match="lecture"):  # the error names where it looked: beside the preset
+        load_preset(missing)
+
+
+def test_saving_writes_data_files_relative_under_the_preset_folder_absolute_elsewhere(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "lecture"
+    _write_picture(folder / "pics" / "pic.png")
+    (folder / "p.json").write_text(json.dumps(_picture_preset("pics/pic.png")))
+    preset = load_preset(folder / "p.json")
+    save_preset(preset, folder / "copy.json")  # same folder: stays relative, so the folder can move
+    assert json.loads((folder / "copy.json").read_text())["target"]["data"]["path"] == "pics/pic.png"
+    other = tmp_path / "other"
+    other.mkdir()
+    save_preset(preset, other / "copy.json")  # not under the new folder: absolute
+    written = json.loads((other / "copy.json").read_text())["target"]["data"]["path"]
+    assert Path(written).is_absolute() and Path(written) == folder / "pics" / "pic.png"
+    moved = tmp_path / "moved"
+    (folder).rename(moved)  # the folder moves with its relative copy: it still opens
+    monkeypatch.chdir(tmp_path)
+    assert Path(load_preset(moved / "copy.json").target["data"]["path"]) == moved / "pics" / "pic.png"
+
+
+def test_shipped_picture_names_need_no_folder(tmp_path) -> None:
+    from flowlab.targets.user_data import shipped_pictures
+
+    name = next(iter(shipped_pictures()))
+    (tmp_path / "p.json").write_text(json.dumps(_picture_preset(name)))
+    preset = load_preset(tmp_path / "p.json")
+    assert preset.target["data"]["path"] == name
+    save_preset(preset, tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["target"]["data"]["path"] == name

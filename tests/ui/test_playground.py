@@ -198,3 +198,29 @@ def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
     qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._inverse[0].shape[1] == 2, timeout=20000)
     qtbot.waitUntil(lambda: scrubber.points.isVisible(), timeout=5000)
     assert not scrubber.hist.isVisible() and scrubber.plot.vb.state["aspectLocked"]
+
+
+def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window, tmp_path, monkeypatch,
+                                                                   warnings) -> None:
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "lecture"
+    folder.mkdir()
+    img = Image.new("L", (16, 16), 255)
+    img.paste(0, (2, 2, 8, 14))
+    img.save(folder / "pic.png")
+    doc = {"schema_version": 1, "name": "my picture", "layers": [{"kind": "affine_coupling"}],
+           "target": {"kind": "picture", "params": {}, "data": {"path": "pic.png"}}}
+    (folder / "p.json").write_text(json.dumps(doc))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert window.open_path(folder / "p.json"), warnings
+    assert window.target_config["kind"] == "picture" and not warnings
+    assert str(folder / "pic.png") in window.target_panel.help.text()  # the panel names the file in use
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
+    assert window.session.worker.trainer.target.shape == (2,)
+    window.save()  # Save: back to the same file, the path still relative
+    assert json.loads((folder / "p.json").read_text())["target"]["data"]["path"] == "pic.png"
