@@ -32,11 +32,12 @@ class AnomalyView(View):
         self.result: ImageScore | None = None
         self._rng = np.random.default_rng()
         self.canvas = ImageCanvas(8)
-        self.canvas.setMinimumSize(150, 150)
+        self.canvas.setMinimumSize(140, 140)
+        self.canvas.setMaximumSize(240, 240)
         self.score_button = QPushButton("Score")
         self.score_button.setToolTip("bits/dim of the drawing under the current model, against the test set's")
         self.score_button.clicked.connect(self.score_drawing)
-        self.random_button = QPushButton("Random test image")
+        self.random_button = QPushButton("Score a test image")
         self.random_button.setToolTip("score a test image the model has never trained on (it lands on the canvas, "
                                       "to edit and score again)")
         self.random_button.clicked.connect(self.score_random_test_image)
@@ -49,10 +50,13 @@ class AnomalyView(View):
         self.label.setObjectName("scoreText")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.info = QLabel("")  # which model and test set the histogram is from; stale scores
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet("color: #666;")
 
-        self.plot = self.graphics.addPlot(title="")
+        self.plot = self.graphics.addPlot()
         self.plot.setLabel("bottom", "bits/dim")
-        self.plot.setLabel("left", "test images")
+        self.plot.getAxis("bottom").setTickDensity(0.6)  # legible in a narrow dock
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.bars = pg.BarGraphItem(x0=[0.0], x1=[1.0], height=[0.0], brush=BAR_BRUSH, pen=pg.mkPen(110, 110, 110))
@@ -61,24 +65,27 @@ class AnomalyView(View):
         self.line.setVisible(False)
         self.plot.addItem(self.line)
 
-        # The base class put the plot in a vertical box: place the canvas and its buttons to its left.
+        # The base class put the plot in a vertical box: the canvas and its buttons go to its left, the verdict
+        # below both, so the histogram gets the width.
         self.box.removeWidget(self.graphics)
         left = QVBoxLayout()
         left.addWidget(self.canvas, 1)
         tools = QGridLayout()
         tools.addWidget(self.score_button, 0, 0)
-        tools.addWidget(self.random_button, 0, 1)
-        tools.addWidget(clear, 1, 0)
-        tools.addWidget(self.erase, 1, 1)
+        tools.addWidget(clear, 0, 1)
+        tools.addWidget(self.random_button, 1, 0, 1, 2)
+        tools.addWidget(self.erase, 2, 0, 1, 2)
         left.addLayout(tools)
-        right = QVBoxLayout()
-        right.addWidget(self.graphics, 1)
-        right.addWidget(self.label)
+        left.addStretch(0)
         row = QHBoxLayout()
-        row.setContentsMargins(6, 6, 6, 6)
-        row.addLayout(left, 2)
-        row.addLayout(right, 3)
-        self.box.addLayout(row)
+        row.addLayout(left, 0)
+        row.addWidget(self.graphics, 1)
+        inner = QVBoxLayout()
+        inner.setContentsMargins(6, 6, 6, 6)
+        inner.addLayout(row, 1)
+        inner.addWidget(self.label)
+        inner.addWidget(self.info)
+        self.box.addLayout(inner)
         self.set_image_shape(None)
 
     # -- what the window tells it -------------------------------------------------------------------------------
@@ -101,13 +108,13 @@ class AnomalyView(View):
         self.result = None
         self.bars.setOpts(x0=[0.0], x1=[1.0], height=[0.0])
         self.line.setVisible(False)
-        self.plot.setTitle("")
+        self.info.setText("")
 
     def update_snapshot(self, snap: Snapshot) -> None:
         """Say when the shown score is from an older model than the one now training."""
         if self.result is not None and snap.step != self.result.step:
-            self.plot.setTitle(f"test set at step {self.result.step} (model now at step {snap.step}: "
-                               "score again)")
+            self.info.setText(f"{self._info(self.result)} — the model is now at step {snap.step}: score again "
+                              "to see how it has changed")
 
     # -- asking -------------------------------------------------------------------------------------------------
     def score_drawing(self) -> None:
@@ -140,10 +147,15 @@ class AnomalyView(View):
         pad = 0.05 * (hi - lo or 1.0)
         self.plot.setXRange(lo - pad, hi + pad, padding=0)
         self.plot.setYRange(0, max(1.0, float(counts.max()) if len(counts) else 1.0) * 1.08, padding=0)
-        self.plot.setTitle(f"{len(result.test_bpd)} test images at step {result.step}")
+        self.info.setText(self._info(result))
         if result.source.startswith("test image"):
             self.canvas.set_image(result.image)  # show what was scored; it can be edited and scored again
         self._say(f"<b>{result.source}</b>: {result.text()}")
+
+    @staticmethod
+    def _info(result: ImageScore) -> str:
+        return (f"grey: the {len(result.test_bpd)} test images, scored by the model at step {result.step}; "
+                "line: the scored image")
 
     @Slot(str)
     def show_error(self, message: str) -> None:

@@ -226,6 +226,9 @@ class DrawImagesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.ok_button = buttons.button(QDialogButtonBox.Ok)
+        for b in buttons.buttons():  # Enter adds the drawing; OK is a click away
+            b.setAutoDefault(False)
+        self.add_button.setDefault(True)
 
         tools = QHBoxLayout()
         tools.addWidget(QLabel("size"))
@@ -259,6 +262,8 @@ class DrawImagesDialog(QDialog):
         self.size_combo.setCurrentIndex(i)
         self._size_chosen()
         self._update()
+        self.canvas.setFocusPolicy(Qt.StrongFocus)
+        self.canvas.setFocus()
 
     # -- actions ------------------------------------------------------------------------------------------------
     def add_current(self) -> bool:
