@@ -28,6 +28,7 @@ from flowlab.targets.images import ImageTarget, bits_per_dim
 Dequantisation = Literal["centre", "uniform"]
 UNUSUAL_PERCENT = 95.0  # above this share of test images: "unusual"
 MAX_TEST = 2000  # test images scored for the histogram
+FEW_TEST = 20  # fewer test images than this: the verdict says it is rough
 DRAWS = 4  # uniform dequantisation draws averaged per image
 SEED = 0
 CHUNK = 512
@@ -110,13 +111,16 @@ class ImageScore:
     def text(self) -> str:
         """E.g. "2.90 bits/dim — higher than 97% of test digits: unusual"."""
         if not math.isfinite(self.bpd):
-            return f"{self.source}: the model gives it no density at all (bits/dim = {self.bpd}): unusual"
+            return f"the model gives it no finite score (bits/dim = {self.bpd}): unusual"
         p = self.percent_below
         verdict = "unusual" if self.unusual else "typical"
         if p <= 100.0 - UNUSUAL_PERCENT:  # more likely than nearly every test image
-            return (f"{self.bpd:.2f} bits/dim — lower than {100.0 - p:.0f}% of {self.noun}: more likely than "
+            text = (f"{self.bpd:.2f} bits/dim — lower than {100.0 - p:.0f}% of {self.noun}: more likely than "
                     f"typical (simple images can fool a flow)")
-        return f"{self.bpd:.2f} bits/dim — higher than {p:.0f}% of {self.noun}: {verdict}"
+        else:
+            text = f"{self.bpd:.2f} bits/dim — higher than {p:.0f}% of {self.noun}: {verdict}"
+        n = len(self.test_bpd)
+        return text + (f" (only {n} test image{'s' if n != 1 else ''}: a rough comparison)" if n < FEW_TEST else "")
 
     def histogram(self, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
         """(counts, edges) of the finite test bits/dim."""

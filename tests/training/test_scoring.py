@@ -84,3 +84,17 @@ def test_bad_requests_say_what_is_wrong(trained) -> None:
     moons = build_target({"kind": "moons"})
     with pytest.raises(FlowlabError, match="image target"):
         scoring.score_image(trained.flow, moons, 100, 0, image=np.zeros((8, 8)))
+
+
+def _score(bpd: float, test: np.ndarray) -> scoring.ImageScore:
+    return scoring.ImageScore(step=1, image=np.zeros((8, 8)), bpd=bpd, test_bpd=test, source="your drawing",
+                              noun="test digits")
+
+
+def test_the_verdict_reads_plainly() -> None:
+    test = np.linspace(2.005, 2.995, 100)
+    assert _score(2.9, test).text() == "2.90 bits/dim — higher than 90% of test digits: typical"
+    assert _score(2.99, test).text().endswith("higher than 99% of test digits: unusual")
+    assert "lower than 100% of test digits: more likely than typical" in _score(1.0, test).text()
+    assert "no finite score" in _score(math.inf, test).text() and _score(math.inf, test).unusual
+    assert "only 3 test images: a rough comparison" in _score(2.5, test[:3]).text()
