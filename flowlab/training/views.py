@@ -298,7 +298,7 @@ class SnapshotMaker:
 
     def _images(self, flow: Flow, step: int, device: torch.device, full: bool) -> Snapshot:
         """Samples at the chosen temperature each time; reconstructions and an interpolation every so often."""
-        z = torch.randn((64, *self.target.shape), generator=self._gen).to(device) * self.temperature
+        z = torch.randn((64, *flow.latent_shape), generator=self._gen).to(device) * self.temperature
         fields: dict = {"image_samples": _np(flow.inverse(z)[0].clamp(0.0, 1.0)), "temperature": self.temperature}
         slow = full or self._count % self.slow_every == 0
         if self.data_view is not None and slow:
