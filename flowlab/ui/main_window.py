@@ -26,7 +26,7 @@ from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
 from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import ReplaceStack, SetParam
-from flowlab.ui.param_editor import LayerEditor, ParamForm
+from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.stack_model import StackModel
 from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
@@ -35,6 +35,7 @@ from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentV
 from flowlab.ui.worker import Progress, TrainingSession
 
 REDRAW_MS = 33  # ≤ 30 Hz
+COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels in one column, as tabs
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
 LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
                  "eval_every", "keep_best", "energy_samples")
@@ -46,7 +47,8 @@ class MainWindow(QMainWindow):
     def __init__(self, preset: Preset | None = None, path: Path | None = None) -> None:
         super().__init__()
         self.setWindowTitle("flowlab")
-        self.resize(1400, 900)
+        screen = self.screen().availableGeometry()
+        self.resize(min(1400, screen.width()), min(900, screen.height()))  # a small screen: the whole of it
         self.undo_stack = QUndoStack(self)
         self.model = StackModel(parent=self)
         self.session: TrainingSession | None = None
@@ -95,8 +97,8 @@ class MainWindow(QMainWindow):
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
 
-        self._dock("Layers", self.stack_panel, Qt.LeftDockWidgetArea)
-        self._dock("Layer parameters", self.layer_editor, Qt.LeftDockWidgetArea)
+        layers = self._dock("Layers", self.stack_panel, Qt.LeftDockWidgetArea)
+        params = self._dock("Layer parameters", self.layer_editor, Qt.LeftDockWidgetArea)
         right = QWidget()
         form = QVBoxLayout(right)
         form.addWidget(QLabel("<b>Target</b>"))
@@ -106,7 +108,8 @@ class MainWindow(QMainWindow):
         form.addWidget(self.notes)
         form.addStretch(1)
         right.setMaximumWidth(340)  # long descriptions wrap instead of squeezing the views
-        self._dock("Target and training", right, Qt.RightDockWidgetArea)
+        panel = self._dock("Target and training", scrolling(right), Qt.RightDockWidgetArea)  # short screens scroll
+        self.side_docks = (layers, params, panel)
 
         self.views: dict[str, View] = {
             "density": DensityView(), "samples": SamplesView(), "latent": LatentView(), "warp": WarpView(),
@@ -151,6 +154,18 @@ class MainWindow(QMainWindow):
         self.status_scores = QLabel("")
         for w in (self.status_device, self.status_step, self.status_scores):
             self.statusBar().addPermanentWidget(w)
+
+    def _fit_side_docks(self) -> None:
+        """First start: each side panel gets a fifth of the width (200–320 px), the layer list 3/5 of the left.
+        On a small screen the target and training panel becomes a tab beside the layers: the views keep room."""
+        layers, params, panel = self.side_docks
+        side = max(200, min(320, self.width() // 5))
+        if self.width() < COMPACT_WIDTH:
+            self.tabifyDockWidget(layers, panel)
+            layers.raise_()
+            side = max(240, min(320, self.width() // 4))
+        self.resizeDocks([layers, panel], [side, side], Qt.Horizontal)
+        self.resizeDocks([layers, params], [3, 2], Qt.Vertical)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea,
               window: QMainWindow | None = None) -> QDockWidget:
@@ -671,6 +686,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        else:
+            QTimer.singleShot(0, self._fit_side_docks)
         view_state = s.value("viewState")
         if view_state is not None:
             self.view_area.restoreState(view_state)

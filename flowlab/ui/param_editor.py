@@ -7,8 +7,8 @@ import math
 from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
-                               QSpinBox, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
+                               QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from flowlab.params import Param
 
@@ -42,12 +42,27 @@ def make_editor(p: Param, on_change: Callable[[Any], None]) -> QWidget:
             w.setSingleStep(_step(low, high))
         w.setKeyboardTracking(False)
         w.valueChanged.connect(lambda v: on_change(float(v)))
+    if isinstance(w, QAbstractSpinBox):
+        w.setMinimumWidth(90)  # not as wide as the widest value the range allows: the panels may be narrow
     rng = ""
     if p.type in ("int", "float") and p.low is not None and p.high is not None:
         rng = f" (from {p.low:g} to {p.high:g})"
     w.setToolTip(p.help + rng)
     w.setObjectName(f"param_{p.name}")
     return w
+
+
+def scrolling(content: QWidget, parent: QWidget | None = None) -> QScrollArea:
+    """``content`` in a vertical scroll area as wide as it needs: a tall form fits a short screen."""
+    area = QScrollArea(parent)
+    area.setWidget(content)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    bar = area.style().pixelMetric(area.style().PixelMetric.PM_ScrollBarExtent)
+    area.setMinimumWidth(content.minimumSizeHint().width() + bar)
+    area.setMaximumWidth(content.maximumWidth())
+    return area
 
 
 def _decimals(p: Param) -> int:
@@ -109,15 +124,19 @@ class ParamForm(QWidget):
 
 
 class LayerEditor(QWidget):
-    """The selected layer's parameters, its help, and the reason it is invalid (if it is)."""
+    """The selected layer's parameters, its help, and the reason it is invalid (if it is); scrolls when the
+    dock is shorter than the form."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from PySide6.QtWidgets import QVBoxLayout
-
-        box = QVBoxLayout(self)
+        content = QWidget()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scrolling(content))
+        box = QVBoxLayout(content)
         self.title = QLabel("Select a layer to edit it")
         self.title.setObjectName("layerTitle")
+        self.title.setWordWrap(True)
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)

@@ -93,11 +93,10 @@ class StackModel(QAbstractListModel):
         entry = self._layers[index.row()]
         problem = self._problems.get(index.row())
         if role == Qt.DisplayRole:
-            label = f"{index.row() + 1}. {entry['kind']}{_summary(entry)}{self.shape_note(index.row())}"
-            return label + ("  (off)" if not entry.get("enabled", True) else "")
+            return self._label(index.row())
         if role == Qt.ToolTipRole:
             spec = LAYERS.get(entry["kind"])
-            tip = spec.help if spec else "unknown layer kind"
+            tip = self._label(index.row()) + "\n\n" + (spec.help if spec else "unknown layer kind")
             out = self.out_shape(index.row())
             if out is not None:
                 tip += "\n\nhands on shape " + "×".join(str(n) for n in out)
@@ -115,6 +114,11 @@ class StackModel(QAbstractListModel):
         if role == self.ShapeRole:
             return self.out_shape(index.row())
         return None
+
+    def _label(self, row: int) -> str:
+        entry = self._layers[row]
+        label = f"{row + 1}. {entry['kind']}{_summary(entry)}{self.shape_note(row)}"
+        return label + ("  (off)" if not entry.get("enabled", True) else "")
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         base = Qt.ItemIsDropEnabled

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QGridLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from flowlab.flows import LAYERS
 from flowlab.ui.commands import InsertLayer, MoveLayer, RemoveLayer, SetEnabled
@@ -57,6 +57,10 @@ class StackView(QListView):
         self.setDragDropMode(QAbstractItemView.DragDrop)
         self.setDefaultDropAction(Qt.MoveAction)
         self.setSelectionMode(QAbstractItemView.SingleSelection)
+        # A narrow panel elides the middle of a row (its number, kind and shape stay) instead of scrolling sideways;
+        # the tooltip has the whole line.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.ElideMiddle)
 
     def current_row(self) -> int | None:
         idx = self.currentIndex()
@@ -77,23 +81,30 @@ class StackPanel(QWidget):
         self.view = StackView(model)
         self.view.selectionModel().currentChanged.connect(lambda cur, _prev: self.selection_changed.emit(
             cur.row() if cur.isValid() else None))
-        buttons = QHBoxLayout()
-        self.buttons: dict[str, QPushButton] = {}
-        for name, tip, slot in (("↑", "Move up (Alt+Up)", self.move_up), ("↓", "Move down (Alt+Down)", self.move_down),
-                                ("Duplicate", "Duplicate (Ctrl+D)", self.duplicate),
-                                ("On/Off", "Enable or disable (Space)", self.toggle_enabled),
-                                ("Delete", "Delete (Del)", self.delete)):
-            b = QPushButton(name)
+        # Two rows of tool buttons (as wide as their text), so the panel fits beside the views on a small screen.
+        buttons = QGridLayout()
+        buttons.setSpacing(2)
+        self.buttons: dict[str, QAbstractButton] = {}
+        for name, tip, slot, cell in (("↑", "Move up (Alt+Up)", self.move_up, (0, 0, 1, 1)),
+                                      ("↓", "Move down (Alt+Down)", self.move_down, (0, 1, 1, 1)),
+                                      ("On/Off", "Enable or disable (Space)", self.toggle_enabled, (0, 2, 1, 1)),
+                                      ("Duplicate", "Duplicate (Ctrl+D)", self.duplicate, (1, 0, 1, 2)),
+                                      ("Delete", "Delete (Del)", self.delete, (1, 2, 1, 1))):
+            b = QToolButton()
+            b.setText(name)
             b.setToolTip(tip)
+            b.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
             b.clicked.connect(slot)
-            buttons.addWidget(b)
+            buttons.addWidget(b, *cell)
             self.buttons[name] = b
         box = QVBoxLayout(self)
         box.setContentsMargins(4, 4, 4, 4)
-        box.addWidget(QLabel("Layers (drag into the stack, or Enter)"))
-        box.addWidget(self.palette, 2)
-        box.addWidget(QLabel("Stack (data → latent, top to bottom)"))
-        box.addWidget(self.view, 3)
+        for text, widget, stretch in (("Layers (drag into the stack, or Enter)", self.palette, 2),
+                                      ("Stack (data → latent, top to bottom)", self.view, 3)):
+            label = QLabel(text)
+            label.setWordWrap(True)  # wraps on a narrow panel instead of setting its width
+            box.addWidget(label)
+            box.addWidget(widget, stretch)
         box.addLayout(buttons)
         for keys, slot in ((QKeySequence.Delete, self.delete), (QKeySequence("Ctrl+D"), self.duplicate),
                            (QKeySequence("Space"), self.toggle_enabled), (QKeySequence("Alt+Up"), self.move_up),

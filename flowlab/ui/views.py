@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QResizeEvent
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QRadioButton,
-                               QSlider, QStyle, QToolButton, QVBoxLayout, QWidget)
+                               QSlider, QSpinBox, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from flowlab.training.views import Snapshot
 from flowlab.ui.export import FORMATS, ExportError, export_view, with_suffix
@@ -328,6 +328,7 @@ class LayerScrubber(View):
             item.setVisible(False)
             self.plot.addItem(item)
         self._one_d = False
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # densities read as they are, not "×0.001"
         row = QHBoxLayout()
         self.sampling = QRadioButton("sampling: z → x")
         self.density = QRadioButton("density: x → z")
@@ -335,12 +336,10 @@ class LayerScrubber(View):
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setObjectName("layerSlider")
         self.slider.setRange(0, 0)  # at the end until the first snapshot: it then follows the last layer
-        self.slider.setMinimumWidth(140)
-        self.label = QLabel("")
+        self.slider.setMinimumWidth(80)
         row.addWidget(self.sampling)
         row.addWidget(self.density)
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.label)
+        row.addWidget(self.slider, 1)  # where it points is the plot's title (a label would crowd a small dock)
         self.box.addLayout(row)
         self.slider.valueChanged.connect(lambda _: self._redraw())
         self.sampling.toggled.connect(lambda _: self._redraw())
@@ -387,7 +386,7 @@ class LayerScrubber(View):
         states = self._states()
         if not states:
             _set_points(self.points, None)
-            self.label.setText("" if self.sampling.isChecked() else "no data to push through")
+            self._describe("" if self.sampling.isChecked() else "no data to push through")
             return
         self.slider.blockSignals(True)
         at_end = self.slider.value() == self.slider.maximum()
@@ -417,8 +416,15 @@ class LayerScrubber(View):
         else:
             text = ("data x" if k == 0 else f"latent z (after all {n} layers)" if k == n
                     else f"data after layers 1…{k} ({k} of {n})")
-        self.label.setText(text)
+        self._describe(text)
+
+    def _describe(self, text: str) -> None:
         self.plot.setTitle(text)
+        self.slider.setToolTip(text)
+
+    def description(self) -> str:
+        """What the slider points at, as the plot's title says it."""
+        return self.plot.titleLabel.text
 
 
 class CurvesView(View):
@@ -543,31 +549,37 @@ class ImageSamplesView(View):
             item = pg.ImageItem(axisOrder="row-major")
             plot.addItem(item)
             self.items[key] = item
-        controls = QHBoxLayout()
+        layout = self.graphics.ci.layout
+        for row, (height, stretch) in enumerate(((400, 3), (100, 1), (100, 1))):  # the 8×8 grid of samples first
+            layout.itemAt(row, 0).setPreferredHeight(height)  # a short dock shrinks rows towards these ratios
+            layout.setRowStretchFactor(row, stretch)
+        controls = QHBoxLayout()  # two rows: sampling, then interpolation (a narrow dock fits)
+        interpolation = QHBoxLayout()
         self.temperature = QSlider(Qt.Horizontal)
         self.temperature.setObjectName("temperature")
         self.temperature.setRange(0, 150)
         self.temperature.setValue(100)
-        self.temperature.setMinimumWidth(120)
+        self.temperature.setMinimumWidth(60)
+        self.temperature.setToolTip("sampling temperature: z ~ N(0, T²), below 1 for cleaner samples (Glow)")
         self.temperature_label = QLabel("T = 1.00")
         self.spherical = QCheckBox("spherical")
-        from PySide6.QtWidgets import QSpinBox
-
+        self.spherical.setToolTip("interpolate along a great circle instead of a straight line")
         self.pair = (QSpinBox(), QSpinBox())
         for i, box in enumerate(self.pair):
             box.setRange(0, 999)
             box.setValue(i)
             box.setToolTip("which test image the interpolation starts (first) or ends (second) at")
             box.valueChanged.connect(lambda _: self._emit())
-        controls.addWidget(QLabel("temperature"))
         controls.addWidget(self.temperature, 1)
         controls.addWidget(self.temperature_label)
-        controls.addWidget(QLabel("from"))
-        controls.addWidget(self.pair[0])
-        controls.addWidget(QLabel("to"))
-        controls.addWidget(self.pair[1])
-        controls.addWidget(self.spherical)
+        interpolation.addWidget(QLabel("interpolate"))
+        interpolation.addWidget(self.pair[0])
+        interpolation.addWidget(QLabel("→"))
+        interpolation.addWidget(self.pair[1])
+        interpolation.addWidget(self.spherical)
+        interpolation.addStretch(1)
         self.box.addLayout(controls)
+        self.box.addLayout(interpolation)
         self.temperature.valueChanged.connect(lambda _: self._emit())
         self.spherical.toggled.connect(lambda _: self._emit())
 

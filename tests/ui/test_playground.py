@@ -192,7 +192,7 @@ def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
     assert x_mean > z_mean + 0.3
     scrubber.density.setChecked(True)  # data x → z: the latent at the end gets the reference curve
     scrubber.slider.setValue(scrubber.slider.maximum())
-    assert scrubber.normal.isVisible() and "latent z" in scrubber.label.text()
+    assert scrubber.normal.isVisible() and "latent z" in scrubber.description()
     assert scrubber.hist is hist_item and scrubber.hist.curve is curve_item  # updated in place, never rebuilt
     window.open_builtin("realnvp_moons")  # back to 2-D: points again, aspect locked
     qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._inverse[0].shape[1] == 2, timeout=20000)
@@ -224,3 +224,39 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     assert window.session.worker.trainer.target.shape == (2,)
     window.save()  # Save: back to the same file, the path still relative
     assert json.loads((folder / "p.json").read_text())["target"]["data"]["path"] == "pic.png"
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1024, 600)])
+def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
+    QApplication.instance().setOrganizationName("flowlab-tests")
+    QSettings().clear()  # a first start: the layout is fitted to the window
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    qtbot.wait(100)
+    hint = w.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 600, hint
+    assert w.size().toTuple() == size  # nothing forced it larger than the screen
+    layers, params, panel = w.side_docks
+    compact = size[0] < main_window.COMPACT_WIDTH
+    assert (panel in w.tabifiedDockWidgets(layers)) == compact  # one side column on a small screen
+    assert layers.width() >= 200 and params.height() >= 120
+    for name, button in w.stack_panel.buttons.items():  # every stack button whole, not clipped
+        assert button.isVisible() and button.width() >= button.sizeHint().width(), name
+    for key, view in w.views.items():
+        if w.view_docks[key].isVisible() and not w.view_docks[key].visibleRegion().isEmpty():
+            assert view.graphics.width() >= 100 and view.graphics.height() >= 80, key
+    scroll = panel.widget()  # the target and training panel scrolls rather than setting the window's height
+    assert isinstance(scroll, QScrollArea) and panel.minimumSizeHint().height() < 200
+    if compact:
+        panel.raise_()
+        qtbot.waitUntil(lambda: scroll.isVisible(), timeout=2000)
+    assert scroll.verticalScrollBar().maximum() > 0  # taller than the screen: it scrolls
+    scroll.ensureWidgetVisible(w.train_form.editors["eval_every"])
+    assert not w.train_form.editors["eval_every"].visibleRegion().isEmpty()
+    w.close()
