@@ -260,3 +260,24 @@ def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
     scroll.ensureWidgetVisible(w.train_form.editors["eval_every"])
     assert not w.train_form.editors["eval_every"].visibleRegion().isEmpty()
     w.close()
+
+
+def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
+    from PySide6.QtCore import Qt
+
+    def labels() -> list[str]:
+        view = window.stack_panel.view
+        return [view.model().data(window.model.index(r), Qt.DisplayRole) for r in range(window.model.rowCount())]
+
+    assert not any("→" in text for text in labels())  # 2-D moons: nothing changes shape
+    from flowlab.flows import stack_shapes
+
+    window.open_builtin("realnvp_digits")  # 8×8 digits: every row says what it hands on
+    shapes = stack_shapes(window.model.layers(), (1, 8, 8))
+    assert (1, 8, 8) in shapes and len(set(shapes)) > 1  # the preset reshapes (squeeze, factor-out)
+    for text, shape in zip(labels(), shapes):
+        assert text.endswith("→ " + "×".join(map(str, shape))), text
+    window.target_panel.combo.setCurrentIndex(window.target_panel.combo.findData("moons"))  # back to 2-D data
+    valid = [r for r in range(window.model.rowCount()) if window.model.problem(r) is None]
+    assert valid and all(window.model.out_shape(r) == (2,) for r in valid)  # recomputed for the new target
+    assert not any("→" in text for text in labels())
