@@ -80,7 +80,8 @@ def export_view(graphics: pg.GraphicsView, path: str | Path, fmt: str | None = N
         exporter.parameters()["width"] = int(graphics.width() * PNG_SCALE)  # the height follows the aspect
         image = exporter.export(toBytes=True)
         if image is None or image.isNull() or not image.save(str(path), "PNG"):
-            raise ExportError(f"{path}: cannot be written")
+            why = "no such folder" if not path.parent.is_dir() else "cannot be written there"
+            raise ExportError(f"{path}: {why}")
         return path
     data = SVGExporter(scene).export(toBytes=True)
     try:

@@ -104,6 +104,7 @@ class View(QWidget):
         super().resizeEvent(event)
         hint = self.export_button.sizeHint()
         self.export_button.setGeometry(max(0, self.width() - hint.width() - 2), 2, hint.width(), hint.height())
+        self.export_button.raise_()  # above anything a subclass added later
 
     def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
