@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = ("step", "train_nll", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
+COLUMNS = ("step", "train_nll", "train_bpd", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
            "grad_norm", "learning_rate", "steps_per_s", "time_s")
 
 

@@ -18,6 +18,7 @@ import torch
 from flowlab.errors import FlowlabError, NumericalError
 from flowlab.flows import Flow, build_flow
 from flowlab.targets import EnergyTarget, SampleTarget, Target
+from flowlab.targets.images import bits_per_dim
 from flowlab.training.device import describe_device, pick_device
 from flowlab.training.metrics import MetricsLog
 from flowlab.training.objectives import importance_log_z, nll, plan, reverse_kl
@@ -215,6 +216,8 @@ class Trainer:
             row["train_loss"] = loss
         else:
             row["train_nll"] = loss
+            if self._levels:
+                row["train_bpd"] = self._bits_per_dim(loss)
         row.update(evaluation or {})
         self.metrics.append(**row)
 
@@ -234,6 +237,14 @@ class Trainer:
             self.best = (score, self.step, copy.deepcopy(self.flow.state_dict()))
         return out
 
+    @property
+    def _levels(self) -> int | None:
+        """Grey levels of an image target (bits/dim are reported for those), else None."""
+        return getattr(self.target, "levels", None) if self.is_images else None
+
+    def _bits_per_dim(self, nll: float) -> float:
+        return float(bits_per_dim(nll, self.flow.dim, self._levels))
+
     def _mean_nll(self, data: torch.Tensor) -> float:
         total = 0.0
         for chunk in data.split(EVAL_CHUNK):
@@ -244,12 +255,10 @@ class Trainer:
         out = {"test_nll": self._mean_nll(self.test_data)}
         if self.valid_data is not None:
             out["valid_nll"] = self._mean_nll(self.valid_data)
-        levels = getattr(self.target, "levels", None)
-        if self.is_images and levels:
-            d = self.flow.dim
+        if self._levels:
             for split in ("test", "valid"):
                 if f"{split}_nll" in out:
-                    out[f"{split}_bpd"] = (out[f"{split}_nll"] + d * math.log(levels)) / (d * math.log(2.0))
+                    out[f"{split}_bpd"] = self._bits_per_dim(out[f"{split}_nll"])
         entropy = self.target_entropy()
         if entropy is not None:
             out["kl_gap"] = out["test_nll"] - entropy

@@ -22,7 +22,7 @@ ROWS_MIME = "application/x-flowlab-layer-rows"
 FAMILY_COLOURS = {
     "coupling": "#4C78A8", "autoregressive": "#F58518", "spline": "#54A24B", "rezende-mohamed": "#B279A2",
     "permutation": "#9D755D", "linear": "#72B7B2", "normalization": "#E45756", "elementwise": "#BAB0AC",
-    "sylvester": "#FF9DA6",
+    "sylvester": "#FF9DA6", "multiscale": "#EECA3B",
 }
 
 

@@ -429,7 +429,8 @@ class LayerScrubber(View):
 
 
 class CurvesView(View):
-    """Train and test negative log-likelihood (or bits/dim), with the target's entropy as the floor."""
+    """Train, validation and test negative log-likelihood (or bits/dim), the target's entropy as the floor, and a
+    mark at the step whose weights early stopping keeps."""
 
     title = "Log-likelihood"
 
@@ -442,27 +443,40 @@ class CurvesView(View):
         self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
         self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
                                    symbolBrush=(76, 120, 168))
+        self.valid = self.plot.plot(name="validation", pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DashLine))
         self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
                                      label="entropy of the target", labelOpts={"position": 0.7, "color": (80, 80, 80)})
         self.floor.setVisible(False)
         self.plot.addItem(self.floor)
-        for item in (self.train, self.test):
+        # Where the weights early stopping keeps were seen (best validation score, else best test score).
+        self.best = pg.InfiniteLine(angle=90, pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DotLine),
+                                    label="kept", labelOpts={"position": 0.95, "color": (84, 162, 75)})
+        self.best.setVisible(False)
+        self.plot.addItem(self.best)
+        for item in (self.train, self.test, self.valid):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         self.columns: dict[str, list[float]] = {}
         self.bits = False
+        self._best_step: float | None = None
 
     def reset(self, entropy: float | None = None, bits: bool = False, energy: bool = False) -> None:
         self.columns = {}
         self.bits = bits
+        self._best_step = None
         self.plot.setTitle("bits per dimension" if bits else
                            ("reverse KL loss and true KL(q‖p) (nats)" if energy else
                             "negative log-likelihood (nats)"))
         self.floor.setVisible(entropy is not None and not bits)
         if entropy is not None:
             self.floor.setValue(entropy)
-        self.train.setData([], [])
-        self.test.setData([], [])
+        for item in (self.train, self.test, self.valid):
+            item.setData([], [])
+        self.best.setVisible(False)
+
+    def best_step(self) -> float | None:
+        """The step whose held-out score early stopping keeps (None before the first evaluation)."""
+        return self._best_step
 
     def add_rows(self, rows: dict[str, list[float]]) -> None:
         for k, v in rows.items():
@@ -473,14 +487,24 @@ class CurvesView(View):
         train_key = "train_nll" if not math.isnan(_last(self.columns.get("train_nll", []))) else "train_loss"
         test_key = "test_bpd" if self.bits else ("test_nll" if "test_nll" in self.columns and not math.isnan(
             _last(self.columns.get("test_nll", []))) else "true_kl")
-        train = np.asarray(self.columns.get(train_key, []), dtype=float)
         if self.bits:
-            train = np.full_like(steps, np.nan)
+            train_key = "train_bpd"
+        train = np.asarray(self.columns.get(train_key, []), dtype=float)
         ok = np.isfinite(train)
         self.train.setData(steps[ok], train[ok])
         test = np.asarray(self.columns.get(test_key, []), dtype=float)
         ok = np.isfinite(test)
         self.test.setData(steps[ok], test[ok])
+        valid = np.asarray(self.columns.get("valid_bpd" if self.bits else "valid_nll", []), dtype=float)
+        if len(valid) != len(steps):
+            valid = np.full_like(steps, np.nan)
+        ok = np.isfinite(valid)
+        self.valid.setData(steps[ok], valid[ok])
+        chooser, where = (valid, ok) if ok.any() else (test, np.isfinite(test))
+        self._best_step = float(steps[where][np.argmin(chooser[where])]) if where.any() else None
+        self.best.setVisible(self._best_step is not None and test_key != "true_kl")
+        if self._best_step is not None:
+            self.best.setValue(self._best_step)
 
     def update_snapshot(self, snap: Snapshot) -> None:
         pass

@@ -202,3 +202,13 @@ def test_checkpoint_files_are_atomic_and_refuse_another_stack(tmp_path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(FlowlabError, match="cannot read"):
         load_checkpoint(again, tmp_path / "junk.pt")
+
+
+def test_image_training_records_train_validation_and_test_bits_per_dim() -> None:
+    t = Trainer([], UniformImages(), TrainSettings(n_train=40, n_test=100, eval_every=2, batch_size=8,
+                                                   device="cpu"))
+    report = t.train_step()
+    t.train_step()
+    row = t.metrics.at(2)
+    assert row["train_bpd"] == pytest.approx((t.metrics.at(2)["train_nll"] + 4 * math.log(4)) / (4 * math.log(2)))
+    assert {"valid_bpd", "test_bpd"} <= set(row) and report.step == 1

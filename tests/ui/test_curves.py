@@ -1,0 +1,35 @@
+"""The log-likelihood view: train, validation and test curves, and the mark at the weights early stopping keeps."""
+
+from __future__ import annotations
+
+import math
+
+
+from flowlab.ui.views import CurvesView
+
+NAN = math.nan
+
+
+def test_bits_curves_show_train_validation_test_and_the_kept_step(qtbot) -> None:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(bits=True)
+    view.add_rows({"step": [1, 2, 3, 4], "train_bpd": [3.0, 2.8, 2.6, 2.4],
+                   "valid_bpd": [NAN, 2.5, NAN, 2.6], "test_bpd": [NAN, 2.55, NAN, 2.5]})
+    assert list(view.train.getData()[1]) == [3.0, 2.8, 2.6, 2.4]
+    assert list(view.valid.getData()[0]) == [2, 4] and list(view.test.getData()[0]) == [2, 4]
+    # Validation picks step 2 even though the test score is better at step 4: the test set is not peeked at.
+    assert view.best_step() == 2 and view.best.isVisible() and view.best.value() == 2
+    view.add_rows({"step": [5], "train_bpd": [2.3], "valid_bpd": [2.4], "test_bpd": [2.45]})
+    assert view.best_step() == 5
+    view.reset(bits=True)
+    assert view.best_step() is None and not view.best.isVisible() and len(view.valid.getData()[0] or []) == 0
+
+
+def test_without_validation_the_best_test_step_is_marked(qtbot) -> None:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(entropy=1.0)
+    view.add_rows({"step": [10, 20, 30], "train_nll": [2.0, 1.5, 1.2], "test_nll": [2.1, 1.4, 1.6]})
+    assert view.best_step() == 20 and view.floor.isVisible()
+    assert view.floor.value() == 1.0
