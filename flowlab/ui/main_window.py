@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QFontMetricsF, QKeySequence, QPainter, QPaintEvent, QUndoStack
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
-                               QStyle, QToolBar, QVBoxLayout, QWidget)
+                               QSizePolicy, QStyle, QToolBar, QVBoxLayout, QWidget)
 
 from flowlab.errors import FlowlabError
 from flowlab.presets import Preset, PresetError, load_preset, save_preset
@@ -39,6 +39,42 @@ COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels i
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
 LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
                  "eval_every", "keep_best", "energy_samples")
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that may shrink: short of room its text ends in "…", and the tooltip holds the whole
+    (``text()`` stays the whole text). ``max_chars`` caps the width it asks for (a long GPU name)."""
+
+    def __init__(self, max_chars: int | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.max_chars = max_chars
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+
+    def set_text(self, text: str, tooltip: str | None = None) -> None:
+        self.setText(text)
+        self.setToolTip(tooltip if tooltip is not None else text)
+
+    def _width_for(self, text: str) -> int:
+        m = self.contentsMargins()  # + a few pixels: elidedText measures in fractions, advances are rounded
+        return math.ceil(QFontMetricsF(self.font()).horizontalAdvance(text)) + m.left() + m.right() + 4
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        width = self._width_for(self.text()) if self.text() else 0
+        if self.max_chars is not None:
+            width = min(width, self.fontMetrics().averageCharWidth() * self.max_chars)
+        return QSize(width, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        width = min(self._width_for(self.text()), self._width_for("xxxx…")) if self.text() else 0
+        return QSize(width, super().minimumSizeHint().height())
+
+    def shown_text(self) -> str:
+        """The text as drawn at the current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.ElideRight, self.contentsRect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.drawText(self.contentsRect(), int(Qt.AlignLeft | Qt.AlignVCenter), self.shown_text())
 
 
 class MainWindow(QMainWindow):
@@ -149,9 +185,11 @@ class MainWindow(QMainWindow):
         self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
         self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
 
-        self.status_device = QLabel("")
-        self.status_step = QLabel("")
-        self.status_scores = QLabel("")
+        # Short texts that elide rather than widen the window (a 1024 px screen), each with its whole story in
+        # the tooltip; room is left on the left for the bar's passing messages.
+        self.status_device = ElidedLabel(max_chars=24)
+        self.status_step = ElidedLabel(max_chars=40)
+        self.status_scores = ElidedLabel()
         for w in (self.status_device, self.status_step, self.status_scores):
             self.statusBar().addPermanentWidget(w)
 
@@ -455,9 +493,9 @@ class MainWindow(QMainWindow):
         self.play_action.setEnabled(not problems)
         self.step_action.setEnabled(not problems)
         if problems:
-            self.status_step.setText(f"⚠ {problems[0]}")
+            self.status_step.set_text(f"⚠ {problems[0]}")
         elif self.status_step.text().startswith("⚠"):
-            self.status_step.setText("")
+            self.status_step.set_text("")
         return not problems
 
     def _schedule_restart(self) -> None:
@@ -572,7 +610,7 @@ class MainWindow(QMainWindow):
             self.session.worker.set_image_options(**options)
 
     def _session_ready(self, info: dict[str, Any]) -> None:
-        self.status_device.setText(info["device"])
+        self.status_device.set_text(info["device"], f"training on {info['device']}")
         notes = "\n".join(info["notes"])
         self.notes.setText((self.preset_description + ("\n\n" if notes else "") + notes).strip())
         trainer = self.session.worker.trainer if self.session else None
@@ -607,28 +645,53 @@ class MainWindow(QMainWindow):
         self.play_action.setIcon(self.style().standardIcon(QStyle.SP_MediaPause if running else QStyle.SP_MediaPlay))
 
     def _on_progress(self, p: Progress) -> None:
-        self.status_step.setText(f"step {p.step}" + (f" · {p.steps_per_s:.0f} steps/s" if p.steps_per_s else ""))
+        rate = f" · {p.steps_per_s:.0f} steps/s" if p.steps_per_s else ""
+        self.status_step.set_text(f"step {p.step}{rate}", f"step {p.step}" + (
+            f", {p.steps_per_s:.1f} training steps per second" if p.steps_per_s else ""))
         curves = self.views["curves"]
         if p.rows.get("step") and curves.columns.get("step") and p.rows["step"][0] <= curves.columns["step"][-1]:
             curves.reset(curves.floor.value() if curves.floor.isVisible() else None, bits=curves.bits)
         curves.add_rows(p.rows)
-        self.status_scores.setText(self._scores_text(curves.columns))
+        self.status_scores.set_text(*self._scores_text(curves.columns))
 
     @staticmethod
-    def _scores_text(cols: dict[str, list[float]]) -> str:
+    def _scores_text(cols: dict[str, list[float]]) -> tuple[str, str]:
+        """The latest scores, short for the status bar (``NLL train 3.144 · test 3.115 · gap 1.436``) and
+        whole for its tooltip (one line each, with units)."""
         def last(key: str) -> float:
             for v in reversed(cols.get(key, [])):
                 if not math.isnan(v):
                     return v
             return math.nan
 
-        parts = []
-        for key, label in (("train_nll", "train NLL"), ("train_loss", "loss"), ("test_nll", "test NLL"),
-                           ("test_bpd", "test bits/dim"), ("kl_gap", "gap to entropy"), ("true_kl", "KL(q‖p)")):
-            v = last(key)
-            if not math.isnan(v):
-                parts.append(f"{label} {v:.3f}")
-        return " · ".join(parts)
+        v = {key: last(key) for key in ("train_nll", "train_bpd", "train_loss", "test_nll", "test_bpd", "kl_gap",
+                                        "true_kl")}
+        have = {key for key, value in v.items() if not math.isnan(value)}
+        short: list[str] = []
+        full: list[str] = []
+        if have & {"train_bpd", "test_bpd"}:  # images: bits/dim is the headline, NLL in nats in the tooltip
+            for split in ("train", "test"):
+                if f"{split}_bpd" in have:
+                    short.append(f"{split} {v[f'{split}_bpd']:.3f}")
+                    full.append(f"{split}: {v[f'{split}_bpd']:.3f} bits/dim"
+                                + (f" (NLL {v[f'{split}_nll']:.3f} nats)" if f"{split}_nll" in have else ""))
+            short[0] = f"bits/dim {short[0]}"
+        elif have & {"train_nll", "test_nll"}:
+            for split in ("train", "test"):
+                if f"{split}_nll" in have:
+                    short.append(f"{split} {v[f'{split}_nll']:.3f}")
+                    full.append(f"{split} negative log-likelihood: {v[f'{split}_nll']:.3f} nats")
+            short[0] = f"NLL {short[0]}"
+        if "kl_gap" in have:
+            short.append(f"gap {v['kl_gap']:.3f}")
+            full.append(f"gap to the target's entropy (test NLL − H(p), 0 is a perfect fit): {v['kl_gap']:.3f} nats")
+        if "train_loss" in have:
+            short.append(f"loss {v['train_loss']:.3f}")
+            full.append(f"reverse KL loss (training): {v['train_loss']:.3f} nats")
+        if "true_kl" in have:
+            short.append(f"KL(q‖p) {v['true_kl']:.3f}")
+            full.append(f"true KL(q‖p), with the exact log Z: {v['true_kl']:.3f} nats")
+        return " · ".join(short), "\n".join(full)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         self._latest = snap  # only the newest is kept; the redraw timer draws it

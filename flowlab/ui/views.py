@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QResizeEvent
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QRadioButton,
                                QSlider, QSpinBox, QStyle, QToolButton, QVBoxLayout, QWidget)
 
@@ -53,6 +53,20 @@ def _set_points(item: pg.ScatterPlotItem, points: np.ndarray | None) -> None:
         item.setData(points[:, 0], points[:, 1])
 
 
+HIST_BINS = 40
+
+
+def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """``(edges, density)`` of 1-D values over their 0.5–99.5 % range (a stray point does not squash the rest)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.zeros(0), np.zeros(0)
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    pad = max(hi - lo, 1e-6) * 0.05
+    density, edges = np.histogram(values, bins=bins, range=(lo - pad, hi + pad), density=True)
+    return edges, density
+
+
 class View(QWidget):
     """Base: one pyqtgraph layout; ``update_snapshot`` redraws from a snapshot. A small button in the top right
     corner saves the view as PNG or SVG (``add_export_action`` adds more, such as the samples as data)."""
@@ -79,6 +93,16 @@ class View(QWidget):
         self.export_button.setPopupMode(QToolButton.InstantPopup)
         self.export_button.setMenu(self.export_menu)
         self.export_button.raise_()
+        # The button floats over the graphics' top right corner. Where a title row is there, the corner is
+        # empty; where plot content reaches up into it (a plot without a title, a long title in a narrow dock),
+        # the layout's top margin grows by just enough (``corner_margin``) once the layout has settled.
+        self.corner_margin = 0
+        self._top_margin = self.graphics.ci.layout.getContentsMargins()[1]
+        self._watched: set[int] = set()
+        self._corner_timer = QTimer(self)
+        self._corner_timer.setSingleShot(True)
+        self._corner_timer.setInterval(0)
+        self._corner_timer.timeout.connect(self._keep_corner_free)
 
     def add_export_action(self, text: str, slot: Callable[[], object], key: str | None = None) -> QAction:
         action = self.export_menu.addAction(text)
@@ -105,6 +129,67 @@ class View(QWidget):
         hint = self.export_button.sizeHint()
         self.export_button.setGeometry(max(0, self.width() - hint.width() - 2), 2, hint.width(), hint.height())
         self.export_button.raise_()  # above anything a subclass added later
+        self.schedule_corner_check()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        for item in self.graphics.ci.items:  # plots resized by their own layout (a title, a colour bar) recheck
+            if isinstance(item, pg.PlotItem) and id(item) not in self._watched:
+                self._watched.add(id(item))
+                item.vb.sigResized.connect(lambda _vb: self.schedule_corner_check())
+        self.schedule_corner_check()
+
+    def schedule_corner_check(self) -> None:
+        """Recheck, once the layout has settled, that no plot content lies under the export button."""
+        self._corner_timer.start()
+
+    def content_rects(self) -> list[QRectF]:
+        """Where the plots draw (view boxes, visible axes, colour bars, title text), in this widget's pixels."""
+        offset = self.graphics.viewport().mapTo(self, QPoint(0, 0))
+        rects: list[QRectF] = []
+
+        def add(item, inset: float = 0.0) -> None:  # noqa: ANN001 - any QGraphicsItem
+            if item is None or not item.isVisible():
+                return
+            r = QRectF(self.graphics.mapFromScene(item.sceneBoundingRect()).boundingRect())
+            r.adjust(inset, inset, -inset, -inset)
+            if r.width() > 0 and r.height() > 0:
+                rects.append(r.translated(offset.x(), offset.y()))
+
+        def add_text(label: pg.LabelItem) -> None:  # the glyphs, without the text document's margin
+            if label.text:
+                add(label.item, label.item.document().documentMargin())
+
+        for item in self.graphics.ci.items:
+            if isinstance(item, pg.PlotItem):
+                for i in range(item.layout.count()):
+                    child = item.layout.itemAt(i)
+                    if child is item.titleLabel:  # a title row is free space, except where its text is
+                        add_text(child)
+                    elif isinstance(child, pg.GraphicsWidget):
+                        add(child)
+            elif isinstance(item, pg.LabelItem):
+                add_text(item)
+            else:
+                add(item)
+        return rects
+
+    def _keep_corner_free(self) -> None:
+        if not self.isVisible():
+            return
+        button = QRectF(self.export_button.geometry())
+        need = 0.0
+        for r in self.content_rects():
+            if r.left() < button.right() and r.right() > button.left():  # under the button's columns
+                need = max(need, button.bottom() + 2 - (r.top() - self.corner_margin))  # top without the extra
+        need = int(math.ceil(need))
+        fit = QRectF(self.graphics.range)  # pyqtgraph sizes its layout only when the widget resizes: a layout
+        if self.graphics.ci.geometry() != fit:  # that was wider than the widget (its minimum) stays too wide
+            self.graphics.ci.setGeometry(fit)
+        if need != self.corner_margin:
+            self.corner_margin = need
+            left, _, right, bottom = self.graphics.ci.layout.getContentsMargins()
+            self.graphics.ci.layout.setContentsMargins(left, self._top_margin + need, right, bottom)
 
     def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -127,7 +212,9 @@ class View(QWidget):
 
 
 class SamplesView(View):
-    """Target samples beside model samples, on linked axes."""
+    """Target samples beside model samples, on linked axes. On 1-D data both become histograms over the same
+    bins (the target's extents), with the target's outline repeated dashed over the model's: the sampling
+    direction (z → x through the inverse) judged by eye, next to the change-of-variables view's exact densities."""
 
     title = "Samples: target | model"
 
@@ -145,15 +232,95 @@ class SamplesView(View):
         self.model_item = _scatter()
         self.data_plot.addItem(self.data_item)
         self.model_plot.addItem(self.model_item)
+        # 1-D: step histograms, made once and hidden until the data is 1-D.
+        self.data_hist = pg.PlotDataItem(stepMode="center", fillLevel=0.0, brush=DATA_BRUSH,
+                                         pen=pg.mkPen(100, 100, 100, width=1))
+        self.model_hist = pg.PlotDataItem(stepMode="center", fillLevel=0.0, brush=MODEL_BRUSH,
+                                          pen=pg.mkPen(200, 80, 0, width=1))
+        self.target_outline = pg.PlotDataItem(stepMode="center", pen=pg.mkPen(60, 60, 60, width=1,
+                                                                               style=Qt.DashLine))
+        self.data_plot.addItem(self.data_hist)
+        self.model_plot.addItem(self.model_hist)
+        self.model_plot.addItem(self.target_outline)
+        # One small entry names the dashed outline (the title names the bars); top left, a tail, usually empty.
+        self.legend = self.model_plot.addLegend(offset=(2, 2), labelTextSize="8pt", verSpacing=-6)
+        self.legend.addItem(self.target_outline, "target")
+        self.legend.setVisible(False)
+        for item in (self.data_hist, self.model_hist, self.target_outline):
+            item.setVisible(False)
+        for plot in (self.data_plot, self.model_plot):
+            plot.getAxis("left").enableAutoSIPrefix(False)
+        self.one_d = False
+        self._bounds: tuple[float, ...] | None = None
+        self._edges: np.ndarray | None = None  # the 1-D bins: fixed per target, so frames compare
+        self._y_top = 0.0
 
     def set_bounds(self, bounds):
+        self._bounds = tuple(bounds) if bounds else None
+        self._edges = None
         if bounds and len(bounds) == 4:
             self.data_plot.setRange(xRange=bounds[:2], yRange=bounds[2:], padding=0)
             self.data_plot.disableAutoRange()
             self.model_plot.disableAutoRange()  # linked: a stray sample must not zoom both out
+        elif bounds and len(bounds) == 2:
+            self.data_plot.setXRange(*bounds, padding=0)
+            self.data_plot.disableAutoRange()
+            self.model_plot.disableAutoRange()
+
+    def _set_one_d(self, one_d: bool) -> None:
+        """Histograms (1-D data) or scatters (2-D): the same two plots, their aspect and axes switched once."""
+        if one_d == self.one_d:
+            return
+        self.one_d = one_d
+        for item in (self.data_item, self.model_item):
+            item.setVisible(not one_d)
+            _set_points(item, None)
+        for item in (self.data_hist, self.model_hist, self.target_outline):
+            item.setVisible(one_d)
+            item.setData([], [])
+        self._y_top = 0.0
+        for plot in (self.data_plot, self.model_plot):
+            plot.setAspectLocked(not one_d)
+            plot.setLabel("left", "density")
+            plot.showLabel("left", one_d and plot is self.data_plot)
+        self.legend.setVisible(one_d)
+        self.set_bounds(self._bounds)  # the aspect lock moved the range
+        self.schedule_corner_check()
+
+    def _bins(self, values: np.ndarray) -> np.ndarray:
+        if self._edges is None:
+            if self._bounds is not None and len(self._bounds) == 2:
+                lo, hi = self._bounds
+                self._edges = np.linspace(lo, hi, HIST_BINS + 1)
+            else:  # no natural extents: the first samples' range (the target's when it has data)
+                self._edges = histogram(values)[0] if len(values) else None
+        return self._edges
+
+    def _histogram(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Density over the fixed bins, as a fraction of *all* samples: mass the model puts outside the target's
+        extents shows as missing area, not as taller bars."""
+        values = values[np.isfinite(values)]
+        edges = self._bins(values)
+        if edges is None or not len(values):
+            return np.zeros(0), np.zeros(0)
+        counts, _ = np.histogram(values, bins=edges)
+        return edges, counts / (len(values) * np.diff(edges))
+
+    def _frame_y(self, *heights: np.ndarray) -> None:
+        """Both plots share the y axis; it grows at once and shrinks only when the bars are far below it."""
+        top = max((float(h.max()) for h in heights if len(h)), default=0.0)
+        if top > 0 and (top > self._y_top or top < 0.6 * self._y_top):
+            self._y_top = top * 1.15
+            self.data_plot.setYRange(0.0, self._y_top, padding=0)
 
     def update_snapshot(self, snap: Snapshot) -> None:
         # A None field means "unchanged since the last snapshot"; energies have no data samples at all.
+        samples = snap.model_samples if snap.model_samples is not None else snap.data_samples
+        if samples is not None and samples.ndim == 2:
+            self._set_one_d(samples.shape[1] == 1)
+        if self.one_d:
+            self._update_one_d(snap)
+            return
         if snap.data_samples is not None:
             _set_points(self.data_item, snap.data_samples)
         if snap.model_samples is not None:
@@ -167,9 +334,32 @@ class SamplesView(View):
             self.set_bounds(g.bounds)
             self.data_plot.setTitle("target density exp(−U)/Z")
 
+    def _update_one_d(self, snap: Snapshot) -> None:
+        if snap.data_samples is not None:  # the bins come from the target's extents, else its samples
+            edges, density = self._histogram(snap.data_samples[:, 0])
+            self.data_hist.setData(edges, density)
+            self.target_outline.setData(edges, density)
+        if snap.model_samples is not None:
+            edges, density = self._histogram(snap.model_samples[:, 0])
+            self.model_hist.setData(edges, density)
+        self._frame_y(self.data_hist.yData if self.data_hist.yData is not None else np.zeros(0),
+                      self.model_hist.yData if self.model_hist.yData is not None else np.zeros(0))
+
+    def histograms(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What the 1-D histograms show: ``{"target": (edges, density), "model": (edges, density)}``."""
+        out = {}
+        for key, item in (("target", self.data_hist), ("model", self.model_hist)):
+            x, y = item.xData, item.yData
+            out[key] = (np.zeros(0) if x is None else np.asarray(x), np.zeros(0) if y is None else np.asarray(y))
+        return out
+
     def clear(self) -> None:
         _set_points(self.data_item, None)
         _set_points(self.model_item, None)
+        for item in (self.data_hist, self.model_hist, self.target_outline):
+            item.setData([], [])
+        self._edges = None
+        self._y_top = 0.0
         self.target_image.clear()
         self.data_plot.setTitle("target")
 
@@ -294,20 +484,6 @@ class WarpView(View):
                 item.setData(xs, ys, connect=connect)
 
 
-HIST_BINS = 40
-
-
-def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
-    """``(edges, density)`` of 1-D values over their 0.5–99.5 % range (a stray point does not squash the rest)."""
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return np.zeros(0), np.zeros(0)
-    lo, hi = np.percentile(values, [0.5, 99.5])
-    pad = max(hi - lo, 1e-6) * 0.05
-    density, edges = np.histogram(values, bins=bins, range=(lo - pad, hi + pad), density=True)
-    return edges, density
-
-
 class LayerScrubber(View):
     """The distribution after each layer: slide through the stack, in either direction. Points on 2-D data,
     a histogram on 1-D data (with the standard normal for reference where the state is a latent)."""
@@ -420,7 +596,9 @@ class LayerScrubber(View):
         self._describe(text)
 
     def _describe(self, text: str) -> None:
-        self.plot.setTitle(text)
+        if text != self.plot.titleLabel.text:
+            self.plot.setTitle(text)
+            self.schedule_corner_check()  # a longer title may reach under the export button
         self.slider.setToolTip(text)
 
     def description(self) -> str:
@@ -467,6 +645,7 @@ class CurvesView(View):
         self.plot.setTitle("bits per dimension" if bits else
                            ("reverse KL loss and true KL(q‖p) (nats)" if energy else
                             "negative log-likelihood (nats)"))
+        self.schedule_corner_check()  # a longer title may reach under the export button
         self.floor.setVisible(entropy is not None and not bits)
         if entropy is not None:
             self.floor.setValue(entropy)

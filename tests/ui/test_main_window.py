@@ -67,7 +67,8 @@ def test_training_changes_every_view(qtbot, window) -> None:
     assert not np.allclose(samples_before, window.views["samples"].model_item.getData()[0])
     curves = window.views["curves"]
     assert len(curves.train.getData()[0]) >= 40 and len(curves.test.getData()[0]) >= 1
-    assert "train NLL" in window.status_scores.text()
+    assert "NLL train" in window.status_scores.text()
+    assert "train negative log-likelihood" in window.status_scores.toolTip()
 
 
 def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) -> None:
@@ -186,6 +187,37 @@ def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, wind
     x, density = window.views["one_d"].model.getData()
     assert len(x) == 400 and np.all(density >= 0)
     assert (np.diff(x) * density[:-1]).sum() == pytest.approx(1.0, abs=0.05)  # a density, on screen
+
+
+def test_a_one_dimensional_preset_shows_target_and_model_sample_histograms(qtbot, window) -> None:
+    window.open_builtin("change_of_variables_1d")
+    window.view_docks["samples"].raise_()
+    qtbot.waitUntil(lambda: "samples" in window.shown_views(), timeout=5000)
+    view = window.views["samples"]
+    _train(qtbot, window, 20)
+    qtbot.waitUntil(lambda: view.one_d and all(len(d) for _, d in view.histograms().values()), timeout=20000)
+    items = (view.data_hist, view.model_hist, view.target_outline)
+    n_items = len(view.model_plot.listDataItems())
+    (t_edges, t_dens), (m_edges, m_dens) = view.histograms()["target"], view.histograms()["model"]
+    assert np.array_equal(t_edges, m_edges)  # one set of bins: bars compare side by side
+    assert t_edges[0] == pytest.approx(-4.0) and t_edges[-1] == pytest.approx(4.75)  # the target's extents
+    widths = np.diff(t_edges)
+    assert (widths * t_dens).sum() == pytest.approx(1.0, abs=0.02) and np.all(t_dens >= 0)
+    assert 0.5 < (widths * m_dens).sum() <= 1.0 + 1e-9  # mass outside the extents is missing, not rescaled
+    assert np.array_equal(view.target_outline.getData()[1], t_dens)  # the target's outline over the model's
+    assert all(item.isVisible() for item in items)
+    assert not view.model_item.isVisible() and len(view.model_item.getData()[0]) == 0
+    assert not view.data_plot.vb.state["aspectLocked"] and not view.model_plot.vb.state["aspectLocked"]
+
+    _train(qtbot, window, 20)  # later frames update the same items in place
+    qtbot.waitUntil(lambda: not np.array_equal(view.histograms()["model"][1], m_dens), timeout=20000)
+    assert (view.data_hist, view.model_hist, view.target_outline) == items
+    assert len(view.model_plot.listDataItems()) == n_items
+
+    window.open_builtin("realnvp_moons")  # 2-D again: scatters, locked aspect, no histograms
+    qtbot.waitUntil(lambda: not view.one_d and len(view.model_item.getData()[0]) > 0, timeout=20000)
+    assert not view.model_hist.isVisible() and not view.legend.isVisible()
+    assert view.data_plot.vb.state["aspectLocked"]
 
 
 def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, window) -> None:
