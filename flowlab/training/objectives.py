@@ -10,7 +10,39 @@ from torch import Tensor
 
 from flowlab.errors import FlowlabError
 from flowlab.flows import LAYERS, Flow
-from flowlab.targets import EnergyTarget, Target
+from flowlab.targets import EnergyTarget, SampleTarget, Target
+
+OBJECTIVES = ("auto", "mle", "reverse_kl")
+
+
+class DensityAsEnergy(EnergyTarget):
+    """A sampled target whose normalised density is known, seen as an energy U = −log p (so log Z = 0): lets
+    reverse KL fit it, to compare with maximum likelihood on its samples (mode-seeking vs mass-covering)."""
+
+    def __init__(self, target: SampleTarget) -> None:
+        self.target = target
+        self.shape = target.shape
+        self.bounds = target.bounds
+        self.name = target.name
+
+    def energy(self, x: Tensor) -> Tensor:
+        return -self.target.log_prob(x)
+
+    def log_normalizer(self, resolution: int = 800) -> float | None:
+        return 0.0
+
+
+def _check_density_usable(target: SampleTarget) -> None:
+    """Reverse KL differentiates log p at the model's samples: it must be finite and have a gradient."""
+    if not target.has_density:
+        raise FlowlabError(f"reverse KL needs the target's density, and '{target.name}' only has samples: "
+                           f"fit it by maximum likelihood")
+    x = (3.0 * torch.randn((256, *target.shape), generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+    lp = target.log_prob(x)
+    if not lp.requires_grad or not bool(torch.isfinite(lp).all()):
+        raise FlowlabError(f"reverse KL can't fit '{target.name}': its density is flat or zero in places "
+                           f"(log p has no useful gradient), so samples get no direction; fit it by maximum "
+                           f"likelihood")
 
 
 def nll(flow: Flow, x: Tensor) -> Tensor:
@@ -44,13 +76,24 @@ class Plan:
     notes: tuple[str, ...]
 
 
-def plan(flow: Flow, target: Target) -> Plan:
-    """Check that ``flow`` can be fitted to ``target``; say what it will cost. Raises FlowlabError if not."""
+def plan(flow: Flow, target: Target, objective: str = "auto") -> Plan:
+    """Check that ``flow`` can be fitted to ``target`` by ``objective`` ('auto': maximum likelihood on samples,
+    reverse KL for energies); say what it will cost. Raises FlowlabError if not."""
     if tuple(flow.shape) != tuple(target.shape):
         raise FlowlabError(f"the stack is built for data of shape {tuple(flow.shape)}, "
                            f"but the target '{target.name}' has shape {tuple(target.shape)}")
+    if objective not in OBJECTIVES:
+        raise FlowlabError(f"unknown objective '{objective}' (choose {', '.join(OBJECTIVES)})")
     notes: list[str] = []
-    objective = "reverse_kl" if target.objective == "energy" else "mle"
+    if objective == "auto":
+        objective = "reverse_kl" if target.objective == "energy" else "mle"
+    elif objective == "mle" and isinstance(target, EnergyTarget):
+        raise FlowlabError(f"'{target.name}' is an energy, with no data to fit by maximum likelihood: "
+                           f"use reverse KL")
+    elif objective == "reverse_kl" and isinstance(target, SampleTarget):
+        _check_density_usable(target)
+        notes.append("reverse KL on a target with samples: the model is fitted to the density (mode-seeking), "
+                     "the test NLL shows how well it covers the data")
     for info in flow.infos:
         spec = LAYERS[info.kind]
         d = spec.directions

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flowlab.errors import FlowlabError
 from flowlab.params import Param, ParamProblem, resolve
 from flowlab.training.device import DEVICE_CHOICES
+from flowlab.training.objectives import OBJECTIVES
 
 TRAIN_PARAMS: tuple[Param, ...] = (
     Param("learning_rate", "float", 1e-3, "Adam's step size", low=1e-6, high=1.0, log_scale=True),
@@ -28,6 +29,9 @@ TRAIN_PARAMS: tuple[Param, ...] = (
           "(early stopping), so the test score stays unbiased; 0 = pick on the test set", low=0.0, high=0.5),
     Param("eval_every", "int", 100, "steps between held-out evaluations", low=1, high=1_000_000),
     Param("keep_best", "bool", True, "remember the weights with the best held-out score (early stopping)"),
+    Param("objective", "choice", "auto", "what to minimise: auto = maximum likelihood on data (KL(data‖model)), "
+          "reverse KL for energies; reverse_kl also fits a toy target through its known density (KL(model‖data), "
+          "mode-seeking)", choices=OBJECTIVES),
     Param("energy_samples", "int", 512, "samples per step when fitting an energy (reverse KL)", low=2,
           high=65536),
     Param("compile", "bool", False, "torch.compile the training loss: faster steps after a warm-up of tens of "
@@ -53,6 +57,7 @@ class TrainSettings:
     valid_fraction: float = 0.1
     eval_every: int = 100
     keep_best: bool = True
+    objective: str = "auto"
     energy_samples: int = 512
     compile: bool = False
 

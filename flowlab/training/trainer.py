@@ -21,7 +21,7 @@ from flowlab.targets import EnergyTarget, SampleTarget, Target
 from flowlab.targets.images import bits_per_dim
 from flowlab.training.device import describe_device, pick_device
 from flowlab.training.metrics import MetricsLog
-from flowlab.training.objectives import importance_log_z, nll, plan, reverse_kl
+from flowlab.training.objectives import DensityAsEnergy, importance_log_z, nll, plan, reverse_kl
 from flowlab.training.settings import TrainSettings
 
 GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll-back point)
@@ -67,7 +67,11 @@ class Trainer:
         self.target = target
         torch.manual_seed(self.settings.seed)
         self.flow: Flow = build_flow(self.layers, target.shape, base=base, seed=self.settings.seed)
-        self.plan = plan(self.flow, target)
+        self.plan = plan(self.flow, target, self.settings.objective)
+        # What reverse KL fits: the energy itself, or a sampled target's known density seen as one.
+        self.energy: EnergyTarget | None = None
+        if self.plan.objective == "reverse_kl":
+            self.energy = target if isinstance(target, EnergyTarget) else DensityAsEnergy(target)
         self.flow.to(self.device)
         self._gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
         self.train_data = self.test_data = self.valid_data = None
@@ -125,7 +129,7 @@ class Trainer:
     def update_settings(self, **changes: Any) -> None:
         """Change hyperparameters between steps. Learning rate, batch size, weight decay, clipping and the
         schedule apply at once; settings that shape the data or the device need a new Trainer."""
-        structural = {"seed", "device", "n_train", "n_test", "valid_fraction", "compile"} & set(changes)
+        structural = {"seed", "device", "n_train", "n_test", "valid_fraction", "objective", "compile"} & set(changes)
         if structural:
             raise FlowlabError(f"{', '.join(sorted(structural))} can only change when training restarts")
         self.settings = self.settings.updated(**changes)
@@ -148,8 +152,8 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------------------------------
     def _loss(self) -> torch.Tensor:
         s = self.settings
-        if isinstance(self.target, EnergyTarget):
-            return reverse_kl(self.flow, self.target, s.energy_samples, self._gen)
+        if self.energy is not None:
+            return reverse_kl(self.flow, self.energy, s.energy_samples, self._gen)
         idx = torch.randint(0, self.train_data.shape[0], (s.batch_size,), device=self.device, generator=self._gen)
         batch = self.target.prepare_batch(self.train_data[idx], self._gen)
         return self._nll(self.flow, batch)
@@ -212,7 +216,7 @@ class Trainer:
         row: dict[str, float | None] = dict(step=self.step, grad_norm=grad_norm, learning_rate=lr,
                                             steps_per_s=self.steps_per_s or None,
                                             time_s=time.perf_counter() - self._t0)
-        if isinstance(self.target, EnergyTarget):
+        if self.energy is not None:
             row["train_loss"] = loss
         else:
             row["train_nll"] = loss
@@ -228,11 +232,17 @@ class Trainer:
         or for energies the ELBO, an importance-sampled log Z and the true KL(q‖p) where log Z is known."""
         self.flow.eval()
         try:
-            out = self._evaluate_energy() if isinstance(self.target, EnergyTarget) else self._evaluate_samples()
+            out = self._evaluate_samples() if self.test_data is not None else {}
+            if self.energy is not None:
+                out.update(self._evaluate_energy())
         finally:
             self.flow.train()
-        # Early stopping picks on the validation split when there is one (the test score then stays unbiased).
-        score = out.get("valid_nll", out.get("test_nll", out.get("true_kl", -out.get("elbo", math.nan))))
+        # Early stopping picks by the objective being minimised: the validation split's NLL when there is one
+        # (the test score then stays unbiased), else the test NLL; for reverse KL the true KL, else the ELBO.
+        if self.energy is None:
+            score = out.get("valid_nll", out.get("test_nll", math.nan))
+        else:
+            score = out.get("true_kl", -out.get("elbo", math.nan))
         if self.settings.keep_best and math.isfinite(score) and (self.best is None or score < self.best[0]):
             self.best = (score, self.step, copy.deepcopy(self.flow.state_dict()))
         return out
@@ -268,9 +278,9 @@ class Trainer:
         n = max(self.settings.energy_samples, 4096)
         gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 3)
         x, log_q = self.flow.sample_and_log_prob(n, generator=gen)
-        loss = float((log_q + self.target.energy(x)).mean())
-        out = {"elbo": -loss, "log_z_is": importance_log_z(self.flow, self.target, n, gen)}
-        log_z = self.target.log_normalizer()
+        loss = float((log_q + self.energy.energy(x)).mean())
+        out = {"elbo": -loss, "log_z_is": importance_log_z(self.flow, self.energy, n, gen)}
+        log_z = self.energy.log_normalizer()
         if log_z is not None:
             out["true_kl"] = loss + log_z
         return out

@@ -212,3 +212,34 @@ def test_image_training_records_train_validation_and_test_bits_per_dim() -> None
     row = t.metrics.at(2)
     assert row["train_bpd"] == pytest.approx((t.metrics.at(2)["train_nll"] + 4 * math.log(4)) / (4 * math.log(2)))
     assert {"valid_bpd", "test_bpd"} <= set(row) and report.step == 1
+
+
+def test_reverse_kl_on_a_toy_target_fits_its_density_and_still_reports_test_nll() -> None:
+    from flowlab.targets import build_target
+
+    stack = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 32}}
+             for i in range(4)]
+    target = build_target({"kind": "8gaussians"})
+    t = Trainer(stack, target, TrainSettings(objective="reverse_kl", learning_rate=3e-3, energy_samples=256,
+                                             n_train=2000, n_test=1000, eval_every=50, device="cpu"))
+    assert t.plan.objective == "reverse_kl" and any("mode-seeking" in n for n in t.plan.notes)
+    before = t.evaluate()
+    _run(t, 200)
+    after = t.evaluate()
+    assert {"true_kl", "elbo", "test_nll"} <= set(after)
+    assert after["true_kl"] < before["true_kl"] - 0.5 and after["true_kl"] >= -0.02
+    assert after["elbo"] <= 0.02  # log Z = 0 for a normalised density: the ELBO bounds it from below
+    assert t.best is not None and t.best[0] == min(v for v in t.metrics.columns["true_kl"] if not math.isnan(v))
+
+
+def test_objectives_that_cannot_serve_a_target_are_refused_with_the_reason() -> None:
+    from flowlab.targets import build_target
+
+    stack = [{"kind": "affine_coupling", "params": {"mask": "alternating"}}]
+    with pytest.raises(FlowlabError, match="flat or zero"):
+        Trainer(stack, build_target({"kind": "checkerboard"}), TrainSettings(objective="reverse_kl", device="cpu"))
+    with pytest.raises(FlowlabError, match="no data to fit by maximum likelihood"):
+        Trainer(stack, build_target({"kind": "u1"}), TrainSettings(objective="mle", device="cpu"))
+    drawn = build_target({"kind": "points", "data": {"points": [[0, 0], [1, 1], [0.5, 0.2]]}})
+    if drawn.has_density:  # a KDE over drawn points has one: then reverse KL is allowed
+        Trainer(stack, drawn, TrainSettings(objective="reverse_kl", n_train=100, n_test=20, device="cpu"))
