@@ -4,14 +4,17 @@ views, for the same RealNVP (8 affine couplings, alternating halves, MLP 1→128
     python bench/bench_training.py [--threads 2] [--seconds 10] [--device cpu]
 
 Prints steps/s and ratios against the bare loop measured in the same run, the share of the training thread's
-time spent on views and the density-heatmap refresh rate, and the time of a 256×256 density grid and of 10 000
-samples. Figures are from this machine; compare ratios, not absolute numbers, across machines.
+time spent on views and the density-heatmap refresh rate, and the median (min–max) time of a 256×256 density
+grid and of 10 000 samples over ``--repeats`` interleaved rounds, against plain ``flow.log_prob`` in chunks
+measured in the same rounds (``bench/bench_views.py`` has the details). Figures are from this machine; compare
+ratios, not absolute numbers, across machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -24,7 +27,9 @@ from torch import nn  # noqa: E402
 from flowlab.targets import build_target  # noqa: E402
 from flowlab.training.settings import TrainSettings  # noqa: E402
 from flowlab.training.trainer import Trainer  # noqa: E402
-from flowlab.training.views import density_grid  # noqa: E402
+from flowlab.training.views import density_grid, model_samples  # noqa: E402
+
+from bench_views import grid_via_flow, interleaved  # noqa: E402  (bench/ is on the path as the script's folder)
 
 STACK = [{"kind": "affine_coupling",
           "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 128, "depth": 2}} for i in range(8)]
@@ -97,9 +102,17 @@ def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
     session.worker.progress.connect(progress.append)
     session.worker.snapshot.connect(snaps.append)
     loop = QEventLoop()
-    session.worker.ready.connect(lambda _: loop.quit())
+    started: list = []  # the worker's ``ready`` (or ``failed``) payload; polled, since a quit() that reaches the
+    session.worker.ready.connect(started.append)  # loop before exec() is lost (the bench then hung for good)
+    session.worker.failed.connect(started.append)
     session.start()
-    loop.exec()
+    deadline = time.perf_counter() + 120
+    while not started and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    if not started or isinstance(started[0], str):
+        session.shutdown()
+        raise RuntimeError(f"the training worker did not start: {started[0] if started else 'no reply in 120 s'}")
     session.worker.play()
     QTimer.singleShot(int(2000), loop.quit)  # warm-up
     loop.exec()
@@ -124,6 +137,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-thread", action="store_true", help="no Qt run (e.g. on a GPU box without Qt)")
     parser.add_argument("--compile", action="store_true", help="also the engine with torch.compile (slow warm-up)")
+    parser.add_argument("--repeats", type=int, default=20, help="interleaved rounds for the grid (×3 for samples)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -141,21 +155,24 @@ def main() -> None:
         print(f"engine + compile     {compiled:8.1f} steps/s   {compiled / bare:.2f}x   "
               f"(warm-up and run {time.perf_counter() - start:.0f} s)")
     flow = trainer.flow.eval()
-    with torch.no_grad():
-        density_grid(flow, (-4, 4, -4, 4), 256)
-        t = time.perf_counter()
-        for _ in range(5):
-            density_grid(flow, (-4, 4, -4, 4), 256)
-        grid_ms = (time.perf_counter() - t) / 5 * 1000
-        flow.sample(10000)
-        t = time.perf_counter()
-        for _ in range(5):
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    bounds = (-4.0, 4.0, -4.0, 4.0)
+
+    def flow_sample() -> None:
+        with torch.no_grad():
             flow.sample(10000)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        sample_ms = (time.perf_counter() - t) / 5 * 1000
-    print(f"256x256 density grid {grid_ms:8.1f} ms   (target well under 200 ms)")
-    print(f"10 000 samples       {sample_ms:8.1f} ms   (target under 30 ms)")
+
+    grid = interleaved({"flow": lambda: grid_via_flow(flow, bounds, 256),
+                        "views": lambda: density_grid(flow, bounds, 256)}, args.repeats, sync)
+    samples = interleaved({"flow": flow_sample, "views": lambda: model_samples(flow, 10000)},
+                          3 * args.repeats, sync)
+    for what, times, base_name, goal in (
+            ("256x256 density grid", grid, "flow.log_prob", "target well under 200 ms"),
+            ("10 000 samples      ", samples, "flow.sample", "target under 30 ms")):
+        fast, plain = times["views"], times["flow"]
+        fast_ms, plain_ms = statistics.median(fast), statistics.median(plain)
+        print(f"{what} {fast_ms:8.1f} ms   median, {min(fast):.1f}–{max(fast):.1f} over {len(fast)} runs   ({goal}); "
+              f"{plain_ms / fast_ms:.2f}x plain {base_name}: {plain_ms:.1f} ms, {min(plain):.1f}–{max(plain):.1f}")
 
     if not args.skip_thread:
         live = engine_on_thread(target, args.seconds, args.device)

@@ -143,3 +143,116 @@ def test_energy_targets_send_their_true_density_once() -> None:
     flow = _perturbed(REALNVP)
     first, second = maker.make(flow, 0), maker.make(flow, 1)
     assert first.target_density is not None and second.target_density is None
+
+
+# -- the exact fast path for 2-D coupling stacks (views.push, density_grid, model_samples) ----------------------
+
+def _grid_points(bounds, res, dtype=torch.float32):
+    xs = torch.linspace(bounds[0], bounds[1], res, dtype=dtype)
+    ys = torch.linspace(bounds[2], bounds[3], res, dtype=dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
+def _stack(first_flip: bool, kind: str = "affine_coupling", **params):
+    return [{"kind": kind, "params": {"mask": "alternating", "flip": (i % 2 == 1) != first_flip, "hidden": 16,
+                                      **params}} for i in range(4)]
+
+
+FAST_STACKS = {
+    "realnvp, first conditioned on x": _stack(False),
+    "realnvp, first conditioned on y": _stack(True),
+    "nice (additive)": _stack(False, "additive_coupling"),
+    "tanh, depth 3, max_log_scale 1": _stack(True, activation="tanh", depth=3, max_log_scale=1.0),
+    "silu and elu, depth 1": _stack(False, activation="silu", depth=1)[:2] + _stack(False, activation="elu")[2:],
+}
+
+
+@pytest.mark.parametrize("name", list(FAST_STACKS))
+def test_fast_density_grid_equals_plain_log_prob(name) -> None:
+    from flowlab.training.views import _fast_couplings
+
+    flow = _perturbed(FAST_STACKS[name])
+    assert _fast_couplings(flow) is not None
+    bounds, res = (-3.0, 2.0, -2.5, 4.0), 37  # not square, odd size: rows are y, columns are x
+    grid = density_grid(flow, bounds, res=res, chunk=300)  # chunks that do not divide the grid
+    with torch.no_grad():
+        pts = _grid_points(bounds, res)
+        z, ladj = flow(pts)
+        ref = flow.base.log_prob(z) + ladj
+    np.testing.assert_allclose(grid.log_density.reshape(-1), ref.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grid.log_det.reshape(-1), ladj.numpy(), rtol=1e-5, atol=1e-5)
+    # in float64 the two paths agree to rounding (the grid is handed out as float32)
+    flow64 = flow.double()
+    grid64 = density_grid(flow64, bounds, res=res, chunk=300)
+    with torch.no_grad():
+        ref64 = flow64.log_prob(_grid_points(bounds, res, torch.float64))
+    np.testing.assert_allclose(grid64.log_density.reshape(-1), ref64.float().numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(FAST_STACKS))
+def test_fast_push_and_samples_equal_the_flow_in_both_directions(name) -> None:
+    from flowlab.training.views import model_samples, push
+
+    flow = _perturbed(FAST_STACKS[name])
+    x = torch.randn(1000, 2)
+    before = x.clone()
+    with torch.no_grad():
+        for inverse in (False, True):
+            y, ladj = push(flow, x, inverse=inverse, chunk=128)
+            y_ref, ladj_ref = flow.inverse(x) if inverse else flow(x)
+            assert torch.allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+            assert torch.allclose(ladj, ladj_ref, rtol=1e-5, atol=1e-5)
+    assert torch.equal(x, before)  # the input is not changed
+    samples = model_samples(flow, 500, temperature=0.8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        ref = flow.sample(500, temperature=0.8, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(samples, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_other_stacks_take_the_plain_path_with_the_same_results() -> None:
+    from flowlab.training.views import _fast_couplings, model_samples, push
+
+    stacks = [
+        [{"kind": "actnorm"}, *_stack(False)],  # a non-coupling layer anywhere
+        _stack(False, "spline_coupling", bins=4),
+        [{"kind": "maf", "params": {"hidden": 8}}, {"kind": "reverse"}, {"kind": "maf", "params": {"hidden": 8}}],
+    ]
+    for stack in stacks:
+        flow = _perturbed(stack)
+        assert _fast_couplings(flow) is None
+        grid = density_grid(flow, (-2, 2, -2, 2), res=20, chunk=64)
+        with torch.no_grad():
+            ref = flow.log_prob(_grid_points((-2, 2, -2, 2), 20))
+            x = torch.randn(100, 2)
+            assert torch.allclose(push(flow, x, inverse=True)[0], flow.inverse(x)[0], atol=1e-6)
+            assert torch.allclose(model_samples(flow, 50, generator=torch.Generator().manual_seed(1)),
+                                  flow.sample(50, generator=torch.Generator().manual_seed(1)), atol=1e-6)
+        np.testing.assert_allclose(grid.log_density.reshape(-1), ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_hook_on_the_flow_turns_the_fast_path_off() -> None:
+    from flowlab.training.views import _fast_couplings
+
+    flow = _perturbed(REALNVP)
+    calls = []
+    handle = flow.layers[2].net[0].register_forward_hook(lambda *a: calls.append(1))
+    assert _fast_couplings(flow) is None
+    density_grid(flow, (-2, 2, -2, 2), res=8)
+    assert calls  # the hooked module ran
+    handle.remove()
+    assert _fast_couplings(flow) is not None
+
+
+def test_snapshot_samples_and_grid_match_the_flow() -> None:
+    flow = _perturbed(REALNVP)
+    maker = SnapshotMaker(Banana(), n_samples=300, grid_res=16, views=frozenset({"density", "samples"}))
+    snap = maker.make(flow, step=0)
+    gen = torch.Generator().manual_seed(1234)  # the maker's generator for sample draws
+    with torch.no_grad():
+        ref = flow.inverse(torch.randn((300, 2), generator=gen))[0]
+    np.testing.assert_allclose(snap.model_samples, ref.numpy(), rtol=1e-5, atol=1e-5)
+    bounds = snap.density.bounds
+    with torch.no_grad():
+        ref_grid = flow.log_prob(_grid_points(bounds, 16))
+    np.testing.assert_allclose(snap.density.log_density.reshape(-1), ref_grid.numpy(), rtol=1e-5, atol=1e-5)
