@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from flowlab.training.scoring import ImageScore
@@ -16,6 +16,7 @@ from flowlab.training.views import Snapshot
 from flowlab.ui.image_canvas import ImageCanvas
 from flowlab.ui.views import View
 
+CANVAS_MIN, CANVAS_MAX = 64, 240  # the drawing canvas's side: it shrinks in a short dock rather than overlap
 BAR_BRUSH = pg.mkBrush(150, 150, 150)
 LINE_PEN = pg.mkPen(230, 97, 1, width=2)
 TYPICAL_PEN = pg.mkPen(76, 120, 168, width=2)
@@ -25,6 +26,7 @@ class AnomalyView(View):
     """A canvas the size of the data's images, Score / Score a random test image, and the answer."""
 
     title = "Score a drawing"
+    data_kinds = frozenset({"image"})  # scoring a drawing needs a model of images
     score_requested = Signal(dict)  # {"image": (H, W) array} or {"test_index": int}, for the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -32,8 +34,9 @@ class AnomalyView(View):
         self.result: ImageScore | None = None
         self._rng = np.random.default_rng()
         self.canvas = ImageCanvas(8)
-        self.canvas.setMinimumSize(140, 140)
-        self.canvas.setMaximumSize(240, 240)
+        self.canvas.setMinimumSize(CANVAS_MIN, CANVAS_MIN)
+        self.canvas.setMaximumSize(CANVAS_MAX, CANVAS_MAX)
+        self.canvas.installEventFilter(self)  # its width follows its height: a square, never wider than drawn
         self.score_button = QPushButton("Score")
         self.score_button.setToolTip("bits/dim of the drawing under the current model, against the test set's")
         self.score_button.clicked.connect(self.score_drawing)
@@ -69,7 +72,7 @@ class AnomalyView(View):
         # below both, so the histogram gets the width.
         self.box.removeWidget(self.graphics)
         left = QVBoxLayout()
-        left.addWidget(self.canvas, 1)
+        left.addWidget(self.canvas, 1, Qt.AlignHCenter)  # gets the height the buttons leave, down to CANVAS_MIN
         tools = QGridLayout()
         tools.addWidget(self.score_button, 0, 0)
         tools.addWidget(clear, 0, 1)
@@ -87,6 +90,13 @@ class AnomalyView(View):
         inner.addWidget(self.info)
         self.box.addLayout(inner)
         self.set_image_shape(None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.canvas and event.type() == QEvent.Resize:
+            side = max(CANVAS_MIN, min(CANVAS_MAX, self.canvas.height()))
+            if self.canvas.maximumWidth() != side:
+                self.canvas.setMaximumWidth(side)  # the column keeps the buttons' width; the plot gets the rest
+        return super().eventFilter(watched, event)
 
     # -- what the window tells it -------------------------------------------------------------------------------
     def set_image_shape(self, shape: tuple[int, ...] | None) -> None:

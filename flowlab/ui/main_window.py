@@ -31,10 +31,11 @@ from flowlab.ui.stack_model import StackModel
 from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
 from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
-                              SamplesView, View, WarpView)
+                              SamplesView, View, WarpView, data_kind)
 from flowlab.ui.worker import Progress, TrainingSession
 
 REDRAW_MS = 33  # ≤ 30 Hz
+DATA_WORDS = {"1d": "1-D points", "2d": "2-D points", "nd": "points in more than 2 dimensions", "image": "images"}
 COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels in one column, as tabs
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
 LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
@@ -181,6 +182,12 @@ class MainWindow(QMainWindow):
         d["samples"].raise_()
         for dock in d.values():
             dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
+        # Which view docks the user closed (View menu, a dock's close button): they stay closed. The others show
+        # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
+        self.closed_views: set[str] = set()
+        self._ruling = False  # the window itself is showing or hiding docks: not the user's choice
+        for key, dock in d.items():
+            dock.toggleViewAction().toggled.connect(lambda on, key=key: self._view_toggled(key, on))
         self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
         self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
         self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
@@ -283,6 +290,7 @@ class MainWindow(QMainWindow):
             (planar if key.startswith("planar_") else presets).addAction(a)
 
         view = self.menuBar().addMenu("&View")
+        view.setToolTipsVisible(True)  # a view that cannot draw this target's data says why it is greyed out
         for dock in self.findChildren(QDockWidget):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
@@ -517,6 +525,7 @@ class MainWindow(QMainWindow):
         self.restart_timer.stop()
         self._stop_session()
         if not self._mark_problems():
+            self._show_applicable_views()  # no model to draw, but the docks still follow the target's data
             return
         layers = [e for e in self.model.layers()]
         target_cfg = copy.deepcopy(self.target_config)
@@ -554,13 +563,40 @@ class MainWindow(QMainWindow):
         self.session.worker.set_image_options(**self.views["images"].options())
         QTimer.singleShot(0, self._views_shown_changed)
 
+    def _view_toggled(self, key: str, on: bool) -> None:
+        if self._ruling:
+            return
+        (self.closed_views.discard if on else self.closed_views.add)(key)
+
+    def _show_applicable_views(self) -> None:
+        """One rule for every view dock: shown when its view can draw this target's data (``View.data_kinds``)
+        and the user has not closed it, hidden otherwise; the View menu entry of a view that cannot draw the data
+        is disabled and says why. Qt keeps a hidden dock's place (its tab group, its split) for when it shows."""
+        shape = self.model.shape
+        kind = data_kind(shape)
+        self._ruling = True
+        try:
+            for key, dock in self.view_docks.items():
+                applies = self.views[key].applies_to(shape)
+                action = dock.toggleViewAction()
+                action.setEnabled(applies)
+                why = "" if applies else f"{dock.windowTitle()} does not apply to {DATA_WORDS[kind]}"
+                action.setToolTip(why or dock.windowTitle())
+                action.setStatusTip(why)
+                show = applies and key not in self.closed_views
+                if dock.isHidden() == show:
+                    dock.setVisible(show)
+        finally:
+            self._ruling = False
+
     def _configure_views(self) -> None:
         spec = TARGETS[self.target_config["kind"]]
         shape = self.model.shape
         image = len(shape) == 3
         one_d = shape == (1,)
-        # The docks stay where the user put them (hiding tabified docks upsets Qt's layout); the view that
-        # suits the data comes to the front, and views behind other tabs are not computed at all.
+        self._show_applicable_views()
+        # The view that suits the data comes to the front of its tab group; views behind other tabs are not
+        # computed at all.
         main = (self.view_docks["images"] if image else self.view_docks["one_d"] if one_d
                 else self.view_docks["density"])
         main.raise_()
@@ -581,8 +617,11 @@ class MainWindow(QMainWindow):
     def _balance_views(self) -> None:
         """Even out the view docks once the layout has settled (Qt keeps stale split sizes otherwise)."""
         d = self.view_docks
-        self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
-        self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
+        for groups in ((("curves",), ("layers",)), (("density", "one_d", "images"),
+                                                    ("samples", "latent", "warp", "anomaly"))):
+            pair = [next((d[k] for k in keys if not d[k].isHidden()), None) for keys in groups]
+            if None not in pair:  # a group all hidden leaves its neighbour the room
+                self.view_area.resizeDocks(pair, [1, 1], Qt.Horizontal)
 
     SNAPSHOT_VIEWS = {"density": "density", "samples": "samples", "latent": "latent", "warp": "warp",
                       "layers": "layers", "one_d": "curve_1d", "images": "images"}
@@ -753,13 +792,22 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._fit_side_docks)
         view_state = s.value("viewState")
         if view_state is not None:
-            self.view_area.restoreState(view_state)
+            self._ruling = True
+            try:
+                self.view_area.restoreState(view_state)
+            finally:
+                self._ruling = False
+        if s.contains("closedViews"):
+            self.closed_views = {str(k) for k in s.value("closedViews", [], type=list) if k in self.views}
+        elif view_state is not None:  # saved before the window hid docks itself: a hidden dock was the user's
+            self.closed_views = {k for k, dock in self.view_docks.items() if dock.isHidden()}
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
         s = QSettings()
         s.setValue("geometry", self.saveGeometry())
         s.setValue("windowState", self.saveState())
         s.setValue("viewState", self.view_area.saveState())
+        s.setValue("closedViews", sorted(self.closed_views))
         self.redraw_timer.stop()
         self.restart_timer.stop()
         self._stop_session()

@@ -67,11 +67,32 @@ def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np
     return edges, density
 
 
+DATA_KINDS = frozenset({"1d", "2d", "nd", "image"})
+
+
+def data_kind(shape: tuple[int, ...]) -> str:
+    """The kind of data a view is drawn for: ``"1d"`` or ``"2d"`` points, ``"nd"`` points (more coordinates),
+    or ``"image"`` (one data point's shape is (C, H, W))."""
+    if len(shape) == 3:
+        return "image"
+    if len(shape) == 1 and shape[0] in (1, 2):
+        return f"{shape[0]}d"
+    return "nd"
+
+
 class View(QWidget):
     """Base: one pyqtgraph layout; ``update_snapshot`` redraws from a snapshot. A small button in the top right
-    corner saves the view as PNG or SVG (``add_export_action`` adds more, such as the samples as data)."""
+    corner saves the view as PNG or SVG (``add_export_action`` adds more, such as the samples as data).
+
+    ``data_kinds`` says which data the view can draw (see :func:`data_kind`); the window hides the view's dock
+    for any other data, so that no dock stays empty for good."""
 
     title = ""
+    data_kinds: frozenset[str] = DATA_KINDS
+
+    @classmethod
+    def applies_to(cls, shape: tuple[int, ...]) -> bool:
+        return data_kind(shape) in cls.data_kinds
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -217,6 +238,7 @@ class SamplesView(View):
     direction (z → x through the inverse) judged by eye, next to the change-of-variables view's exact densities."""
 
     title = "Samples: target | model"
+    data_kinds = frozenset({"1d", "2d", "nd"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -368,6 +390,7 @@ class DensityView(View):
     """The learned density as a heatmap (linear or log), with a colour bar and optional contours."""
 
     title = "Density"
+    data_kinds = frozenset({"2d"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -433,6 +456,7 @@ class LatentView(View):
     """Data pushed through the flow (x → z) over the base density's 1σ/2σ/3σ contours."""
 
     title = "Latent space"
+    data_kinds = frozenset({"2d"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -467,6 +491,7 @@ class WarpView(View):
     """How the flow bends a regular grid: data → latent (left) and latent → data (right)."""
 
     title = "Warped grid"
+    data_kinds = frozenset({"2d"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -489,6 +514,7 @@ class LayerScrubber(View):
     a histogram on 1-D data (with the standard normal for reference where the state is a latent)."""
 
     title = "Layer by layer"
+    data_kinds = frozenset({"1d", "2d", "nd"})
     changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -700,6 +726,7 @@ class OneDView(View):
     """The change-of-variables slide: base density, the map f, and the resulting density on one figure."""
 
     title = "Change of variables (1-D)"
+    data_kinds = frozenset({"1d"})
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -734,29 +761,57 @@ def tile(images: np.ndarray, columns: int | None = None) -> np.ndarray:
     return (1.0 - canvas)[::-1]  # ImageItem draws row 0 at the bottom
 
 
+UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX
+IMAGE_TITLE_HEIGHT = 20  # the pictures' titles: one compact line each, the height goes to the pictures
+_PICTURES = (("samples", "samples", "samples from the model at temperature T"),
+             ("recon", "reconstructions", "top row: test images; bottom row: the same images taken to the latent "
+                                          "space and back (x → z → x), to show the flow is invertible"),
+             ("interp", "latent interpolation", "decoded points on the path between the latents of two test images "
+                                                "(chosen below)"))
+_DEFAULT_SHAPES = {"samples": (73, 73), "recon": (19, 73), "interp": (10, 73)}  # 8×8 digits, until the first frame
+
+
 class ImageSamplesView(View):
     """Images: samples at a temperature (Glow's reduced-temperature sampling), reconstructions (test images →
-    latent → back, to show invertibility), and a latent interpolation between two chosen images."""
+    latent → back, to show invertibility), and a latent interpolation between two chosen images.
+
+    Each picture fills its cell (square pixels, no padding, just under its title), at every size of the dock.
+    The cells follow the dock's shape: one column, or the samples on the left and the two strips stacked on the
+    right, whichever draws the pictures larger at one scale for all three (the grid's strips may then grow into
+    the width the samples leave)."""
 
     title = "Image samples"
+    data_kinds = frozenset({"image"})
     options_changed = Signal(dict)  # temperature / pair / spherical, for the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.items = {}
-        for row, (key, title) in enumerate((("samples", "samples"), ("recon", "test images | reconstructions"),
-                                            ("interp", "interpolation in latent space"))):
-            plot = self.graphics.addPlot(row=row, col=0, title=title)
-            plot.setAspectLocked(True)
+        self.items: dict[str, pg.ImageItem] = {}
+        self.plots: dict[str, pg.PlotItem] = {}
+        for row, (key, title, tip) in enumerate(_PICTURES):
+            plot = self.graphics.addPlot(row=row, col=0)
+            plot.setToolTip(tip)
+            plot.setTitle(title, size="9pt")
+            plot.titleLabel.item.document().setDocumentMargin(1)
+            plot.titleLabel.setText(title, size="9pt")  # measured again with the smaller margin
+            plot.titleLabel.setMaximumHeight(IMAGE_TITLE_HEIGHT)
+            plot.layout.setRowFixedHeight(0, IMAGE_TITLE_HEIGHT)
             plot.hideAxis("left")
             plot.hideAxis("bottom")
+            plot.hideButtons()
+            plot.setMouseEnabled(x=False, y=False)  # a picture, always whole: nothing to pan or zoom
+            plot.setMenuEnabled(False)  # nor a "View All" with padding (the export button saves the view)
+            plot.vb.disableAutoRange()  # framed by ``frame``: square pixels, no padding, top-aligned
+            plot.setMinimumSize(24, IMAGE_TITLE_HEIGHT + 8)
             item = pg.ImageItem(axisOrder="row-major")
             plot.addItem(item)
+            plot.vb.sigResized.connect(lambda _vb, key=key: self.frame(key))
             self.items[key] = item
-        layout = self.graphics.ci.layout
-        for row, (height, stretch) in enumerate(((400, 3), (100, 1), (100, 1))):  # the 8×8 grid of samples first
-            layout.itemAt(row, 0).setPreferredHeight(height)  # a short dock shrinks rows towards these ratios
-            layout.setRowStretchFactor(row, stretch)
+            self.plots[key] = plot
+        self.arrangement = ""
+        self._arranging = False
+        self._place("column")  # or "grid": the samples on the left, the two strips stacked on the right
+        self.graphics.ci.geometryChanged.connect(self.arrange)
         controls = QHBoxLayout()  # two rows: sampling, then interpolation (a narrow dock fits)
         interpolation = QHBoxLayout()
         self.temperature = QSlider(Qt.Horizontal)
@@ -787,6 +842,113 @@ class ImageSamplesView(View):
         self.temperature.valueChanged.connect(lambda _: self._emit())
         self.spherical.toggled.connect(lambda _: self._emit())
 
+    # -- layout -------------------------------------------------------------------------------------------------
+    def _keep_corner_free(self) -> None:
+        margin = self.corner_margin
+        super()._keep_corner_free()
+        if self.corner_margin != margin:  # the room changed without the layout's geometry changing
+            self.arrange()
+
+    def _shapes(self) -> dict[str, tuple[int, int]]:
+        """(height, width) in image pixels of each picture as drawn (the defaults before the first frame)."""
+        return {key: (tuple(item.image.shape[:2]) if item.image is not None else _DEFAULT_SHAPES[key])
+                for key, item in self.items.items()}
+
+    def frame(self, key: str) -> None:
+        """Fit the picture to its view box exactly: square pixels, as large as the box allows, centred across and
+        at the top (just under its title), no padding."""
+        vb = self.plots[key].vb
+        h, w = self._shapes()[key]
+        vw, vh = vb.width(), vb.height()
+        if vw <= 0 or vh <= 0:
+            return
+        scale = min(vw / w, vh / h)  # screen pixels per image pixel
+        x0 = (w - vw / scale) / 2.0
+        vb.setRange(xRange=(x0, x0 + vw / scale), yRange=(h - vh / scale, h), padding=0.0, update=True)
+
+    def arrange(self) -> None:
+        """Size the three cells for the room there is: choose the column or the grid (whichever draws the
+        pictures larger), then give each cell its picture's height at that scale; the last cell takes what is
+        left over, so no gap opens between a title and its picture."""
+        if self._arranging:
+            return
+        ci = self.graphics.ci
+        layout = ci.layout
+        left, top, right, bottom = layout.getContentsMargins()
+        width = ci.geometry().width() - left - right
+        height = ci.geometry().height() - top - bottom
+        if width <= 0 or height <= 0:
+            return
+        hs, vs = max(0.0, layout.horizontalSpacing()), max(0.0, layout.verticalSpacing())
+        t = IMAGE_TITLE_HEIGHT + 2  # the title and the plot's 1-pixel margins
+        scales = {a: self._scale(a, width, height, hs, vs, t) for a in ("column", "grid")}
+        best = max(scales, key=scales.get)
+        if best != self.arrangement and scales[best] < 1.04 * scales[self.arrangement]:
+            best = self.arrangement  # no flapping between two nearly equal layouts
+        self._arranging = True
+        try:
+            if best != self.arrangement:
+                self._place(best)
+            for key, (w, h) in self._cell_sizes(best, width, height, hs, vs, t).items():
+                self.plots[key].setPreferredSize(w, h)
+                # Only the last cell takes spare height (the samples span it in the grid): no gap under a picture.
+                self.plots[key].setMaximumHeight(UNBOUNDED if key == "interp" or (key, best) == ("samples", "grid")
+                                                 else h)
+            layout.activate()
+        finally:
+            self._arranging = False
+        for key in self.plots:
+            self.frame(key)
+
+    def _scale(self, arrangement: str, width: float, height: float, hs: float, vs: float, t: float) -> float:
+        """Screen pixels per image pixel that the arrangement allows, one scale for all three pictures."""
+        shapes = self._shapes()
+        (h0, w0), (h1, w1), (h2, w2) = (shapes[k] for k, _, _ in _PICTURES)
+        if arrangement == "column":
+            return min((width - 2) / max(w0, w1, w2), (height - 3 * t - 2 * vs) / (h0 + h1 + h2))
+        titles = max(self.plots[k].titleLabel.minimumWidth() for k in ("recon", "interp"))  # the strips' column
+        return min((width - 4 - hs) / (w0 + max(w1, w2)), (width - hs - titles - 4) / w0, (height - t) / h0,
+                   (height - 2 * t - vs) / (h1 + h2))
+
+    def _cell_sizes(self, arrangement: str, width: float, height: float, hs: float, vs: float,
+                    t: float) -> dict[str, tuple[float, float]]:
+        """Each cell's preferred (width, height): its picture at the common scale plus its title. In the grid the
+        strips take the width the samples leave, and grow into it where their height allows."""
+        shapes = self._shapes()
+        scale = max(0.0, self._scale(arrangement, width, height, hs, vs, t))
+        if arrangement == "column":
+            return {key: (width, t + scale * h) for key, (h, _) in shapes.items()}
+        (h0, w0), (h1, w1), (h2, w2) = (shapes[k] for k, _, _ in _PICTURES)
+        left = 2 + scale * w0
+        right = max(0.0, width - hs - left)
+        strip = max(0.0, min((right - 2) / max(w1, w2), (height - 2 * t - vs) / (h1 + h2)))
+        return {"samples": (left, t + scale * h0), "recon": (right, t + strip * h1),
+                "interp": (right, t + strip * h2)}
+
+    def _place(self, arrangement: str) -> None:
+        """Move the three plots (made once) into the column or the grid."""
+        ci = self.graphics.ci
+        layout = ci.layout
+        # Both use the same three rows and two columns (Qt keeps spacing for a row or column once used, even
+        # empty); the last row and the second column take the spare room.
+        places = ({"samples": (0, 0, 1, 2), "recon": (1, 0, 1, 2), "interp": (2, 0, 1, 2)}
+                  if arrangement == "column" else
+                  {"samples": (0, 0, 3, 1), "recon": (0, 1, 1, 1), "interp": (1, 1, 2, 1)})
+        for plot in self.plots.values():
+            layout.removeItem(plot)
+        ci.rows, ci.items = {}, {}  # pyqtgraph's record of the cells (getItem, export)
+        for key, plot in self.plots.items():
+            row, col, row_span, col_span = places[key]
+            layout.addItem(plot, row, col, row_span, col_span)
+            ci.items[plot] = [(row + i, col + j) for i in range(row_span) for j in range(col_span)]
+            for r, c in ci.items[plot]:
+                ci.rows.setdefault(r, {})[c] = plot
+        for i, stretch in enumerate((0, 0, 1)):
+            layout.setRowStretchFactor(i, stretch)
+        for i, stretch in enumerate((1, 1) if arrangement == "column" else (0, 1)):
+            layout.setColumnStretchFactor(i, stretch)
+        self.arrangement = arrangement
+
     def options(self) -> dict:
         return {"temperature": self.temperature.value() / 100.0, "spherical": self.spherical.isChecked(),
                 "pair": (self.pair[0].value(), self.pair[1].value())}
@@ -796,6 +958,7 @@ class ImageSamplesView(View):
         self.options_changed.emit(self.options())
 
     def update_snapshot(self, snap: Snapshot) -> None:
+        before = self._shapes()
         if snap.image_samples is not None:
             self.items["samples"].setImage(tile(snap.image_samples, 8), levels=(0.0, 1.0))
         if snap.image_reconstructions is not None:
@@ -805,7 +968,12 @@ class ImageSamplesView(View):
         if snap.image_interpolation is not None:
             path = snap.image_interpolation
             self.items["interp"].setImage(tile(path, len(path)), levels=(0.0, 1.0))
+        if self._shapes() != before:  # new proportions (other images, another interpolation length)
+            self.arrange()
 
     def clear(self) -> None:
+        before = self._shapes()
         for item in self.items.values():
             item.clear()
+        if self._shapes() != before:
+            self.arrange()

@@ -105,21 +105,30 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
     import numpy as np
     from PIL import Image
 
-    _train(qtbot, window, 5)
-    for key, view in window.views.items():
-        window.view_docks[key].raise_()
-        qtbot.waitUntil(lambda: view.isVisible() and view.graphics.width() > 50, timeout=5000)
-        button = view.export_button
-        assert button.isVisible() and button.menu() is view.export_menu
-        assert view.rect().contains(button.geometry()) and button.x() > view.width() / 2  # top right corner
-        _save_as(monkeypatch, tmp_path / key)  # no suffix: the format's is added
-        assert view.export_dialog("png") and view.export_dialog("svg"), warnings
-        with Image.open(tmp_path / f"{key}.png") as img:
-            img.load()
-            assert img.width >= view.graphics.width() and img.height >= 50
-            assert len(np.unique(np.asarray(img.convert("L")))) > 2, f"{key}: a blank picture"
-        root = ET.parse(tmp_path / f"{key}.svg").getroot()
-        assert root.tag.endswith("svg") and len(list(root.iter())) > 3
+    done: set[str] = set()
+    for preset in (None, "change_of_variables_1d", "realnvp_digits"):  # each view shows for the data it can draw
+        if preset is not None:
+            window.open_builtin(preset)
+            qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+        _train(qtbot, window, 5)
+        for key, view in window.views.items():
+            if key in done or window.view_docks[key].isHidden():
+                continue
+            done.add(key)
+            window.view_docks[key].raise_()
+            qtbot.waitUntil(lambda: view.isVisible() and view.graphics.width() > 50, timeout=5000)
+            button = view.export_button
+            assert button.isVisible() and button.menu() is view.export_menu
+            assert view.rect().contains(button.geometry()) and button.x() > view.width() / 2  # top right corner
+            _save_as(monkeypatch, tmp_path / key)  # no suffix: the format's is added
+            assert view.export_dialog("png") and view.export_dialog("svg"), warnings
+            with Image.open(tmp_path / f"{key}.png") as img:
+                img.load()
+                assert img.width >= view.graphics.width() and img.height >= 50
+                assert len(np.unique(np.asarray(img.convert("L")))) > 2, f"{key}: a blank picture"
+            root = ET.parse(tmp_path / f"{key}.svg").getroot()
+            assert root.tag.endswith("svg") and len(list(root.iter())) > 3
+    assert done == set(window.views)
     assert not warnings
 
 

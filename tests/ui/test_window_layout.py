@@ -131,4 +131,116 @@ def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window
             if dock.isVisible() and not dock.visibleRegion().isEmpty():
                 qtbot.waitUntil(lambda view=view: not _covered(view), timeout=3000)
                 checked.add(key)
-    assert {"anomaly", "density", "samples", "images", "curves", "layers"} <= checked
+    assert checked == {"anomaly", "images", "curves"}  # every view that can draw images (the others are hidden)
+
+
+# -- image samples: each picture fills its cell ---------------------------------------------------------------------
+def _fits(view) -> list[str]:
+    """Pictures that do not fill their view box (square pixels, no padding: the limiting side within 2 px)."""
+    bad = []
+    for key, item in view.items.items():
+        box = item.getViewBox().sceneBoundingRect()
+        pic = item.sceneBoundingRect()
+        inside = box.adjusted(-1, -1, 1, 1).contains(pic)
+        tight = max(pic.width() / box.width(), pic.height() / box.height()) >= 0.98
+        square = abs(pic.width() / pic.height() - item.width() / item.height()) < 0.02 * item.width() / item.height()
+        if item.image is None or not (inside and tight and square):
+            bad.append(f"{key}: picture {pic.getRect()} in box {box.getRect()}")
+    return bad
+
+
+def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, window) -> None:
+    from tests.ui.test_main_window import _train
+
+    window.resize(1400, 900)  # as ``flowlab render`` shoots it
+    window.open_builtin("glow_digits")
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    _train(qtbot, window, 3)
+    view = window.views["images"]
+    qtbot.waitUntil(lambda: all(item.image is not None for item in view.items.values()), timeout=30000)
+    qtbot.waitUntil(lambda: not _fits(view), timeout=3000)
+    samples = view.items["samples"].sceneBoundingRect()
+    assert samples.height() >= 0.6 * min(view.graphics.width(), view.graphics.height())  # not a thumbnail (was 0.2)
+    box = view.items["samples"].getViewBox().sceneBoundingRect()
+    assert samples.height() >= 0.8 * min(box.width(), box.height())
+
+    dock = window.view_docks["images"]
+    dock.setFloating(True)
+    for size, arrangement in (((320, 760), "column"), ((820, 330), "grid"), ((420, 360), "grid")):
+        dock.resize(*size)
+        qtbot.waitUntil(lambda: view.arrangement == arrangement and not _fits(view), timeout=3000)
+        if arrangement == "column":  # one above the other, each as wide as the dock allows
+            tops = [view.items[k].sceneBoundingRect().top() for k in ("samples", "recon", "interp")]
+            assert tops == sorted(tops)
+            assert view.items["samples"].sceneBoundingRect().width() >= 0.9 * view.graphics.width()
+        else:  # the samples beside the two strips
+            assert (view.items["samples"].sceneBoundingRect().right()
+                    <= view.items["recon"].sceneBoundingRect().left())
+        pictures = [view.items[k].sceneBoundingRect() for k in view.items]
+        assert not any(a.intersects(b) for i, a in enumerate(pictures) for b in pictures[i + 1:])
+        for item in view.items.values():  # titles sit just above their pictures, no gap between
+            plot = item.getViewBox().parentItem()
+            assert -0.5 <= item.sceneBoundingRect().top() - plot.titleLabel.sceneBoundingRect().bottom() <= 3
+
+
+def test_image_pictures_keep_filling_when_their_shapes_change(qtbot) -> None:
+    import numpy as np
+
+    from flowlab.training.views import Snapshot
+    from flowlab.ui.views import ImageSamplesView
+
+    view = ImageSamplesView()
+    qtbot.addWidget(view)
+    view.resize(420, 340)
+    view.show()
+    qtbot.waitExposed(view)
+    rng = np.random.default_rng(0)
+    for side, steps in ((8, 8), (28, 5)):  # digits, then MNIST-sized images and a shorter interpolation
+        view.update_snapshot(Snapshot(step=1, image_samples=rng.random((64, 1, side, side)),
+                                      image_reconstructions=rng.random((2, 8, 1, side, side)),
+                                      image_interpolation=rng.random((steps, 1, side, side))))
+        qtbot.waitUntil(lambda: not _fits(view), timeout=3000)
+    view.clear()  # no pictures: nothing to fit, and nothing breaks
+    assert all(item.image is None for item in view.items.values())
+
+
+# -- score a drawing: the canvas never hides behind its buttons ------------------------------------------------------
+@pytest.mark.parametrize("size", [(478, 273), (351, 289), (304, 213), (300, 200), (478, 240), (640, 520)])
+def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> None:
+    from PySide6.QtWidgets import QDockWidget, QPushButton, QWidget
+
+    holder = QWidget()  # a dock squeezed by its neighbours may get less than its minimum size
+    qtbot.addWidget(holder)
+    holder.resize(900, 700)
+    view = AnomalyView()
+    view.set_image_shape((1, 8, 8))
+    dock = QDockWidget(AnomalyView.title, holder)
+    dock.setWidget(view)
+    dock.setGeometry(0, 0, *size)
+    holder.show()
+    qtbot.waitExposed(holder)
+    qtbot.wait(20)
+    canvas = view.canvas.geometry()
+    buttons = [b for b in view.findChildren(QPushButton) if b.isVisible()]
+    assert len(buttons) == 3  # Score, Clear, Score a test image
+    for widget in buttons + [view.erase]:
+        assert not canvas.intersects(widget.geometry()), (widget.text(), canvas, widget.geometry())
+    assert abs(canvas.width() - canvas.height()) <= 1  # square, as drawn: no wasted width beside it
+    drawn = view.canvas.pixel_rect()
+    assert drawn.width() >= min(canvas.width(), canvas.height()) - 2  # the whole canvas is the drawing
+    assert not canvas.intersects(view.graphics.geometry())
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 600)])
+def test_the_drawing_canvas_clears_its_buttons_in_the_window(qtbot, window, size) -> None:
+    window.resize(*size)  # the dock gets about 351×289 and 304×289 here: short of the old 140 px canvas
+    window.open_builtin("realnvp_digits")
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    view = window.views["anomaly"]
+    window.view_docks["anomaly"].raise_()
+    qtbot.waitExposed(view.canvas)
+    qtbot.wait(50)
+    canvas = view.canvas.geometry()
+    for widget in (view.score_button, view.random_button, view.erase):
+        assert not canvas.intersects(widget.geometry())
+    assert abs(canvas.width() - canvas.height()) <= 1 and canvas.height() >= 64  # square, and big enough to draw

@@ -1,0 +1,133 @@
+"""Which view docks the window shows: every dock whose view can draw the target's data (and that the user has not
+closed), none that would stay empty for good; the user's View-menu choices are kept, across targets and restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from flowlab.ui.main_window import MainWindow  # noqa: E402
+from flowlab.ui.views import data_kind  # noqa: E402
+from tests.ui.test_main_window import warnings, window  # noqa: E402, F401 - fixtures
+
+SHOWN = {
+    "2d": {"density", "samples", "latent", "warp", "layers", "curves"},
+    "1d": {"one_d", "samples", "layers", "curves"},
+    "image": {"images", "anomaly", "curves"},
+}
+
+
+def _open(qtbot, window, key: str) -> None:
+    window.open_builtin(key)
+    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    qtbot.wait(50)
+
+
+def _shown(window) -> set[str]:
+    return {k for k, dock in window.view_docks.items() if not dock.isHidden()}
+
+
+def _check_rule(window, kind: str) -> None:
+    assert data_kind(window.model.shape) == kind
+    assert _shown(window) == SHOWN[kind]
+    for key, dock in window.view_docks.items():
+        action = dock.toggleViewAction()
+        assert action.isEnabled() == window.views[key].applies_to(window.model.shape)
+        if not action.isEnabled():
+            assert "does not apply" in action.statusTip()
+            assert window.SNAPSHOT_VIEWS.get(key) not in window.shown_views()  # nothing computed for it
+
+
+@pytest.mark.parametrize("preset, kind", [("glow_digits", "image"), ("change_of_variables_1d", "1d"),
+                                          ("realnvp_moons", "2d")])
+def test_only_the_views_that_can_draw_the_data_are_shown(qtbot, window, preset, kind) -> None:
+    _open(qtbot, window, preset)
+    _check_rule(window, kind)
+
+
+def test_image_targets_hide_the_layer_scrubber_and_the_point_views(qtbot, window) -> None:
+    _open(qtbot, window, "glow_digits")
+    for key in ("layers", "density", "samples", "latent", "warp", "one_d"):
+        assert window.view_docks[key].isHidden(), key
+    curves = window.view_docks["curves"]
+    assert curves.isVisible() and curves.width() > 0.9 * window.view_area.width()  # the scrubber's room too
+    assert "images" in window.shown_views() and "layers" not in window.shown_views()
+
+
+def test_one_dimensional_targets_hide_the_latent_and_warped_grid_views(qtbot, window) -> None:
+    _open(qtbot, window, "change_of_variables_1d")
+    assert window.view_docks["latent"].isHidden() and window.view_docks["warp"].isHidden()
+    assert {"curve_1d", "samples", "layers"} <= window.shown_views()
+
+
+def test_docks_come_back_in_their_places(qtbot, window) -> None:
+    d = window.view_docks
+    area = {k: window.view_area.dockWidgetArea(dock) for k, dock in d.items()}
+    tabs = set(window.view_area.tabifiedDockWidgets(d["samples"]))
+    assert {d["latent"], d["warp"]} <= tabs
+    for key in ("glow_digits", "change_of_variables_1d", "glow_digits", "realnvp_moons"):
+        _open(qtbot, window, key)
+    _check_rule(window, "2d")
+    assert {k: window.view_area.dockWidgetArea(dock) for k, dock in d.items()} == area
+    assert set(window.view_area.tabifiedDockWidgets(d["samples"])) == tabs  # the same tab group
+    assert not window.view_area.tabifiedDockWidgets(d["layers"])  # still beside the curves, not a tab
+    assert d["layers"].x() > d["curves"].x() and d["layers"].y() == d["curves"].y()
+    assert "density" in window.shown_views() and "samples" in window.shown_views()
+
+
+def test_the_users_view_menu_choices_are_kept(qtbot, window) -> None:
+    layers = window.view_docks["layers"]
+    layers.toggleViewAction().trigger()  # View ▸ Layer by layer: closed by the user
+    assert layers.isHidden() and "layers" in window.closed_views
+    _open(qtbot, window, "glow_digits")
+    _open(qtbot, window, "realnvp_moons")
+    assert layers.isHidden()  # it applies again, but the user closed it
+    layers.toggleViewAction().trigger()  # opened again
+    assert not layers.isHidden() and "layers" not in window.closed_views
+    _open(qtbot, window, "glow_digits")
+    assert layers.isHidden() and not layers.toggleViewAction().isEnabled()
+    _open(qtbot, window, "realnvp_moons")
+    assert not layers.isHidden()
+
+    window.view_docks["warp"].close()  # the dock's own close button counts as the user's choice too
+    assert "warp" in window.closed_views
+    _open(qtbot, window, "change_of_variables_1d")
+    _open(qtbot, window, "realnvp_moons")
+    assert window.view_docks["warp"].isHidden()
+
+
+def test_closed_views_stay_closed_after_a_restart(qtbot, window) -> None:
+    window.view_docks["latent"].toggleViewAction().trigger()
+    _open(qtbot, window, "glow_digits")  # hidden by the rule when the window closes: not the user's choice
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: again.session is not None and again.session.worker.trainer is not None, timeout=30000)
+    try:
+        assert again.closed_views == {"latent"}
+        assert again.view_docks["latent"].isHidden()
+        assert _shown(again) == SHOWN["2d"] - {"latent"}
+    finally:
+        again.close()
+
+
+def test_a_layout_saved_before_the_rule_keeps_the_users_closed_docks(qtbot, window) -> None:
+    window._ruling = True  # an older flowlab hid no dock itself: only the user's closed ones were hidden
+    for key, dock in window.view_docks.items():
+        dock.setVisible(key != "warp")
+    settings = QSettings()
+    settings.setValue("viewState", window.view_area.saveState())
+    settings.remove("closedViews")
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitUntil(lambda: again.session is not None and again.session.worker.trainer is not None, timeout=30000)
+    try:
+        assert again.closed_views == {"warp"} and again.view_docks["warp"].isHidden()
+        assert _shown(again) == SHOWN["2d"] - {"warp"}
+    finally:
+        again.close()
