@@ -650,6 +650,7 @@ class MainWindow(QMainWindow):
 
     def _session_ready(self, info: dict[str, Any]) -> None:
         self.status_device.set_text(info["device"], f"training on {info['device']}")
+        self.views["curves"].set_objective(info["objective"])
         notes = "\n".join(info["notes"])
         self.notes.setText((self.preset_description + ("\n\n" if notes else "") + notes).strip())
         trainer = self.session.worker.trainer if self.session else None
@@ -676,7 +677,8 @@ class MainWindow(QMainWindow):
         self.flush_restart()
         if self.session is not None:
             self.session.worker.reset()
-            self.views["curves"].reset(self.entropy, bits=len(self.model.shape) == 3)
+            curves = self.views["curves"]
+            curves.reset(self.entropy, bits=len(self.model.shape) == 3, energy=curves.energy)
 
     def _set_running(self, running: bool) -> None:
         self._running = running

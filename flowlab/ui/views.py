@@ -662,11 +662,13 @@ class CurvesView(View):
             item.setClipToView(True)
         self.columns: dict[str, list[float]] = {}
         self.bits = False
+        self.energy = False  # fitted by reverse KL: the loss and the true KL(q‖p), not NLLs
         self._best_step: float | None = None
 
     def reset(self, entropy: float | None = None, bits: bool = False, energy: bool = False) -> None:
         self.columns = {}
         self.bits = bits
+        self.energy = energy
         self._best_step = None
         self.plot.setTitle("bits per dimension" if bits else
                            ("reverse KL loss and true KL(q‖p) (nats)" if energy else
@@ -679,6 +681,14 @@ class CurvesView(View):
             item.setData([], [])
         self.best.setVisible(False)
 
+    def set_objective(self, objective: str) -> None:
+        """Follow the objective the trainer settled on ('mle' or 'reverse_kl'), keeping the rows seen so far."""
+        energy = objective == "reverse_kl"
+        if energy != self.energy:
+            columns = self.columns
+            self.reset(self.floor.value() if self.floor.isVisible() else None, self.bits, energy)
+            self.add_rows(columns)
+
     def best_step(self) -> float | None:
         """The step whose held-out score early stopping keeps (None before the first evaluation)."""
         return self._best_step
@@ -690,8 +700,7 @@ class CurvesView(View):
         if not len(steps):
             return
         train_key = "train_nll" if not math.isnan(_last(self.columns.get("train_nll", []))) else "train_loss"
-        test_key = "test_bpd" if self.bits else ("test_nll" if "test_nll" in self.columns and not math.isnan(
-            _last(self.columns.get("test_nll", []))) else "true_kl")
+        test_key = "test_bpd" if self.bits else ("true_kl" if self.energy else "test_nll")
         if self.bits:
             train_key = "train_bpd"
         train = np.asarray(self.columns.get(train_key, []), dtype=float)
@@ -701,13 +710,13 @@ class CurvesView(View):
         ok = np.isfinite(test)
         self.test.setData(steps[ok], test[ok])
         valid = np.asarray(self.columns.get("valid_bpd" if self.bits else "valid_nll", []), dtype=float)
-        if len(valid) != len(steps):
+        if len(valid) != len(steps) or self.energy:  # reverse KL keeps by the true KL: no validation NLL
             valid = np.full_like(steps, np.nan)
         ok = np.isfinite(valid)
         self.valid.setData(steps[ok], valid[ok])
         chooser, where = (valid, ok) if ok.any() else (test, np.isfinite(test))
         self._best_step = float(steps[where][np.argmin(chooser[where])]) if where.any() else None
-        self.best.setVisible(self._best_step is not None and test_key != "true_kl")
+        self.best.setVisible(self._best_step is not None)
         if self._best_step is not None:
             self.best.setValue(self._best_step)
 

@@ -33,3 +33,16 @@ def test_without_validation_the_best_test_step_is_marked(qtbot) -> None:
     view.add_rows({"step": [10, 20, 30], "train_nll": [2.0, 1.5, 1.2], "test_nll": [2.1, 1.4, 1.6]})
     assert view.best_step() == 20 and view.floor.isVisible()
     assert view.floor.value() == 1.0
+
+
+def test_switching_to_reverse_kl_plots_the_loss_and_the_true_kl(qtbot) -> None:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(entropy=2.0)
+    rows = {"step": [1, 2], "train_loss": [0.5, 0.4], "valid_nll": [NAN, 9e5], "test_nll": [NAN, 8e5],
+            "true_kl": [NAN, 0.8]}
+    view.add_rows(rows)
+    view.set_objective("reverse_kl")
+    assert view.energy and "true KL" in view.plot.titleLabel.text
+    assert list(view.test.getData()[1]) == [0.8] and list(view.train.getData()[1]) == [0.5, 0.4]
+    assert len(view.valid.getData()[0] or []) == 0 and view.best_step() == 2

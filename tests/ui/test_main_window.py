@@ -259,3 +259,19 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
     qtbot.waitUntil(lambda: window.session is not resumed and window.session.worker.trainer is not None,
                     timeout=20000)
     assert window.session.worker.trainer.step == 0
+
+
+def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None:
+    window.open_builtin("reverse_kl_8gaussians")
+    curves = window.views["curves"]
+    qtbot.waitUntil(lambda: curves.energy, timeout=20000)
+    assert "true KL" in curves.plot.titleLabel.text
+    window.session.worker.update_settings(eval_every=5)
+    _train(qtbot, window, 12)
+    qtbot.waitUntil(lambda: len(curves.test.getData()[0] if curves.test.getData()[0] is not None else []) >= 2,
+                    timeout=20000)
+    true_kl = [v for v in curves.columns["true_kl"] if v == v]
+    assert list(curves.test.getData()[1]) == pytest.approx(true_kl)
+    assert len(curves.valid.getData()[0] or []) == 0  # no validation NLL on a reverse-KL curve
+    window.reset_weights()
+    assert curves.energy, "resetting the weights keeps the objective's curves"
