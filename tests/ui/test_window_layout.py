@@ -31,7 +31,7 @@ def test_the_status_bar_fits_1024_px_and_tells_everything(qtbot, window) -> None
     font.setPointSizeF(font.pointSizeF() * 1.5)  # presentation-size text: the worst case
     window.setFont(font)
     window.resize(1024, 600)
-    window._session_ready({"device": LONG_DEVICE, "notes": []})
+    window._session_ready({"device": LONG_DEVICE, "notes": [], "objective": "mle"})
     window._on_progress(Progress(step=123456, steps_per_s=312.4, device=LONG_DEVICE, running=False, rows={
         "step": [123456.0], "train_nll": [-53.246], "train_bpd": [2.887], "test_nll": [-51.667],
         "test_bpd": [2.923]}))
@@ -53,7 +53,7 @@ def test_the_status_bar_leaves_room_for_messages_at_1024_px(qtbot, window) -> No
     window._stop_session()
     qtbot.wait(200)
     window.resize(1024, 600)
-    window._session_ready({"device": LONG_DEVICE, "notes": []})
+    window._session_ready({"device": LONG_DEVICE, "notes": [], "objective": "mle"})
     window._on_progress(Progress(step=20000, steps_per_s=85.0, device=LONG_DEVICE, running=True, rows={
         "step": [20000.0], "train_nll": [1.2341], "test_nll": [1.2501], "kl_gap": [0.0123]}))
     qtbot.wait(50)
