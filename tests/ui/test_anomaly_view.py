@@ -9,30 +9,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from flowlab.training.scoring import ImageScore  # noqa: E402
-from flowlab.ui.main_window import MainWindow  # noqa: E402
 from tests.ui.test_image_drawing import drag  # noqa: E402
 
 NUMBER = re.compile(r"\d+\.\d+ bits/dim")
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    QApplication.instance().setOrganizationName("flowlab-tests")
-    QSettings().clear()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
-    w.warnings = shown
-    yield w
-    w.close()
 
 
 def test_scoring_needs_an_image_target(window) -> None:

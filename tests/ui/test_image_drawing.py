@@ -9,13 +9,12 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from flowlab.targets import build_target  # noqa: E402
 from flowlab.ui.image_canvas import DrawImagesDialog, ImageCanvas  # noqa: E402
-from flowlab.ui.main_window import MainWindow  # noqa: E402
 from flowlab.ui.target_panel import TargetPanel  # noqa: E402
 
 
@@ -156,19 +155,6 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
     assert build_target(configs[0]).shape == (1, 8, 8)
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    QApplication.instance().setOrganizationName("flowlab-tests")
-    QSettings().clear()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
-    w.warnings = shown
-    yield w
-    w.close()
 
 
 def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, window) -> None:

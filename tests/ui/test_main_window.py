@@ -10,33 +10,16 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from flowlab.presets import load_preset  # noqa: E402
 from flowlab.presets.builtin import builtin_paths  # noqa: E402
 from flowlab.ui.main_window import MainWindow  # noqa: E402
 
 
-@pytest.fixture
-def warnings(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2] if len(a) > 2 else str(a)))
-    return shown
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, warnings):
-    QApplication.instance().setOrganizationName("flowlab-tests")
-    QSettings().clear()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
-    yield w
-    w.close()
 
 
 def _train(qtbot, w: MainWindow, steps: int = 15) -> None:

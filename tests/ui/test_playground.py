@@ -8,17 +8,13 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from flowlab.ui import main_window  # noqa: E402
 from flowlab.ui.main_window import MainWindow  # noqa: E402
+from tests.ui.conftest import open_window  # noqa: E402
 
 
-@pytest.fixture
-def warnings(monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2] if len(a) > 2 else str(a)))
-    return shown
 
 
 @pytest.fixture
@@ -37,13 +33,7 @@ def starts(monkeypatch):
 
 @pytest.fixture
 def window(qtbot, warnings, starts):
-    QApplication.instance().setOrganizationName("flowlab-tests")
-    QSettings().clear()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    w = open_window(qtbot)
     yield w
     w.close()
 

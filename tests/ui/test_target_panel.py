@@ -9,13 +9,12 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QPoint, QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
 from flowlab.targets import build_target  # noqa: E402
 from flowlab.targets.user_data import shipped_pictures  # noqa: E402
 from flowlab.ui.draw_canvas import BOUNDS, GRID, SPRAY, DrawCanvas  # noqa: E402
-from flowlab.ui.main_window import MainWindow  # noqa: E402
 
 
 @pytest.fixture
@@ -67,19 +66,6 @@ def test_painting_puts_mass_where_the_brush_was(canvas) -> None:
     assert list(config["data"]["bounds"]) == list(BOUNDS)
 
 
-@pytest.fixture
-def window(qtbot, monkeypatch):
-    shown: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    QApplication.instance().setOrganizationName("flowlab-tests")
-    QSettings().clear()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
-    w.warnings = shown
-    yield w
-    w.close()
 
 
 def test_a_drawing_becomes_the_target_and_trains(qtbot, window) -> None:

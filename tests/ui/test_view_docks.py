@@ -11,7 +11,6 @@ from PySide6.QtCore import QSettings  # noqa: E402
 
 from flowlab.ui.main_window import MainWindow  # noqa: E402
 from flowlab.ui.views import data_kind  # noqa: E402
-from tests.ui.test_main_window import warnings, window  # noqa: E402, F401 - fixtures
 
 SHOWN = {
     "2d": {"density", "samples", "latent", "warp", "layers", "curves"},

@@ -15,7 +15,6 @@ from flowlab.training.scoring import ImageScore  # noqa: E402
 from flowlab.ui.anomaly_view import AnomalyView  # noqa: E402
 from flowlab.ui.views import DensityView, View  # noqa: E402
 from flowlab.ui.worker import Progress  # noqa: E402
-from tests.ui.test_main_window import warnings, window  # noqa: E402, F401 - fixtures
 
 LONG_DEVICE = "CUDA: NVIDIA GeForce RTX 4090 Laptop GPU"
 
