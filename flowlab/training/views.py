@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from flowlab.flows import Flow, StandardNormal
 from flowlab.flows.base import soft_clamp
-from flowlab.flows.layers.coupling import VectorCoupling
+from flowlab.flows.layers.coupling import VectorCoupling, coupling_step
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 
 Bounds = tuple[float, float, float, float]
@@ -158,14 +158,9 @@ def _conditioner(layer: VectorCoupling, xc: Tensor, bufs: tuple[Tensor, Tensor])
 def _apply(y: Tensor, j: int, s: Tensor | None, t: Tensor, ladj: Tensor, inverse: bool) -> None:
     """Transform coordinate ``j`` of ``y`` in place given the conditioner's output ``(s, t)``; add log|det|."""
     yt = y[:, j: j + 1]
-    if s is None:
-        yt.copy_(yt - t if inverse else yt + t)
-    elif inverse:
-        yt.copy_((yt - t) * torch.exp(-s))
-        ladj.sub_(s[:, 0])
-    else:
-        yt.copy_(yt * torch.exp(s) + t)
-        ladj.add_(s[:, 0])
+    yt.copy_(coupling_step(yt, s, t, inverse))
+    if s is not None:
+        (ladj.sub_ if inverse else ladj.add_)(s[:, 0])
 
 
 def _push_couplings(layers: Couplings, y: Tensor, ladj: Tensor, inverse: bool, chunk: int) -> None:

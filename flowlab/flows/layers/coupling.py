@@ -31,6 +31,14 @@ MAX_LOG_SCALE = Param("max_log_scale", "float", 3.0, "soft bound on the log-scal
                       low=0.1, high=10.0)
 
 
+def coupling_step(x: Tensor, s: Tensor | None, t: Tensor, inverse: bool = False) -> Tensor:
+    """The elementwise map of a coupling on its transformed part: ``x·exp(s) + t`` (``x + t`` when ``s`` is
+    None, additive), or with ``inverse`` its inverse ``(x − t)·exp(−s)``. Its log|det| is ``±Σ s``."""
+    if s is None:
+        return x - t if inverse else x + t
+    return (x - t) * torch.exp(-s) if inverse else x * torch.exp(s) + t
+
+
 def vector_split(dim: int, mask: str, flip: bool) -> tuple[Tensor, Tensor]:
     """Indices of the conditioning and transformed features of a ``dim``-vector."""
     idx = torch.arange(dim)
@@ -66,16 +74,14 @@ class SplitCoupling(Bijection):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         xc, xt = self._split(x)
         s, t = self._params(xc)
-        if s is None:
-            return self._join(xc, xt + t), x.new_zeros(x.shape[0])
-        return self._join(xc, xt * torch.exp(s) + t), sum_except_batch(s)
+        ladj = x.new_zeros(x.shape[0]) if s is None else sum_except_batch(s)
+        return self._join(xc, coupling_step(xt, s, t)), ladj
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         zc, zt = self._split(z)
         s, t = self._params(zc)
-        if s is None:
-            return self._join(zc, zt - t), z.new_zeros(z.shape[0])
-        return self._join(zc, (zt - t) * torch.exp(-s)), -sum_except_batch(s)
+        ladj = z.new_zeros(z.shape[0]) if s is None else -sum_except_batch(s)
+        return self._join(zc, coupling_step(zt, s, t, inverse=True)), ladj
 
 
 def _as_slice(idx: Tensor) -> slice | None:
@@ -159,15 +165,11 @@ class CheckerboardCoupling(Bijection):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         s, t = self._params(x * self.keep)
-        if s is None:
-            return x + t, x.new_zeros(x.shape[0])
-        return x * torch.exp(s) + t, sum_except_batch(s)
+        return coupling_step(x, s, t), x.new_zeros(x.shape[0]) if s is None else sum_except_batch(s)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         s, t = self._params(z * self.keep)
-        if s is None:
-            return z - t, z.new_zeros(z.shape[0])
-        return (z - t) * torch.exp(-s), -sum_except_batch(s)
+        return coupling_step(z, s, t, inverse=True), z.new_zeros(z.shape[0]) if s is None else -sum_except_batch(s)
 
 
 def check_mask(shape: tuple[int, ...], params: Mapping[str, Any]) -> None:
