@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 from pathlib import Path
@@ -490,7 +491,12 @@ class MainWindow(QMainWindow):
     # -- training -------------------------------------------------------------------------------------------------
     def _stop_session(self) -> None:
         if self.session is not None:
-            self.session.shutdown()
+            if self.session.shutdown():
+                # Free the old model now, while no training thread runs: left to the cyclic garbage collector,
+                # torch objects were torn down on the UI thread (holding the GIL) while the next session's thread
+                # was inside torch, and the two deadlocked.
+                self.session.worker.trainer = None
+                gc.collect()
             self.session.deleteLater()
             self.session = None
         self._set_running(False)

@@ -258,3 +258,11 @@ def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None
     assert len(curves.valid.getData()[0] or []) == 0  # no validation NLL on a reverse-KL curve
     window.reset_weights()
     assert curves.energy, "resetting the weights keeps the objective's curves"
+
+
+def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window) -> None:
+    import weakref
+
+    flow = weakref.ref(window.session.worker.trainer.flow)
+    window.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
+    assert flow() is None, "the old model must be gone while no training thread runs (not left to a later GC)"
