@@ -133,13 +133,24 @@ def raw_test_images(target: ImageTarget, n_test: int) -> Tensor:
     return target.test_images[: min(n_test, MAX_TEST)].float()
 
 
-def score_image(flow: Flow, target: ImageTarget, n_test: int, step: int, image: np.ndarray | None = None,
-                test_index: int | None = None) -> ImageScore:
-    """Score a drawing (intensities in [0, 1], shape (H, W) or (C, H, W)) or test image ``test_index``
-    (taken modulo the number of test images) against the test set, both with :data:`DRAWS` seeded uniform
-    dequantisation draws (see the module docstring)."""
+def _check_image_target(target: ImageTarget) -> None:
     if not isinstance(target, ImageTarget):
         raise FlowlabError(f"scoring a drawing needs an image target; '{target.name}' is not one")
+
+
+def test_set_bpd(flow: Flow, target: ImageTarget, n_test: int) -> np.ndarray:
+    """Per-image bits/dim of the test images :func:`score_image` compares with (the same draws)."""
+    _check_image_target(target)
+    return per_image_bpd(flow, raw_test_images(target, n_test), target.levels)
+
+
+def score_image(flow: Flow, target: ImageTarget, n_test: int, step: int, image: np.ndarray | None = None,
+                test_index: int | None = None, test_bpd: np.ndarray | None = None) -> ImageScore:
+    """Score a drawing (intensities in [0, 1], shape (H, W) or (C, H, W)) or test image ``test_index``
+    (taken modulo the number of test images) against the test set, both with :data:`DRAWS` seeded uniform
+    dequantisation draws (see the module docstring). ``test_bpd``: the test set's scores under these same
+    weights from :func:`test_set_bpd`, when the caller kept them (several drawings scored at one step)."""
+    _check_image_target(target)
     test = raw_test_images(target, n_test)
     if not len(test):
         raise FlowlabError(f"'{target.name}' has no test images to compare with")
@@ -161,7 +172,7 @@ def score_image(flow: Flow, target: ImageTarget, n_test: int, step: int, image: 
         levels_image = torch.from_numpy(intensities_to_levels(arr, levels))
         source = "your drawing"
     bpd = per_image_bpd(flow, levels_image[None], levels)[0]
-    test_bpd = per_image_bpd(flow, test, levels)
+    test_bpd = per_image_bpd(flow, test, levels) if test_bpd is None else np.array(test_bpd, copy=True)
     noun = "test digits" if "digit" in target.name else "test images"
     shown = (levels_image / (levels - 1)).numpy().astype(np.float32)
     return ImageScore(step=step, image=shown[0] if shown.shape[0] == 1 else shown, bpd=float(bpd),

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from flowlab.training.background_views import BackgroundViews, background_maker
 from flowlab.training.checkpoints import save_checkpoint
-from flowlab.training.scoring import score_image
+from flowlab.training.scoring import score_image, test_set_bpd
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import SnapshotMaker
 
@@ -65,6 +66,7 @@ class TrainingWorker(QObject):
         self._commands: list[tuple[str, Any]] = []
         self._views_ready = False  # the view thread has finished snapshots to deliver
         self.trainer: Trainer | None = None  # owned by the worker thread
+        self._test_scores: tuple[weakref.ref, int, np.ndarray] | None = None  # (flow, step, test bits/dim)
         self.view_time_s = 0.0  # time the training thread spent on views (copies or snapshots)
 
     # -- control, from any thread ---------------------------------------------------------------------------------
@@ -242,8 +244,15 @@ class TrainingWorker(QObject):
 
     def _score(self, trainer: Trainer, image: np.ndarray | None, test_index: int | None) -> None:
         try:
+            # The test set's scores only change with the weights: several drawings scored while training is
+            # paused share one pass over the test set. (A weak reference: a reset makes a new flow.)
+            kept = self._test_scores
+            if kept is None or kept[0]() is not trainer.flow or kept[1] != trainer.step:
+                kept = (weakref.ref(trainer.flow), trainer.step,
+                        test_set_bpd(trainer.flow, trainer.target, trainer.settings.n_test))
+                self._test_scores = kept
             result = score_image(trainer.flow, trainer.target, trainer.settings.n_test, trainer.step, image,
-                                 test_index)
+                                 test_index, test_bpd=kept[2])
         except Exception as e:  # noqa: BLE001 - told to the scoring panel; training goes on
             self.score_failed.emit(str(e))
         else:

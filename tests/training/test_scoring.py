@@ -98,3 +98,20 @@ def test_the_verdict_reads_plainly() -> None:
     assert "lower than 100% of test digits: more likely than typical" in _score(1.0, test).text()
     assert "no finite score" in _score(math.inf, test).text() and _score(math.inf, test).unusual
     assert "only 3 test images: a rough comparison" in _score(2.5, test[:3]).text()
+
+
+def test_kept_test_set_scores_give_the_same_result_as_a_fresh_pass() -> None:
+    from flowlab.training.scoring import score_image, test_set_bpd
+
+    from flowlab.targets import build_target
+    from flowlab.training.settings import TrainSettings
+    from flowlab.training.trainer import Trainer
+
+    trainer = Trainer([{"kind": "logit"}, {"kind": "actnorm"}], build_target({"kind": "digits"}),
+                      TrainSettings(batch_size=32, n_train=1297, n_test=500, device="cpu"))
+    trainer.train_step()
+    kept = test_set_bpd(trainer.flow, trainer.target, 500)
+    fresh = score_image(trainer.flow, trainer.target, 500, trainer.step, test_index=3)
+    reused = score_image(trainer.flow, trainer.target, 500, trainer.step, test_index=3, test_bpd=kept)
+    assert np.array_equal(fresh.test_bpd, reused.test_bpd) and fresh.bpd == reused.bpd
+    assert reused.test_bpd is not kept  # each result owns its arrays (they cross threads)
