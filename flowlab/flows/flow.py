@@ -55,14 +55,14 @@ class Flow(nn.Module):
         self.shape = tuple(shape)
         self.base = base
         self.latent_shape = latent_shape(infos, shape)
-        # Where each leaving part sits in the flat latent, in forward order: (layer index, start, stop, shape).
-        self._parts: list[tuple[int, int, int, tuple[int, ...]]] = []
+        # Where each leaving part sits in the flat latent, by layer index: (start, stop, shape).
+        self._parts: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         start = 0
         for i, (layer, info) in enumerate(zip(layers, infos)):
             if layer.factor_out:
                 c, *rest = info.in_shape
                 part = (layer.factor_out, *rest)
-                self._parts.append((i, start, start + _numel(part), part))
+                self._parts[i] = (start, start + _numel(part), part)
                 start += _numel(part)
         self._final = (start, tuple(infos[-1].out_shape)) if self._parts else None
 
@@ -94,10 +94,9 @@ class Flow(nn.Module):
         if self._final is not None:
             start, final_shape = self._final
             h = z[:, start:].reshape(z.shape[0], *final_shape)
-        parts = {i: (a, b, shape) for i, a, b, shape in self._parts}
         for i in range(len(self.layers) - 1, -1, -1):
-            if i in parts:
-                a, b, shape = parts[i]
+            if i in self._parts:
+                a, b, shape = self._parts[i]
                 h = torch.cat([h, z[:, a:b].reshape(z.shape[0], *shape)], dim=1)
             h, l = self.layers[i].inverse(h)
             ladj = ladj + l
