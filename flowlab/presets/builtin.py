@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from flowlab.presets.preset import Preset, load_preset
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 DEFAULT_PRESET = "realnvp_moons"
-
-
-@dataclass(frozen=True)
-class BuiltinPreset:
-    key: str  # the file name without .json
-    path: Path
-    preset: Preset
 
 
 def builtin_paths() -> dict[str, Path]:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import gc
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QFontMetricsF, QKeySequence, QPainter, QPaintEvent, QUndoStack
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QSizePolicy, QStyle, QToolBar, QVBoxLayout, QWidget)
 
+from flowlab.document import Document
 from flowlab.errors import FlowlabError
 from flowlab.presets import Preset, PresetError, load_preset, save_preset
 from flowlab.presets.builtin import builtin_paths, load_builtin
@@ -26,9 +25,8 @@ from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
 from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
 from flowlab.ui.anomaly_view import AnomalyView
-from flowlab.ui.commands import ReplaceStack, SetParam
+from flowlab.ui.commands import Editor
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
-from flowlab.ui.stack_model import StackModel
 from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
 from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
@@ -88,25 +86,21 @@ class MainWindow(QMainWindow):
         screen = self.screen().availableGeometry()
         self.resize(min(1400, screen.width()), min(900, screen.height()))  # a small screen: the whole of it
         self.undo_stack = QUndoStack(self)
-        self.model = StackModel(parent=self)
+        self.doc = Document()  # the preset being edited: the one source of truth for every panel
+        self.editor = Editor(self.doc, self.undo_stack)  # every edit of it, as an undo command
         self.session: TrainingSession | None = None
+        self._session_settings: TrainSettings | None = None  # what the running session was given or sent
         self._latest: Snapshot | None = None
         self._drawn: Snapshot | None = None
         self._running = False
-        self.target_config: dict[str, Any] = {"kind": "moons", "params": {}, "data": {}}
-        self.settings_values = TrainSettings()
-        self.preset_name = "untitled"
-        self.preset_description = ""
-        self.base = "standard"
-        self.view_settings: dict[str, Any] = {}
         self.path: Path | None = None
         self._load_weights = False
-        self._target_cache: tuple[str, Any] | None = None
         self.entropy: float | None = None
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self._build_ui()
         self._build_actions()
-        self.model.changed.connect(self._stack_changed)
+        self.doc.changed.connect(self._document_changed)
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setInterval(REDRAW_MS)
         self.redraw_timer.timeout.connect(self._redraw)
@@ -121,7 +115,7 @@ class MainWindow(QMainWindow):
     # -- construction ---------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.setDockNestingEnabled(True)
-        self.stack_panel = StackPanel(self.model, self.undo_stack)
+        self.stack_panel = StackPanel(self.editor)
         self.stack_panel.selection_changed.connect(self._show_layer)
         self.layer_editor = LayerEditor()
         self.layer_editor.form.edited.connect(self._layer_param_edited)
@@ -130,7 +124,7 @@ class MainWindow(QMainWindow):
         self.target_panel.form.edited.connect(self._target_param_edited)
         self.target_panel.config_requested.connect(self._set_target)
         self.train_form = ParamForm()
-        self.train_form.set_params(TRAIN_PARAMS, self.settings_values.to_dict())
+        self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
         self.train_form.edited.connect(self._training_edited)
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
@@ -304,29 +298,36 @@ class MainWindow(QMainWindow):
 
     # -- documents ------------------------------------------------------------------------------------------------
     def current_preset(self) -> Preset:
-        return Preset(name=self.preset_name, description=self.preset_description, layers=self.model.layers(),
-                      target=copy.deepcopy(self.target_config), base=self.base, training=self.settings_values,
-                      view=copy.deepcopy(self.view_settings))
+        return self.doc.to_preset()
 
     def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
         self._stop_session()
-        self.preset_name, self.preset_description = preset.name, preset.description
-        self.base, self.view_settings = preset.base, dict(preset.view)
-        self.target_config = copy.deepcopy(preset.target)
-        self.settings_values = preset.training
-        self.train_form.set_params(TRAIN_PARAMS, self.settings_values.to_dict())
-        self.target_panel.show_config(self.target_config)
-        self._set_shape_from_target()
         self.undo_stack.clear()
-        self.model.replace_all(preset.layers)
+        self.doc.load(preset)
         self.undo_stack.setClean()
         self.path = path
         self._load_weights = path is not None
         if path is not None:
             self._add_recent(path)
-        self.setWindowTitle(f"flowlab — {preset.name}" + (f" ({path.name})" if path else ""))
-        self.notes.setText(preset.description)
+        self._show_document()
         self._restart_session()
+
+    def _show_document(self) -> None:
+        """Every panel shows the whole document (after it was replaced)."""
+        self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
+        self.target_panel.show_config(self.doc.target_config())
+        self._show_title()
+        self.notes.setText(self.doc.description)
+        self._show_layer(self.stack_panel.view.current_row())
+
+    @Slot(bool)
+    def _clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)
+
+    def _show_title(self) -> None:
+        # "[*]" is where Qt shows the modified mark (the undo stack is not at its clean state).
+        where = f" ({self.path.name})" if self.path else ""
+        self.setWindowTitle(f"flowlab — {self.doc.name}{where}[*]")
 
     def open_path(self, path: str | Path) -> bool:
         """Open a preset file; a broken file shows a dialog naming the problem and changes nothing."""
@@ -356,7 +357,7 @@ class MainWindow(QMainWindow):
         return self.save_to(self.path) if self.path else self.save_as()
 
     def save_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{self.preset_name}.json",
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{self.doc.name}.json",
                                               "flowlab presets (*.json)")
         return self.save_to(Path(path)) if path else False
 
@@ -419,72 +420,83 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _=False, path=p: self.open_path(path))
             self.recent_menu.addAction(a)
 
-    # -- edits ----------------------------------------------------------------------------------------------------
+    # -- edits (each one an undo command on the document) ----------------------------------------------------------
     def _show_layer(self, row: int | None) -> None:
-        if row is None or row >= self.model.rowCount():
+        if row is None or row >= len(self.doc.stack):
             self.layer_editor.show_layer(None, None, None)
             return
-        problem = self.model.problem(row)
-        self.layer_editor.show_layer(row, self.model.layer(row), problem.reason if problem else None)
+        problem = self.doc.problems.get(row)
+        self.layer_editor.show_layer(row, self.doc.stack[row].to_dict(), problem.reason if problem else None)
 
     def _layer_param_edited(self, name: str, value: Any) -> None:
         row = self.stack_panel.view.current_row()
         if row is not None:
-            self.undo_stack.push(SetParam(self.model, row, name, value))
+            self.editor.set_param(row, name, value)
 
-    def _stack_changed(self) -> None:
-        self._show_layer(self.stack_panel.view.current_row())
+    def _document_changed(self, field: str) -> None:
+        """One place that follows the document, whoever changed it (an edit, an undo, a redo)."""
+        if field == "stack":
+            self._show_layer(self.stack_panel.view.current_row())
+            self._restart_for("the stack changed")
+        elif field == "target":
+            self.target_panel.show_config(self.doc.target_config())
+            self._restart_for("the target changed")
+        elif field == "training":
+            self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
+            self._apply_training()
+        elif field in ("name", "description"):
+            self._show_title()
+            self.notes.setText(self.doc.description)
+
+    def _restart_for(self, why: str) -> None:
         if self._running:
-            self.statusBar().showMessage("Training paused: the stack changed. Press play to train the new stack.",
-                                         6000)
+            self.statusBar().showMessage(f"Training paused: {why}. Press play to train the new model.", 6000)
         self._schedule_restart()
 
     def _target_kind_changed(self, _index: int) -> None:
         kind = self.target_panel.combo.currentData()
-        if kind and kind != self.target_config["kind"]:
-            self._set_target({"kind": kind, "params": {}, "data": {}})
+        if kind and kind != self.doc.target["kind"]:
+            self._set_target({"kind": kind, "params": {}, "data": {}}, f"Target {kind}")
 
     def _target_param_edited(self, name: str, value: Any) -> None:
-        cfg = copy.deepcopy(self.target_config)
-        cfg["params"][name] = value
-        self._set_target(cfg)
+        cfg = self.doc.target_config()
+        cfg["params"] = {**cfg.get("params", {}), name: value}
+        if self._usable_target(cfg):
+            self.editor.set_target_param(name, value)
 
-    def _target(self, config: dict[str, Any] | None = None):  # noqa: ANN202
-        """The built target for ``config`` (default: the current one), built once per configuration on this
-        thread: choosing, validating, framing the views all read it (a picture or an image folder is slow)."""
-        config = self.target_config if config is None else config
-        key = json.dumps(config, sort_keys=True)
-        if self._target_cache is None or self._target_cache[0] != key:
-            self._target_cache = (key, build_target(config))
-        return self._target_cache[1]
-
-    def _set_target(self, config: dict[str, Any]) -> None:
+    def _usable_target(self, config: dict[str, Any]) -> bool:
+        """Build ``config`` first: a target that cannot be built is refused with the reason, nothing changes."""
         try:
-            self._target(config)
+            self.doc.built_target(config)
         except FlowlabError as e:
             QMessageBox.warning(self, "Cannot use this target", str(e))
-            self.target_panel.show_config(self.target_config)
-            return
-        self.target_config = config
-        self.target_panel.show_config(config)
-        self._set_shape_from_target()
-        self._schedule_restart()
+            self.target_panel.show_config(self.doc.target_config())
+            return False
+        return True
 
-    def _set_shape_from_target(self) -> None:
-        try:
-            shape = self._target().shape
-        except FlowlabError:
-            return
-        self.model.set_shape(shape)
+    def _set_target(self, config: dict[str, Any], text: str = "Change target") -> None:
+        if self._usable_target(config):
+            self.editor.set_target(config, text)
 
     def _training_edited(self, name: str, value: Any) -> None:
         try:
-            self.settings_values = self.settings_values.updated(**{name: value})
+            self.editor.set_training(name, value)
         except FlowlabError as e:
             self.statusBar().showMessage(str(e), 6000)
+            self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
+
+    def _apply_training(self) -> None:
+        """Send changed live settings to the running session; any other change restarts it."""
+        if self.session is None or self._session_settings is None:
+            self._schedule_restart()
             return
-        if name in LIVE_SETTINGS and self.session is not None:
-            self.session.worker.update_settings(**{name: value})
+        old, new = self._session_settings.to_dict(), self.doc.training.to_dict()
+        changes = {k: v for k, v in new.items() if old[k] != v}
+        if not changes:
+            return
+        if set(changes) <= set(LIVE_SETTINGS):
+            self.session.worker.update_settings(**changes)
+            self._session_settings = self.doc.training
         else:
             self._schedule_restart()
 
@@ -503,7 +515,9 @@ class MainWindow(QMainWindow):
 
     def _mark_problems(self) -> bool:
         """Play and Step follow the stack's validity at once (no waiting for a restart); True if it is valid."""
-        problems = [self.model.problem(r) for r in range(self.model.rowCount()) if self.model.problem(r)]
+        problems = [self.doc.problems[r] for r in sorted(self.doc.problems)]
+        if self.doc.target_problem:
+            problems.insert(0, self.doc.target_problem)
         self.play_action.setEnabled(not problems)
         self.step_action.setEnabled(not problems)
         if problems:
@@ -533,10 +547,11 @@ class MainWindow(QMainWindow):
         if not self._mark_problems():
             self._show_applicable_views()  # no model to draw, but the docks still follow the target's data
             return
-        layers = [e for e in self.model.layers()]
-        target_cfg = copy.deepcopy(self.target_config)
-        settings = self.settings_values
-        base = self.base
+        layers = self.doc.layers()
+        target_cfg = self.doc.target_config()
+        settings = self.doc.training
+        base = self.doc.base
+        self._session_settings = settings
 
         weights = weights_path_for(self.path) if self.path is not None and self._load_weights else None
         self._load_weights = False  # weights belong to the preset as opened, not to later edits
@@ -578,7 +593,7 @@ class MainWindow(QMainWindow):
         """One rule for every view dock: shown when its view can draw this target's data (``View.data_kinds``)
         and the user has not closed it, hidden otherwise; the View menu entry of a view that cannot draw the data
         is disabled and says why. Qt keeps a hidden dock's place (its tab group, its split) for when it shows."""
-        shape = self.model.shape
+        shape = self.doc.shape
         kind = data_kind(shape)
         self._ruling = True
         try:
@@ -596,8 +611,8 @@ class MainWindow(QMainWindow):
             self._ruling = False
 
     def _configure_views(self) -> None:
-        spec = TARGETS[self.target_config["kind"]]
-        shape = self.model.shape
+        spec = TARGETS[self.doc.target["kind"]]
+        shape = self.doc.shape
         image = len(shape) == 3
         one_d = shape == (1,)
         self._show_applicable_views()
@@ -612,7 +627,7 @@ class MainWindow(QMainWindow):
         if image:
             self.view_docks["anomaly"].raise_()
         try:
-            bounds = self._target().bounds
+            bounds = self.doc.built_target().bounds
         except FlowlabError:
             bounds = None
         for v in self.views.values():
@@ -658,7 +673,7 @@ class MainWindow(QMainWindow):
         self.status_device.set_text(info["device"], f"training on {info['device']}")
         self.views["curves"].set_objective(info["objective"])
         notes = "\n".join(info["notes"])
-        self.notes.setText((self.preset_description + ("\n\n" if notes else "") + notes).strip())
+        self.notes.setText((self.doc.description + ("\n\n" if notes else "") + notes).strip())
         trainer = self.session.worker.trainer if self.session else None
         if trainer is not None and trainer.target_entropy() is not None and not trainer.is_images:
             self.views["curves"].floor.setValue(trainer.target_entropy())
@@ -684,7 +699,7 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.worker.reset()
             curves = self.views["curves"]
-            curves.reset(self.entropy, bits=len(self.model.shape) == 3, energy=curves.energy)
+            curves.reset(self.entropy, bits=len(self.doc.shape) == 3, energy=curves.energy)
 
     def _set_running(self, running: bool) -> None:
         self._running = running

@@ -1,22 +1,26 @@
-"""The layer stack being edited: a plain Python list of ``{"kind", "params", "enabled"}`` behind a thin Qt list
-model. Every user edit goes through an undo command (``flowlab.ui.commands``) that calls the mutators here;
-drops from the palette or within the list are turned into commands too, so drag-and-drop is undoable.
+"""A thin Qt list model over the document's layer stack (``Document.stack``, a psygnal ``EventedList``).
+
+The document owns the layers; this model only adapts the list's events to Qt's begin/end calls (as napari's
+``QtListModel`` adapts its ``EventedList``) and answers Qt's questions from the document's derived facts
+(problems, shapes). Edits coming from the view — a drop from the palette, a row dragged within the list, a
+checkbox — are handed to an ``edits`` object (the window's :class:`~flowlab.ui.commands.Editor`), so they become
+undo commands without this module knowing about undo.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from typing import Any, Callable
+from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QUndoCommand
+from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
-from flowlab.errors import StackError
-from flowlab.flows import LAYERS, stack_shapes, validate_stack
+from flowlab.document import Document, LayerEntry
+from flowlab.flows import LAYERS
 
 KIND_MIME = "application/x-flowlab-layer-kind"
 ROWS_MIME = "application/x-flowlab-layer-rows"
+PROBLEM_COLOUR = "#D62728"
 
 # One colour per family, used by the palette and the stack alike.
 FAMILY_COLOURS = {
@@ -31,94 +35,104 @@ def family_colour(kind: str) -> QColor:
     return QColor(FAMILY_COLOURS.get(spec.family if spec else "", "#888888"))
 
 
-def new_layer(kind: str) -> dict[str, Any]:
-    """A stack entry with the registry's defaults."""
-    return {"kind": kind, "params": LAYERS[kind].defaults(), "enabled": True}
+class StackEdits(Protocol):
+    """What the model asks for when the user drops or ticks something (implemented by ``commands.Editor``)."""
+
+    def insert_layer(self, row: int, entry: LayerEntry | str) -> None: ...
+    def move_layer(self, src: int, dst: int) -> None: ...
+    def set_enabled(self, row: int, enabled: bool) -> None: ...
 
 
 class StackModel(QAbstractListModel):
-    """The stack as a Qt list model. ``problems`` marks invalid layers (before training starts)."""
+    """The document's stack as a Qt list model."""
 
     ProblemRole = Qt.UserRole + 1
     ShapeRole = Qt.UserRole + 2  # the shape the layer hands on (a tuple), None where it is invalid
-    changed = Signal()  # any change to the stack (structure, parameters, enabled)
 
-    def __init__(self, shape: tuple[int, ...] = (2,), parent=None) -> None:
+    def __init__(self, doc: Document, edits: StackEdits | None = None, parent=None) -> None:  # noqa: ANN001
         super().__init__(parent)
-        self._layers: list[dict[str, Any]] = []
-        self._shape = tuple(shape)
-        self._problems: dict[int, StackError] = {}
-        self._shapes: list[tuple[int, ...] | None] = []
-        self.push_command: Callable[[QUndoCommand], None] | None = None  # set by the window (the undo stack)
+        self.doc, self.edits = doc, edits
+        self._shown: tuple[dict[int, str], list[Any]] = ({}, [])  # problems and shapes as last shown
+        # Bound methods, which psygnal holds weakly: a model that goes away stops listening.
+        ev = doc.stack.events
+        ev.inserting.connect(self._inserting)
+        ev.inserted.connect(self._inserted)
+        ev.removing.connect(self._removing)
+        ev.removed.connect(self._removed)
+        ev.moving.connect(self._moving)
+        ev.moved.connect(self._moved)
+        ev.changed.connect(self._entry_replaced)
+        doc.resetting.connect(self._resetting)
+        doc.reset.connect(self._reset)
+        doc.derived.connect(self._refresh_rows)
 
-    # -- reading -------------------------------------------------------------------------------------------------
-    def layers(self) -> list[dict[str, Any]]:
-        """A deep copy, safe to hand to the training thread."""
-        return copy.deepcopy(self._layers)
+    # -- the document's list events, as Qt's begin/end calls -----------------------------------------------------
+    def _inserting(self, row: int) -> None:
+        self.beginInsertRows(QModelIndex(), row, row)
 
-    def layer(self, row: int) -> dict[str, Any]:
-        return copy.deepcopy(self._layers[row])
+    def _inserted(self, *_: Any) -> None:
+        self.endInsertRows()
 
-    def problem(self, row: int) -> StackError | None:
-        return self._problems.get(row)
+    def _removing(self, row: int) -> None:
+        self.beginRemoveRows(QModelIndex(), row, row)
 
-    def out_shape(self, row: int) -> tuple[int, ...] | None:
-        """The shape layer ``row`` hands on (``flowlab.flows.stack_shapes``), None where it is invalid."""
-        return self._shapes[row] if 0 <= row < len(self._shapes) else None
+    def _removed(self, *_: Any) -> None:
+        self.endRemoveRows()
 
-    def shape_note(self, row: int) -> str:
-        """' → 4×4×4' beside a layer: always on images (where layers reshape), on vectors only where the
-        dimension changes; nothing where the layer is invalid (its reason is shown instead)."""
-        out = self.out_shape(row)
-        before = next((s for s in reversed(self._shapes[:row]) if s is not None), self._shape)
-        if out is None or (len(out) == 1 and out == before):
-            return ""
-        return "  → " + "×".join(str(n) for n in out)
+    def _moving(self, src: int, dst: int) -> None:
+        # psygnal's destination, like Qt's, is the index *before which* the item lands, counted before removal.
+        self.beginMoveRows(QModelIndex(), src, src, QModelIndex(), dst)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._shape
+    def _moved(self, *_: Any) -> None:
+        self.endMoveRows()
 
-    def set_shape(self, shape: tuple[int, ...]) -> None:
-        self._shape = tuple(shape)
-        self._revalidate()
+    def _resetting(self) -> None:
+        self.beginResetModel()
+
+    def _reset(self) -> None:
+        self.endResetModel()
 
     # -- Qt model API --------------------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._layers)
+        return 0 if parent.isValid() else len(self.doc.stack)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._layers):
+        row = index.row()
+        if not index.isValid() or not 0 <= row < len(self.doc.stack):
             return None
-        entry = self._layers[index.row()]
-        problem = self._problems.get(index.row())
+        entry = self.doc.stack[row]
+        problem = self.doc.problems.get(row)
         if role == Qt.DisplayRole:
-            return self._label(index.row())
+            return self.label(row)
         if role == Qt.ToolTipRole:
-            spec = LAYERS.get(entry["kind"])
-            tip = self._label(index.row()) + "\n\n" + (spec.help if spec else "unknown layer kind")
-            out = self.out_shape(index.row())
+            spec = LAYERS.get(entry.kind)
+            tip = self.label(row) + "\n\n" + (spec.help if spec else "unknown layer kind")
+            out = self._out_shape(row)
             if out is not None:
                 tip += "\n\nhands on shape " + "×".join(str(n) for n in out)
             return f"⚠ {problem.reason}\n\n{tip}" if problem else tip
         if role == Qt.DecorationRole:
-            return QColor("#D62728") if problem else family_colour(entry["kind"])
+            return QColor(PROBLEM_COLOUR) if problem else family_colour(entry.kind)
         if role == Qt.ForegroundRole:
             if problem:
-                return QColor("#D62728")
-            return QColor("#888888") if not entry.get("enabled", True) else None
+                return QColor(PROBLEM_COLOUR)
+            return QColor("#888888") if not entry.enabled else None
         if role == Qt.CheckStateRole:
-            return Qt.Checked if entry.get("enabled", True) else Qt.Unchecked
+            return Qt.Checked if entry.enabled else Qt.Unchecked
         if role == self.ProblemRole:
             return problem.reason if problem else None
         if role == self.ShapeRole:
-            return self.out_shape(index.row())
+            return self._out_shape(row)
         return None
 
-    def _label(self, row: int) -> str:
-        entry = self._layers[row]
-        label = f"{row + 1}. {entry['kind']}{_summary(entry)}{self.shape_note(row)}"
-        return label + ("  (off)" if not entry.get("enabled", True) else "")
+    def _out_shape(self, row: int) -> tuple[int, ...] | None:
+        return self.doc.shapes[row] if 0 <= row < len(self.doc.shapes) else None
+
+    def label(self, row: int) -> str:
+        """'2. affine_coupling · alternating, 64×2  → 4×4×4  (off)'."""
+        entry = self.doc.stack[row]
+        label = f"{row + 1}. {entry.kind}{_summary(entry)}{self.doc.shape_note(row)}"
+        return label + ("  (off)" if not entry.enabled else "")
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         base = Qt.ItemIsDropEnabled
@@ -127,119 +141,76 @@ class StackModel(QAbstractListModel):
         return base | Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled | Qt.ItemIsUserCheckable
 
     def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.EditRole) -> bool:
-        # The checkbox: turned into an undoable command, never changed directly.
-        if role == Qt.CheckStateRole and index.isValid() and self.push_command is not None:
-            from flowlab.ui.commands import SetEnabled
-
-            checked = Qt.CheckState(value) == Qt.Checked if not isinstance(value, bool) else value
-            self.push_command(SetEnabled(self, index.row(), checked))
+        # The checkbox: handed to the editor (an undoable command), never changed here.
+        if role == Qt.CheckStateRole and index.isValid() and self.edits is not None:
+            checked = value if isinstance(value, bool) else Qt.CheckState(value) == Qt.Checked
+            self.edits.set_enabled(index.row(), checked)
             return True
         return False
 
-    def supportedDropActions(self) -> Qt.DropAction:
+    def supportedDropActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
         return Qt.MoveAction | Qt.CopyAction
 
-    def supportedDragActions(self) -> Qt.DropAction:
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt's name
         return Qt.MoveAction
 
-    def mimeTypes(self) -> list[str]:
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
         return [ROWS_MIME, KIND_MIME]
 
-    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802 - Qt's name
         mime = QMimeData()
         rows = sorted({i.row() for i in indexes if i.isValid()})
         mime.setData(ROWS_MIME, QByteArray(json.dumps(rows).encode()))
         return mime
 
-    def canDropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001
+    def canDropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001, N802
         return data.hasFormat(ROWS_MIME) or data.hasFormat(KIND_MIME)
 
-    def dropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001
-        """A palette kind inserts a new layer at ``row``; rows from this list move there. Both undoable."""
-        from flowlab.ui.commands import InsertLayer, MoveLayer
+    def dropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001, N802
+        """A palette kind inserts a new layer at ``row``; a row from this list moves there. Both undoable.
 
-        if self.push_command is None:
+        Returns False for a handled move: the editor has moved the row already, and True would make the view
+        delete the source row as well."""
+        if self.edits is None:
             return False
         if row < 0:
-            row = parent.row() if parent.isValid() else len(self._layers)
+            row = parent.row() if parent.isValid() else len(self.doc.stack)
         if data.hasFormat(KIND_MIME):
             kind = bytes(data.data(KIND_MIME)).decode()
             if kind not in LAYERS:
                 return False
-            self.push_command(InsertLayer(self, row, new_layer(kind)))
+            self.edits.insert_layer(row, kind)
             return True
         if data.hasFormat(ROWS_MIME):
             rows = json.loads(bytes(data.data(ROWS_MIME)).decode())
-            if len(rows) != 1:
-                return False
-            src = rows[0]
-            dst = row if row <= src else row - 1  # ``row`` counts the dragged item itself
-            if dst != src:
-                self.push_command(MoveLayer(self, src, dst))
-            # Returning False keeps the view from deleting the source row: the command already moved it.
-            return False
+            if len(rows) == 1:
+                src = rows[0]
+                self.edits.move_layer(src, row if row <= src else row - 1)  # ``row`` counts the dragged item
         return False
 
-    # -- mutators (called by undo commands only) ----------------------------------------------------------------
-    def insert_layer(self, row: int, entry: dict[str, Any]) -> None:
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._layers.insert(row, copy.deepcopy(entry))
-        self.endInsertRows()
-        self._revalidate()
+    def _entry_replaced(self, row: Any, _old: Any, _new: Any) -> None:
+        if isinstance(row, int):
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
 
-    def remove_layer(self, row: int) -> dict[str, Any]:
-        self.beginRemoveRows(QModelIndex(), row, row)
-        entry = self._layers.pop(row)
-        self.endRemoveRows()
-        self._revalidate()
-        return entry
-
-    def move_layer(self, src: int, dst: int) -> None:
-        if src == dst:
-            return
-        # Qt's destination is the row *before which* the item lands, counted before removal.
-        self.beginMoveRows(QModelIndex(), src, src, QModelIndex(), dst + 1 if dst > src else dst)
-        self._layers.insert(dst, self._layers.pop(src))
-        self.endMoveRows()
-        self._revalidate()
-
-    def set_param(self, row: int, name: str, value: Any) -> None:
-        self._layers[row]["params"][name] = value
-        self._row_changed(row)
-
-    def set_enabled(self, row: int, enabled: bool) -> None:
-        self._layers[row]["enabled"] = enabled
-        self._row_changed(row)
-
-    def replace_all(self, layers: list[dict[str, Any]]) -> None:
-        self.beginResetModel()
-        self._layers = [{"kind": e["kind"], "params": dict(e.get("params", {})),
-                         "enabled": e.get("enabled", True)} for e in copy.deepcopy(layers)]
-        self.endResetModel()
-        self._revalidate()
-
-    def _row_changed(self, row: int) -> None:
-        self._revalidate()
-        idx = self.index(row)
-        self.dataChanged.emit(idx, idx)
-
-    def _revalidate(self) -> None:
-        problems = {p.position: p for p in validate_stack(self._layers, self._shape) if p.position is not None}
-        shapes = stack_shapes(self._layers, self._shape)
-        old_shapes = self._shapes
-        rows = set(problems) | set(self._problems) | {r for r, s in enumerate(shapes)
-                                                      if r >= len(old_shapes) or old_shapes[r] != s}
-        self._problems, self._shapes = problems, shapes
-        for r in rows:
-            if r < len(self._layers):
+    def _refresh_rows(self) -> None:
+        """Repaint the rows whose problem or shape changed (the document derived them anew)."""
+        problems = {r: p.reason for r, p in self.doc.problems.items()}
+        shapes = list(self.doc.shapes)
+        old_problems, old_shapes = self._shown
+        rows = set(problems) | set(old_problems) | {r for r, s in enumerate(shapes)
+                                                    if r >= len(old_shapes) or old_shapes[r] != s}
+        self._shown = (problems, shapes)
+        n = len(self.doc.stack)
+        for r in sorted(rows):
+            if r < n:
                 idx = self.index(r)
                 self.dataChanged.emit(idx, idx)
-        self.changed.emit()
 
 
-def _summary(entry: dict[str, Any]) -> str:
+def _summary(entry: LayerEntry) -> str:
     """A few key parameters shown beside the kind, e.g. ' · alternating, flip'."""
-    p = entry.get("params", {})
+    p = entry.params
     bits = []
     if "mask" in p:
         bits.append(str(p["mask"]))

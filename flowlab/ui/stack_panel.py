@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QGridLayout, QLabel, QListView, QListWidget,
                                QListWidgetItem, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from flowlab.flows import LAYERS
-from flowlab.ui.commands import InsertLayer, MoveLayer, RemoveLayer, SetEnabled
-from flowlab.ui.stack_model import KIND_MIME, StackModel, family_colour, new_layer
+from flowlab.ui.commands import Editor
+from flowlab.ui.stack_model import KIND_MIME, StackModel, family_colour
 
 
 class Palette(QListWidget):
@@ -68,17 +68,17 @@ class StackView(QListView):
 
 
 class StackPanel(QWidget):
-    """Palette above, stack below, and buttons; every edit is an undo command on ``undo_stack``."""
+    """Palette above, stack below, and buttons; every edit goes through ``editor`` (an undo command)."""
 
     selection_changed = Signal(object)  # row or None
 
-    def __init__(self, model: StackModel, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+    def __init__(self, editor: Editor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model, self.undo_stack = model, undo_stack
-        model.push_command = undo_stack.push
+        self.editor, self.doc = editor, editor.doc
+        self.model = StackModel(editor.doc, editor, parent=self)
         self.palette = Palette()
         self.palette.add_requested.connect(self.append_kind)
-        self.view = StackView(model)
+        self.view = StackView(self.model)
         self.view.selectionModel().currentChanged.connect(lambda cur, _prev: self.selection_changed.emit(
             cur.row() if cur.isValid() else None))
         # Two rows of tool buttons (as wide as their text), so the panel fits beside the views on a small screen.
@@ -116,38 +116,38 @@ class StackPanel(QWidget):
     # -- edits (each one an undo command) -------------------------------------------------------------------------
     def append_kind(self, kind: str) -> None:
         row = self.view.current_row()
-        at = self.model.rowCount() if row is None else row + 1
-        self.undo_stack.push(InsertLayer(self.model, at, new_layer(kind)))
+        at = len(self.doc.stack) if row is None else row + 1
+        self.editor.insert_layer(at, kind)
         self._select(at)
 
     def delete(self) -> None:
         row = self.view.current_row()
         if row is not None:
-            self.undo_stack.push(RemoveLayer(self.model, row))
-            if self.model.rowCount():
-                self._select(min(row, self.model.rowCount() - 1))
+            self.editor.remove_layer(row)
+            if len(self.doc.stack):
+                self._select(min(row, len(self.doc.stack) - 1))
 
     def duplicate(self) -> None:
         row = self.view.current_row()
         if row is not None:
-            self.undo_stack.push(InsertLayer(self.model, row + 1, self.model.layer(row)))
+            self.editor.insert_layer(row + 1, self.doc.stack[row])
             self._select(row + 1)
 
     def toggle_enabled(self) -> None:
         row = self.view.current_row()
         if row is not None:
-            self.undo_stack.push(SetEnabled(self.model, row, not self.model.layer(row).get("enabled", True)))
+            self.editor.set_enabled(row, not self.doc.stack[row].enabled)
 
     def move_up(self) -> None:
         row = self.view.current_row()
         if row is not None and row > 0:
-            self.undo_stack.push(MoveLayer(self.model, row, row - 1))
+            self.editor.move_layer(row, row - 1)
             self._select(row - 1)
 
     def move_down(self) -> None:
         row = self.view.current_row()
-        if row is not None and row < self.model.rowCount() - 1:
-            self.undo_stack.push(MoveLayer(self.model, row, row + 1))
+        if row is not None and row < len(self.doc.stack) - 1:
+            self.editor.move_layer(row, row + 1)
             self._select(row + 1)
 
     def _select(self, row: int) -> None:

@@ -161,9 +161,9 @@ def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, 
     errors = _drive_modal(qtbot, _draw_two_and_ok)
     window.target_panel.draw_images_button.click()
     assert not errors, errors
-    assert window.target_config["kind"] == "drawn_images" and not window.warnings
+    assert window.doc.target["kind"] == "drawn_images" and not window.warnings
     assert len(window.current_preset().target["data"]["images"]) == 2  # saved with the preset
-    assert window.model.shape == (1, 8, 8)
+    assert window.doc.shape == (1, 8, 8)
 
     def add_one_more(dialog: DrawImagesDialog) -> None:
         assert dialog.strip.count() == 2 and not dialog.size_combo.isEnabled()  # the current images, to extend
@@ -174,4 +174,4 @@ def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, 
     errors = _drive_modal(qtbot, add_one_more)
     window.target_panel.draw_images_button.click()
     assert not errors, errors
-    assert len(window.target_config["data"]["images"]) == 3
+    assert len(window.doc.target["data"]["images"]) == 3

@@ -33,7 +33,7 @@ def _train(qtbot, w: MainWindow, steps: int = 15) -> None:
 
 def test_opens_on_the_default_preset_ready_to_play(window) -> None:
     assert "RealNVP on two moons" in window.windowTitle()
-    assert window.model.rowCount() == 8 and window.play_action.isEnabled()
+    assert len(window.doc.stack) == 8 and window.play_action.isEnabled()
     assert window.status_device.text().startswith(("CPU", "CUDA", "Apple"))
 
 
@@ -67,7 +67,7 @@ def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) ->
 
 def test_save_and_reload_gives_an_equal_preset(qtbot, window, tmp_path: Path) -> None:
     path = tmp_path / "mine.json"
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()
     assert window.save_to(path)
     saved = load_preset(path)
@@ -106,20 +106,20 @@ def test_dropping_a_preset_file_on_the_window_opens_it(qtbot, window, tmp_path) 
 
 
 def test_undo_redo_from_the_edit_menu(qtbot, window) -> None:
-    window.stack_panel.view.setCurrentIndex(window.model.index(2))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(2))
     window.stack_panel.delete()
-    assert window.model.rowCount() == 7
+    assert len(window.doc.stack) == 7
     window.undo_action.trigger()
-    assert window.model.rowCount() == 8
+    assert len(window.doc.stack) == 8
     window.redo_action.trigger()
-    assert window.model.rowCount() == 7
+    assert len(window.doc.stack) == 7
 
 
 def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> None:
     window.toggle_play()
     qtbot.waitUntil(lambda: window._running, timeout=10000)
     old = window.session
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()
     assert not window._running and not old.worker.is_running  # paused at once, restarted once edits settle
     assert "stack changed" in window.statusBar().currentMessage()
@@ -127,10 +127,8 @@ def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> 
 
 
 def test_an_invalid_stack_is_marked_and_cannot_play(qtbot, window) -> None:
-    from flowlab.ui.commands import SetParam
-
-    window.undo_stack.push(SetParam(window.model, 0, "mask", "channel"))
-    assert window.model.problem(0) is not None
+    window.editor.set_param(0, "mask", "channel")
+    assert window.doc.problems.get(0) is not None
     assert not window.play_action.isEnabled()
     assert "layer 1" in window.status_step.text()
     window.undo_stack.undo()
@@ -237,7 +235,7 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
     assert window.session.worker.trainer.step == step  # resumed, ActNorm state and all
     resumed = window.session
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
     qtbot.waitUntil(lambda: window.session is not resumed and window.session.worker.trainer is not None,
                     timeout=20000)

@@ -40,12 +40,12 @@ def window(qtbot, warnings, starts):
 
 def test_quick_edits_restart_once_with_the_final_stack(qtbot, window, starts) -> None:
     assert len(starts) == 1
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     hidden = window.layer_editor.form.editors["hidden"]
     for value in (40, 48, 56, 64, 72):  # a dragged spin box: five edits within a few tens of milliseconds
         hidden.setValue(value)
         qtbot.wait(20)
-    assert window.model.layer(0)["params"]["hidden"] == 72 and len(starts) == 1
+    assert window.doc.stack[0].params["hidden"] == 72 and len(starts) == 1
     qtbot.waitUntil(lambda: len(starts) == 2, timeout=3000)
     qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
     assert len(starts) == 2 and window.session is starts[-1]
@@ -54,10 +54,10 @@ def test_quick_edits_restart_once_with_the_final_stack(qtbot, window, starts) ->
 
 
 def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, window, starts) -> None:
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.layer_editor.form.editors["mask"].setCurrentText("checkerboard")  # invalid on 2-D data
     assert not window.play_action.isEnabled() and "layer 1" in window.status_step.text()  # before any restart
-    assert window.model.problem(0) is not None
+    assert window.doc.problems.get(0) is not None
     qtbot.waitUntil(lambda: window.session is None, timeout=3000)  # an invalid stack: stopped, nothing started
     assert len(starts) == 1
     for _ in range(3):
@@ -65,16 +65,16 @@ def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, wind
     count = len(starts)
     for _ in range(4):  # Ctrl+Z held down
         window.undo_action.trigger()
-    assert window.model.rowCount() == 8 and window.play_action.isEnabled()  # the mark went at once
+    assert len(window.doc.stack) == 8 and window.play_action.isEnabled()  # the mark went at once
     qtbot.waitUntil(lambda: len(starts) == count + 1, timeout=3000)
     qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
     assert len(starts) == count + 1
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
-    assert window.session.worker.trainer.layers == window.model.layers()
+    assert window.session.worker.trainer.layers == window.doc.layers()
 
 
 def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, starts) -> None:
-    window.stack_panel.view.setCurrentIndex(window.model.index(0))
+    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()
     window.toggle_play()  # at once, before the debounce interval: restarts now and plays the edited stack
     assert len(starts) == 2 and not window.restart_timer.isActive()
@@ -217,7 +217,7 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert window.open_path(folder / "p.json"), warnings
-    assert window.target_config["kind"] == "picture" and not warnings
+    assert window.doc.target["kind"] == "picture" and not warnings
     assert str(folder / "pic.png") in window.target_panel.help.text()  # the panel names the file in use
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
     assert window.session.worker.trainer.target.shape == (2,)
@@ -266,17 +266,17 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
 
     def labels() -> list[str]:
         view = window.stack_panel.view
-        return [view.model().data(window.model.index(r), Qt.DisplayRole) for r in range(window.model.rowCount())]
+        return [view.model().data(window.stack_panel.model.index(r), Qt.DisplayRole) for r in range(len(window.doc.stack))]
 
     assert not any("→" in text for text in labels())  # 2-D moons: nothing changes shape
     from flowlab.flows import stack_shapes
 
     window.open_builtin("realnvp_digits")  # 8×8 digits: every row says what it hands on
-    shapes = stack_shapes(window.model.layers(), (1, 8, 8))
+    shapes = stack_shapes(window.doc.layers(), (1, 8, 8))
     assert (1, 8, 8) in shapes and len(set(shapes)) > 1  # the preset reshapes (squeeze, factor-out)
     for text, shape in zip(labels(), shapes):
         assert text.endswith("→ " + "×".join(map(str, shape))), text
     window.target_panel.combo.setCurrentIndex(window.target_panel.combo.findData("moons"))  # back to 2-D data
-    valid = [r for r in range(window.model.rowCount()) if window.model.problem(r) is None]
-    assert valid and all(window.model.out_shape(r) == (2,) for r in valid)  # recomputed for the new target
+    valid = [r for r in range(len(window.doc.stack)) if window.doc.problems.get(r) is None]
+    assert valid and all(window.doc.shapes[r] == (2,) for r in valid)  # recomputed for the new target
     assert not any("→" in text for text in labels())

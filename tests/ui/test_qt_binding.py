@@ -10,14 +10,16 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt  # noqa: E402
 
-from flowlab.ui.stack_model import StackModel, new_layer  # noqa: E402
+from flowlab.document import Document, LayerEntry  # noqa: E402
+from flowlab.ui.stack_model import StackModel  # noqa: E402
 
 
 def test_model_data_called_from_qt_keeps_none_alive(qtbot) -> None:
     """PySide6 6.12.0 decremented None's reference count on every data() call from C++ that returned None;
     on Python < 3.12 (where None is not immortal) the interpreter then aborts ("none_dealloc")."""
-    model = StackModel((2,))
-    model.replace_all([new_layer("actnorm")])
+    doc = Document()
+    model = StackModel(doc)
+    doc.stack.append(LayerEntry.new("actnorm"))
     proxy = QSortFilterProxyModel()
     proxy.setSourceModel(model)
     index = proxy.index(0, 0)

@@ -12,28 +12,37 @@ from PySide6.QtCore import QMimeData, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QUndoStack  # noqa: E402
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QSpinBox  # noqa: E402
 
+from flowlab.document import Document, LayerEntry  # noqa: E402
 from flowlab.flows import LAYERS  # noqa: E402
+from flowlab.presets import Preset  # noqa: E402
+from flowlab.ui.commands import Editor  # noqa: E402
 from flowlab.ui.param_editor import LayerEditor  # noqa: E402
-from flowlab.ui.stack_model import ROWS_MIME, StackModel, new_layer  # noqa: E402
+from flowlab.ui.stack_model import ROWS_MIME, StackModel  # noqa: E402
 from flowlab.ui.stack_panel import StackPanel  # noqa: E402
+
+MOONS = {"kind": "moons", "params": {}, "data": {}}
+
+
+def load(doc: Document, kinds: list[str], target: dict = MOONS) -> None:
+    doc.load(Preset(name="test", layers=[LayerEntry.new(k).to_dict() for k in kinds], target=target))
 
 
 @pytest.fixture
 def panel(qtbot):
     undo = QUndoStack()
-    model = StackModel((2,))
-    panel = StackPanel(model, undo)
+    doc = Document()
+    panel = StackPanel(Editor(doc, undo))
     panel.resize(400, 700)
     qtbot.addWidget(panel)
     panel.show()
     qtbot.waitExposed(panel)
-    model.replace_all([new_layer("actnorm"), new_layer("affine_coupling"), new_layer("reverse")])
+    load(doc, ["actnorm", "affine_coupling", "reverse"])
     panel.undo = undo
     return panel
 
 
 def kinds(panel: StackPanel) -> list[str]:
-    return [e["kind"] for e in panel.model.layers()]
+    return [e.kind for e in panel.doc.stack]
 
 
 def _drop(view, mime: QMimeData, row: int) -> None:
@@ -67,7 +76,7 @@ def test_drag_from_palette_into_the_stack_at_a_position(panel) -> None:
     mime = panel.palette.mimeData([maf])  # exactly what a drag from the palette carries
     _drop(panel.view, mime, 1)
     assert kinds(panel) == ["actnorm", "maf", "affine_coupling", "reverse"]
-    assert panel.model.layer(1)["params"] == LAYERS["maf"].defaults()
+    assert dict(panel.doc.stack[1].params) == LAYERS["maf"].defaults()
     panel.undo.undo()
     assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
     panel.undo.redo()
@@ -94,12 +103,12 @@ def test_keyboard_equivalents(panel, qtbot) -> None:
     qtbot.keyClick(panel.view, Qt.Key_D, Qt.ControlModifier)  # duplicate
     assert kinds(panel) == ["actnorm", "affine_coupling", "affine_coupling", "reverse"]
     qtbot.keyClick(panel.view, Qt.Key_Space)  # disable the copy (now selected)
-    assert panel.model.layer(2)["enabled"] is False
+    assert panel.doc.stack[2].enabled is False
     qtbot.keyClick(panel.view, Qt.Key_Up, Qt.AltModifier)  # move it up
-    assert panel.model.layer(1)["enabled"] is False
+    assert panel.doc.stack[1].enabled is False
     qtbot.keyClick(panel.view, Qt.Key_Delete)
     assert kinds(panel) == ["actnorm", "affine_coupling", "reverse"]
-    assert all(e["enabled"] for e in panel.model.layers())
+    assert all(e.enabled for e in panel.doc.stack)
     panel.palette.setFocus()
     panel.palette.setCurrentRow(0)
     qtbot.keyClick(panel.palette, Qt.Key_Return)  # Enter on a palette item inserts it below the selection
@@ -112,9 +121,9 @@ def test_keyboard_equivalents(panel, qtbot) -> None:
 def test_checkbox_toggles_enabled_through_undo(panel) -> None:
     idx = panel.model.index(0)
     assert panel.model.setData(idx, Qt.Unchecked.value, Qt.CheckStateRole)
-    assert panel.model.layer(0)["enabled"] is False
+    assert panel.doc.stack[0].enabled is False
     panel.undo.undo()
-    assert panel.model.layer(0)["enabled"] is True
+    assert panel.doc.stack[0].enabled is True
 
 
 def test_parameter_editor_edits_through_undo(panel, qtbot) -> None:
@@ -122,30 +131,28 @@ def test_parameter_editor_edits_through_undo(panel, qtbot) -> None:
     qtbot.addWidget(editor)
 
     def show(row: int) -> None:
-        problem = panel.model.problem(row)
-        editor.show_layer(row, panel.model.layer(row), problem.reason if problem else None)
+        problem = panel.doc.problems.get(row)
+        editor.show_layer(row, panel.doc.stack[row].to_dict(), problem.reason if problem else None)
 
-    from flowlab.ui.commands import SetParam
-
-    editor.form.edited.connect(lambda name, value: panel.undo.push(SetParam(panel.model, 1, name, value)))
-    panel.model.changed.connect(lambda: show(1))
+    editor.form.edited.connect(lambda name, value: panel.editor.set_param(1, name, value))
+    panel.doc.changed.connect(lambda _field: show(1))
     show(1)
     hidden = editor.form.editors["hidden"]
     assert isinstance(hidden, QSpinBox) and hidden.maximum() == LAYERS["affine_coupling"].param("hidden").high
     hidden.setValue(33)
-    assert panel.model.layer(1)["params"]["hidden"] == 33
+    assert panel.doc.stack[1].params["hidden"] == 33
     mask = editor.form.editors["mask"]
     assert isinstance(mask, QComboBox)
     mask.setCurrentText("checkerboard")  # invalid on vectors: marked on the layer, before any training
-    assert panel.model.problem(1) is not None and "for images" in panel.model.problem(1).reason
+    assert panel.doc.problems.get(1) is not None and "for images" in panel.doc.problems.get(1).reason
     assert "for images" in editor.problem.text() and not editor.problem.isHidden()
     assert "for images" in panel.model.data(panel.model.index(1), Qt.ToolTipRole)
     flip = editor.form.editors["flip"]
     assert isinstance(flip, QCheckBox)
     panel.undo.undo()  # mask back to half: the mark goes, the editor follows the model
-    assert panel.model.problem(1) is None and mask.currentText() == "half" and editor.problem.isHidden()
+    assert panel.doc.problems.get(1) is None and mask.currentText() == "half" and editor.problem.isHidden()
     panel.undo.undo()
-    assert panel.model.layer(1)["params"]["hidden"] == LAYERS["affine_coupling"].defaults()["hidden"]
+    assert panel.doc.stack[1].params["hidden"] == LAYERS["affine_coupling"].defaults()["hidden"]
     assert hidden.value() == LAYERS["affine_coupling"].defaults()["hidden"]
     panel.undo.redo()
     assert hidden.value() == 33
@@ -185,12 +192,12 @@ def test_stack_shows_the_shape_each_layer_hands_on(panel, monkeypatch) -> None:
     def label(row: int) -> str:
         return panel.view.model().data(panel.model.index(row), Qt.DisplayRole)
 
-    panel.model.replace_all([new_layer("actnorm"), new_layer("lu_linear"), new_layer("reverse")])
+    load(panel.doc, ["actnorm", "lu_linear", "reverse"])
     assert not any("→" in label(r) for r in range(3))  # 2-D data, no shape changes: no clutter
     panel.view.setCurrentIndex(panel.model.index(0))
     panel.append_kind(halver)  # a vector layer that changes the dimension: its shape shows
     assert label(1).endswith("→ 1") and "→" not in label(2)
-    panel.model.set_shape((1, 8, 8))  # the target changed to images: every row shows its shape
+    panel.editor.set_target({"kind": "digits", "params": {}, "data": {}})  # images: every row shows its shape
     assert [panel.model.data(panel.model.index(r), StackModel.ShapeRole) for r in range(4)] == [
         (1, 8, 8), (4, 4, 4), (4, 4, 4), (4, 4, 4)]
     assert label(0).endswith("→ 1×8×8") and label(1).endswith("→ 4×4×4") and label(3).endswith("→ 4×4×4")
@@ -199,12 +206,12 @@ def test_stack_shows_the_shape_each_layer_hands_on(panel, monkeypatch) -> None:
     panel.view.setCurrentIndex(panel.model.index(2))
     panel.append_kind(halver)  # 16×2×2 → 64×1×1
     panel.append_kind(halver)  # odd height: invalid, no shape, and the rows after it keep the last good one
-    assert panel.model.problem(4) is not None and "→" not in label(4)
+    assert panel.doc.problems.get(4) is not None and "→" not in label(4)
     assert label(5).endswith("→ 64×1×1")
     assert "hands on shape 64×1×1" in panel.model.data(panel.model.index(5), Qt.ToolTipRole)
     panel.undo.undo()
     panel.undo.undo()
-    assert label(3).endswith("→ 16×2×2") and panel.model.rowCount() == 5
+    assert label(3).endswith("→ 16×2×2") and panel.model.rowCount() == 5 and len(panel.doc.stack) == 5
     panel.view.setCurrentIndex(panel.model.index(1))
     panel.toggle_enabled()  # a disabled layer hands on what it receives
     assert label(1).endswith("→ 1×8×8  (off)") and label(2).endswith("→ 4×4×4")

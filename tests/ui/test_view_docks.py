@@ -30,11 +30,11 @@ def _shown(window) -> set[str]:
 
 
 def _check_rule(window, kind: str) -> None:
-    assert data_kind(window.model.shape) == kind
+    assert data_kind(window.doc.shape) == kind
     assert _shown(window) == SHOWN[kind]
     for key, dock in window.view_docks.items():
         action = dock.toggleViewAction()
-        assert action.isEnabled() == window.views[key].applies_to(window.model.shape)
+        assert action.isEnabled() == window.views[key].applies_to(window.doc.shape)
         if not action.isEnabled():
             assert "does not apply" in action.statusTip()
             assert window.SNAPSHOT_VIEWS.get(key) not in window.shown_views()  # nothing computed for it

@@ -1,0 +1,102 @@
+"""Undo for every edit of the document: each kind undoes and redoes to an equal preset; drags merge."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtGui import QUndoStack  # noqa: E402
+
+from flowlab.document import Document, LayerEntry  # noqa: E402
+from flowlab.presets.builtin import load_builtin  # noqa: E402
+from flowlab.ui import commands  # noqa: E402
+from flowlab.ui.commands import Editor  # noqa: E402
+
+DRAWN = {"kind": "points", "params": {"jitter": 0.2},
+         "data": {"points": [[0.0, 0.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 0.5]]}}
+
+EDITS = {
+    "insert a layer": lambda e: e.insert_layer(1, "maf"),
+    "duplicate a layer": lambda e: e.insert_layer(1, e.doc.stack[0]),
+    "remove a layer": lambda e: e.remove_layer(0),
+    "move a layer down": lambda e: e.move_layer(0, 2),
+    "move a layer up": lambda e: e.move_layer(3, 0),
+    "set a layer parameter": lambda e: e.set_param(1, "hidden", 17),
+    "turn a layer off": lambda e: e.set_enabled(2, False),
+    "change the target kind": lambda e: e.set_target({"kind": "circles", "params": {}, "data": {}}),
+    "set a target parameter": lambda e: e.set_target_param("noise", 0.2),
+    "draw the target": lambda e: e.set_target(DRAWN, "Draw target"),
+    "set a training setting": lambda e: e.set_training("learning_rate", 0.02),
+    "set a structural training setting": lambda e: e.set_training("seed", 7),
+    "rename": lambda e: e.set_field("name", "my moons"),
+    "describe": lambda e: e.set_field("description", "a lecture demo"),
+    "base": lambda e: e.set_field("base", "diagonal"),
+    "view settings": lambda e: e.set_field("view", {"shown": ["density"]}),
+}
+
+
+@pytest.fixture
+def editor() -> Editor:
+    return Editor(Document(load_builtin()), QUndoStack())
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_every_edit_undoes_and_redoes_to_an_equal_preset(editor: Editor, name: str) -> None:
+    before = editor.doc.to_preset()
+    EDITS[name](editor)
+    after = editor.doc.to_preset()
+    assert after != before and editor.undo_stack.count() == 1 and editor.doc.target_problem is None
+    editor.undo_stack.undo()
+    assert editor.doc.to_preset() == before
+    editor.undo_stack.redo()
+    assert editor.doc.to_preset() == after
+
+
+def test_an_edit_to_the_same_value_pushes_nothing(editor: Editor) -> None:
+    editor.set_param(1, "hidden", editor.doc.stack[1].params["hidden"])
+    editor.set_training("learning_rate", editor.doc.training.learning_rate)
+    editor.set_field("name", editor.doc.name)
+    editor.set_enabled(0, True)
+    assert editor.undo_stack.count() == 0
+
+
+def test_a_dragged_value_is_one_undo_step(editor: Editor, monkeypatch) -> None:
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr(commands.time, "monotonic", lambda: next(clock) * 0.1)  # 0.1 s apart
+    lr0, hidden0 = editor.doc.training.learning_rate, editor.doc.stack[1].params["hidden"]
+    for lr in (0.002, 0.003, 0.004):
+        editor.set_training("learning_rate", lr)
+    for h in (20, 21, 22):
+        editor.set_param(1, "hidden", h)
+    editor.set_param(2, "hidden", 23)  # another row: its own step
+    assert editor.undo_stack.count() == 3
+    editor.undo_stack.undo()
+    editor.undo_stack.undo()
+    assert editor.doc.stack[1].params["hidden"] == hidden0 and editor.doc.training.learning_rate == 0.004
+    editor.undo_stack.undo()
+    assert editor.doc.training.learning_rate == lr0
+
+
+def test_edits_far_apart_in_time_are_separate_steps(editor: Editor, monkeypatch) -> None:
+    clock = iter(float(t) for t in range(100))
+    monkeypatch.setattr(commands.time, "monotonic", lambda: next(clock) * 2.0)  # 2 s apart
+    editor.set_training("learning_rate", 0.002)
+    editor.set_training("learning_rate", 0.003)
+    assert editor.undo_stack.count() == 2
+
+
+def test_invalid_training_value_pushes_nothing(editor: Editor) -> None:
+    from flowlab.errors import FlowlabError
+
+    with pytest.raises(FlowlabError):
+        editor.set_training("batch_size", 0)
+    assert editor.undo_stack.count() == 0
+
+
+def test_undo_texts_name_the_edit(editor: Editor) -> None:
+    editor.insert_layer(0, LayerEntry.new("reverse"))
+    editor.set_training("learning_rate", 0.01)
+    editor.set_target_param("noise", 0.2)
+    texts = [editor.undo_stack.text(i) for i in range(editor.undo_stack.count())]
+    assert texts == ["Add reverse", "Set learning_rate", "Set target noise"]
