@@ -27,6 +27,7 @@ from flowlab.training.views import Snapshot
 from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import Editor
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
+from flowlab.ui.preset_info import PresetInfo
 from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
 from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
@@ -133,6 +134,9 @@ class MainWindow(QMainWindow):
         params = self._dock("Layer parameters", self.layer_editor, Qt.LeftDockWidgetArea)
         right = QWidget()
         form = QVBoxLayout(right)
+        self.preset_info = PresetInfo(self.editor)
+        form.addWidget(QLabel("<b>Preset</b>"))
+        form.addWidget(self.preset_info)
         form.addWidget(QLabel("<b>Target</b>"))
         form.addWidget(self.target_panel)
         form.addWidget(QLabel("<b>Training</b>"))

@@ -100,3 +100,36 @@ def test_undo_texts_name_the_edit(editor: Editor) -> None:
     editor.set_target_param("noise", 0.2)
     texts = [editor.undo_stack.text(i) for i in range(editor.undo_stack.count())]
     assert texts == ["Add reverse", "Set learning_rate", "Set target noise"]
+
+
+def test_name_and_description_are_edited_in_the_window_with_undo(qtbot, window) -> None:
+    info = window.preset_info
+    qtbot.keyClicks(info.name, " v2")
+    assert window.doc.name.endswith(" v2") and window.windowTitle().startswith(f"flowlab — {window.doc.name}")
+    assert window.isWindowModified()
+    info.description.setPlainText("my lecture")
+    assert window.doc.description == "my lecture" and "my lecture" in window.notes.text()
+    window.undo_stack.undo()
+    window.undo_stack.undo()
+    assert not window.doc.name.endswith(" v2") and info.name.text() == window.doc.name
+    assert info.description.toPlainText() == window.doc.description != "my lecture"
+    assert not window.isWindowModified()
+
+
+def test_target_and_training_edits_in_the_window_undo(qtbot, window) -> None:
+    panel = window.target_panel
+    panel.form.editors["noise"].setValue(0.25)
+    assert window.doc.target["params"]["noise"] == 0.25
+    lr = window.train_form.editors["learning_rate"]
+    lr.setValue(0.005)
+    assert window.doc.training.learning_rate == 0.005
+    i = panel.combo.findData("circles")
+    panel.combo.setCurrentIndex(i)
+    assert window.doc.target["kind"] == "circles"
+    window.undo_stack.undo()  # back to moons, and the panel shows it
+    assert window.doc.target["kind"] == "moons" and panel.combo.currentData() == "moons"
+    window.undo_stack.undo()  # the learning rate, shown in its spin box
+    assert window.doc.training.learning_rate == 1e-3 and abs(lr.value() - 1e-3) < 1e-12
+    window.undo_stack.undo()
+    assert window.doc.target["params"].get("noise", None) != 0.25
+    assert abs(panel.form.editors["noise"].value() - 0.25) > 1e-9
