@@ -11,13 +11,13 @@ import numpy as np
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QFontMetricsF, QKeySequence, QPainter, QPaintEvent, QUndoStack
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox,
                                QSizePolicy, QStyle, QToolBar, QVBoxLayout, QWidget)
 
 from flowlab.document import Document
 from flowlab.errors import FlowlabError
-from flowlab.presets import Preset, PresetError, load_preset, save_preset
-from flowlab.presets.builtin import builtin_paths, load_builtin
+from flowlab.presets import Preset
+from flowlab.presets.builtin import load_builtin
 from flowlab.targets import TARGETS, build_target
 from flowlab.training.checkpoints import load_checkpoint, weights_path_for
 from flowlab.training.objectives import Plan
@@ -26,6 +26,7 @@ from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
 from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import Editor
+from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.preset_info import PresetInfo
 from flowlab.ui.stack_panel import StackPanel
@@ -94,7 +95,8 @@ class MainWindow(QMainWindow):
         self._latest: Snapshot | None = None
         self._drawn: Snapshot | None = None
         self._running = False
-        self.path: Path | None = None
+        self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
+        self.files.path_changed.connect(self._show_title)
         self._load_weights = False
         self.entropy: float | None = None
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
@@ -112,6 +114,8 @@ class MainWindow(QMainWindow):
         self.restart_timer.timeout.connect(self._restart_session)
         self._restore_settings()
         self.apply_preset(preset or load_builtin(), path)
+        if path is not None:
+            self.files.add_recent(path)
 
     # -- construction ---------------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -161,7 +165,8 @@ class MainWindow(QMainWindow):
         self.views["anomaly"] = AnomalyView()
         self.views["anomaly"].score_requested.connect(self._score_requested)
         for key in ("samples", "images"):  # the same export as File ▸ Export samples
-            self.views[key].add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
+            self.views[key].add_export_action("Save samples as CSV or NPY…", self.files.export_samples_dialog,
+                                              "samples")
         self.view_docks: dict[str, QDockWidget] = {}
         for key, area in (("density", Qt.LeftDockWidgetArea), ("samples", Qt.RightDockWidgetArea),
                           ("curves", Qt.BottomDockWidgetArea), ("layers", Qt.BottomDockWidgetArea),
@@ -240,23 +245,24 @@ class MainWindow(QMainWindow):
             tb.addAction(a)
 
         file_menu = self.menuBar().addMenu("&File")
-        for text, keys, slot in (("&New", QKeySequence.New, self.new_document),
-                                 ("&Open…", QKeySequence.Open, self.open_dialog),
-                                 ("&Save", QKeySequence.Save, self.save),
-                                 ("Save &As…", QKeySequence.SaveAs, self.save_as)):
+        files = self.files
+        for text, keys, slot in (("&New", QKeySequence.New, files.new_document),
+                                 ("&Open…", QKeySequence.Open, files.open_dialog),
+                                 ("&Save", QKeySequence.Save, files.save),
+                                 ("Save &As…", QKeySequence.SaveAs, files.save_as)):
             a = QAction(text, self)
             a.setShortcut(keys)
             a.triggered.connect(slot)
             file_menu.addAction(a)
-        self.recent_menu = file_menu.addMenu("Open &Recent")
+        files.set_recent_menu(file_menu.addMenu("Open &Recent"))
         save_weights = QAction("Save &weights beside the preset", self)
         save_weights.setStatusTip("Write NAME.weights.pt next to the preset file; opening the preset resumes them")
-        save_weights.triggered.connect(self.save_weights)
+        save_weights.triggered.connect(files.save_weights)
         file_menu.addAction(save_weights)
         file_menu.addSeparator()
         export = QAction("&Export samples…", self)
         export.setStatusTip("Save the model's current samples as CSV or NPY")
-        export.triggered.connect(self.export_samples_dialog)
+        export.triggered.connect(files.export_samples_dialog)
         file_menu.addAction(export)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
@@ -273,20 +279,7 @@ class MainWindow(QMainWindow):
         edit.addAction(redo)
         self.undo_action, self.redo_action = undo, redo
 
-        presets = self.menuBar().addMenu("&Presets")
-        presets.setToolTipsVisible(True)
-        planar = presets.addMenu("Planar flows on U1–U4 (Rezende && Mohamed)")
-        planar.setToolTipsVisible(True)
-        for key, path in builtin_paths().items():
-            try:
-                p = load_preset(path)
-            except PresetError:
-                continue  # a broken built-in file is left out of the menu, not fatal
-            a = QAction(p.name, self)
-            a.setToolTip(p.description)
-            a.setStatusTip(p.description)
-            a.triggered.connect(lambda _=False, k=key: self.open_builtin(k))
-            (planar if key.startswith("planar_") else presets).addAction(a)
+        files.fill_presets_menu(self.menuBar().addMenu("&Presets"))
 
         view = self.menuBar().addMenu("&View")
         view.setToolTipsVisible(True)  # a view that cannot draw this target's data says why it is greyed out
@@ -298,21 +291,20 @@ class MainWindow(QMainWindow):
         self.presentation_action.setCheckable(True)
         self.presentation_action.toggled.connect(self.set_presentation_mode)
         view.addAction(self.presentation_action)
-        self._update_recent_menu()
 
     # -- documents ------------------------------------------------------------------------------------------------
     def current_preset(self) -> Preset:
         return self.doc.to_preset()
 
     def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
+        """Replace the document (its undo history goes with it) and start training it, resuming the weights saved
+        beside ``path`` if there are any. File handling (``self.files``) asks about unsaved edits first."""
         self._stop_session()
         self.undo_stack.clear()
         self.doc.load(preset)
         self.undo_stack.setClean()
-        self.path = path
+        self.files.path = path
         self._load_weights = path is not None
-        if path is not None:
-            self._add_recent(path)
         self._show_document()
         self._restart_session()
 
@@ -330,99 +322,21 @@ class MainWindow(QMainWindow):
 
     def _show_title(self) -> None:
         # "[*]" is where Qt shows the modified mark (the undo stack is not at its clean state).
-        where = f" ({self.path.name})" if self.path else ""
+        where = f" ({self.files.path.name})" if self.files.path else ""
         self.setWindowTitle(f"flowlab — {self.doc.name}{where}[*]")
 
-    def open_path(self, path: str | Path) -> bool:
-        """Open a preset file; a broken file shows a dialog naming the problem and changes nothing."""
-        try:
-            preset = load_preset(path)
-        except PresetError as e:
-            QMessageBox.warning(self, "Cannot open preset", str(e))
-            return False
-        self.apply_preset(preset, Path(path))
-        return True
-
-    def open_builtin(self, key: str) -> None:
-        try:
-            self.apply_preset(load_builtin(key))
-        except PresetError as e:
-            QMessageBox.warning(self, "Cannot open preset", str(e))
-
-    def open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open preset", "", "flowlab presets (*.json)")
-        if path:
-            self.open_path(path)
-
-    def new_document(self) -> None:
-        self.apply_preset(Preset(name="untitled", layers=[], target={"kind": "moons", "params": {}, "data": {}}))
-
-    def save(self) -> bool:
-        return self.save_to(self.path) if self.path else self.save_as()
-
-    def save_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{self.doc.name}.json",
-                                              "flowlab presets (*.json)")
-        return self.save_to(Path(path)) if path else False
-
-    def save_to(self, path: Path) -> bool:
-        try:
-            save_preset(self.current_preset(), path)
-        except (OSError, ValueError) as e:
-            QMessageBox.warning(self, "Cannot save preset", f"{path}: {e}")
-            return False
-        self.path = Path(path)
-        self.undo_stack.setClean()
-        self._add_recent(self.path)
-        self.statusBar().showMessage(f"saved {path}", 4000)
-        return True
-
-    def save_weights(self) -> bool:
-        """Save the preset (asking for a file if it has none), then the weights beside it, from the worker."""
-        self.flush_restart()
-        if self.session is None or (self.path is None and not self.save_as()) or not self.save_to(self.path):
-            return False
-        self.session.worker.save_weights(weights_path_for(self.path))
-        return True
-
-    def export_samples_dialog(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Export samples", "samples.csv", "CSV (*.csv);;NumPy (*.npy)")
-        return self.export_samples(Path(path)) if path else False
-
-    def export_samples(self, path: Path) -> bool:
-        """The newest model samples (as drawn) to CSV or NPY; the format follows the file name."""
+    # -- what file handling asks of the window (``DocumentFiles.host``) -------------------------------------------
+    def latest_samples(self) -> np.ndarray | None:
         snap = self._latest
-        samples = None if snap is None else (snap.model_samples if snap.model_samples is not None
-                                             else snap.image_samples)
-        if samples is None:
-            QMessageBox.warning(self, "Nothing to export", "There are no model samples yet.")
+        return None if snap is None else (snap.model_samples if snap.model_samples is not None
+                                          else snap.image_samples)
+
+    def save_weights_to(self, path: Path) -> bool:
+        self.flush_restart()
+        if self.session is None:
             return False
-        try:
-            if path.suffix.lower() == ".npy":
-                np.save(path, samples)
-            else:
-                flat = samples.reshape(len(samples), -1)
-                header = ",".join(["x", "y"][: flat.shape[1]] if flat.shape[1] <= 2 else
-                                  [f"v{i}" for i in range(flat.shape[1])])
-                np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.6g")
-        except OSError as e:
-            QMessageBox.warning(self, "Cannot export samples", f"{path}: {e.strerror or e}")
-            return False
-        self.statusBar().showMessage(f"exported {len(samples)} samples to {path}", 4000)
+        self.session.worker.save_weights(path)
         return True
-
-    def _add_recent(self, path: Path) -> None:
-        s = QSettings()
-        recent = [p for p in (s.value("recent", []) or []) if p != str(path)]
-        s.setValue("recent", [str(path)] + recent[:7])
-        self._update_recent_menu()
-
-    def _update_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for p in QSettings().value("recent", []) or []:
-            a = QAction(p, self)
-            a.triggered.connect(lambda _=False, path=p: self.open_path(path))
-            self.recent_menu.addAction(a)
 
     # -- edits (each one an undo command on the document) ----------------------------------------------------------
     def _show_layer(self, row: int | None) -> None:
@@ -557,7 +471,8 @@ class MainWindow(QMainWindow):
         base = self.doc.base
         self._session_settings = settings
 
-        weights = weights_path_for(self.path) if self.path is not None and self._load_weights else None
+        path = self.files.path
+        weights = weights_path_for(path) if path is not None and self._load_weights else None
         self._load_weights = False  # weights belong to the preset as opened, not to later edits
 
         def factory() -> Trainer:
@@ -796,15 +711,14 @@ class MainWindow(QMainWindow):
             self.showNormal()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
-        if any(u.toLocalFile().lower().endswith(".json") for u in event.mimeData().urls()):
+        if self.files.preset_file(event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802, ANN001
-        for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(".json"):
-                event.acceptProposedAction()
-                self.open_path(url.toLocalFile())
-                return
+    def dropEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+        path = self.files.preset_file(event.mimeData().urls())
+        if path:
+            event.acceptProposedAction()
+            self.files.open_path(path)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -830,6 +744,9 @@ class MainWindow(QMainWindow):
             self.closed_views = {k for k, dock in self.view_docks.items() if dock.isHidden()}
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+        if not self.files.keep_or_discard_edits():
+            event.ignore()
+            return
         s = QSettings()
         s.setValue("geometry", self.saveGeometry())
         s.setValue("windowState", self.saveState())

@@ -17,6 +17,25 @@ def warnings(monkeypatch) -> list[str]:
     return shown
 
 
+@pytest.fixture
+def questions(monkeypatch) -> list[str]:
+    """Texts of the questions the window asked ("save your changes?"), each answered with ``questions.answer``
+    (default: Discard), without showing a dialog."""
+    from PySide6.QtWidgets import QMessageBox
+
+    class Asked(list):
+        answer = QMessageBox.Discard
+
+    asked = Asked()
+
+    def ask(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        asked.append(a[2] if len(a) > 2 else str(a))
+        return asked.answer
+
+    monkeypatch.setattr(QMessageBox, "question", ask)
+    return asked
+
+
 def open_window(qtbot) -> Any:
     """A fresh window (settings cleared), shown, with its first snapshot drawn."""
     from PySide6.QtCore import QSettings
@@ -35,9 +54,11 @@ def open_window(qtbot) -> Any:
 
 
 @pytest.fixture
-def window(qtbot, warnings):
-    """The window on the default preset; ``window.warnings`` lists the warnings it raised."""
+def window(qtbot, warnings, questions):
+    """The window on the default preset; ``window.warnings`` lists the warnings it raised, ``window.questions``
+    the questions it asked (answered Discard unless a test sets ``window.questions.answer``)."""
     w = open_window(qtbot)
     w.warnings = warnings
+    w.questions = questions
     yield w
     w.close()

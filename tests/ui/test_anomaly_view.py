@@ -24,7 +24,7 @@ def test_scoring_needs_an_image_target(window) -> None:
 
 
 def test_draw_score_and_compare_with_the_test_set(qtbot, window) -> None:
-    window.open_builtin("realnvp_digits")
+    window.files.open_builtin("realnvp_digits")
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     window.toggle_play()
     qtbot.waitUntil(lambda: window.session.worker.trainer.step >= 10, timeout=60000)
@@ -61,7 +61,7 @@ def test_draw_score_and_compare_with_the_test_set(qtbot, window) -> None:
 
 
 def test_a_refused_drawing_is_explained_in_the_panel(qtbot, window) -> None:
-    window.open_builtin("realnvp_digits")
+    window.files.open_builtin("realnvp_digits")
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     view = window.views["anomaly"]
     view.score_button.click()  # an empty canvas

@@ -56,7 +56,7 @@ def test_training_changes_every_view(qtbot, window) -> None:
 
 def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) -> None:
     for key in builtin_paths():
-        window.open_builtin(key)
+        window.files.open_builtin(key)
         qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
         first = window._latest
         _train(qtbot, window, 5)
@@ -69,12 +69,12 @@ def test_save_and_reload_gives_an_equal_preset(qtbot, window, tmp_path: Path) ->
     path = tmp_path / "mine.json"
     window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()
-    assert window.save_to(path)
+    assert window.files.save_to(path)
     saved = load_preset(path)
     assert saved.to_dict() == window.current_preset().to_dict()
     assert len(saved.layers) == 7
-    window.open_builtin("realnvp_moons")
-    assert window.open_path(path)
+    window.files.open_builtin("realnvp_moons")
+    assert window.files.open_path(path)
     assert window.current_preset().to_dict() == saved.to_dict()
 
 
@@ -84,12 +84,12 @@ def test_a_broken_preset_shows_a_dialog_and_keeps_the_session(qtbot, window, tmp
                                   "target": {"kind": "moons"}}))
     before = window.current_preset().to_dict()
     session = window.session
-    assert not window.open_path(broken)
+    assert not window.files.open_path(broken)
     assert warnings and "layers[0]" in warnings[-1] and "warp_drive" in warnings[-1]
     assert window.current_preset().to_dict() == before and window.session is session
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"schema_version": 99, "name": "n"}))
-    assert not window.open_path(newer)
+    assert not window.files.open_path(newer)
     assert "newer flowlab" in warnings[-1]
 
 
@@ -160,7 +160,7 @@ def test_presentation_mode_enlarges_text_and_points(qtbot, window) -> None:
 
 
 def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, window) -> None:
-    window.open_builtin("change_of_variables_1d")
+    window.files.open_builtin("change_of_variables_1d")
     qtbot.waitUntil(lambda: "curve_1d" in window.shown_views(), timeout=5000)
     assert "density" not in window.shown_views()  # behind the 1-D tab: not computed
     _train(qtbot, window, 20)
@@ -171,7 +171,7 @@ def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, wind
 
 
 def test_a_one_dimensional_preset_shows_target_and_model_sample_histograms(qtbot, window) -> None:
-    window.open_builtin("change_of_variables_1d")
+    window.files.open_builtin("change_of_variables_1d")
     window.view_docks["samples"].raise_()
     qtbot.waitUntil(lambda: "samples" in window.shown_views(), timeout=5000)
     view = window.views["samples"]
@@ -195,14 +195,14 @@ def test_a_one_dimensional_preset_shows_target_and_model_sample_histograms(qtbot
     assert (view.data_hist, view.model_hist, view.target_outline) == items
     assert len(view.model_plot.listDataItems()) == n_items
 
-    window.open_builtin("realnvp_moons")  # 2-D again: scatters, locked aspect, no histograms
+    window.files.open_builtin("realnvp_moons")  # 2-D again: scatters, locked aspect, no histograms
     qtbot.waitUntil(lambda: not view.one_d and len(view.model_item.getData()[0]) > 0, timeout=20000)
     assert not view.model_hist.isVisible() and not view.legend.isVisible()
     assert view.data_plot.vb.state["aspectLocked"]
 
 
 def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, window) -> None:
-    window.open_builtin("realnvp_digits")
+    window.files.open_builtin("realnvp_digits")
     qtbot.waitUntil(lambda: "images" in window.shown_views(), timeout=5000)
     view = window.views["images"]
     qtbot.waitUntil(lambda: view.items["recon"].image is not None and view.items["interp"].image is not None,
@@ -222,16 +222,16 @@ def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, win
 
 def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_path) -> None:
     path = tmp_path / "mine.json"
-    assert window.save_to(path)
+    assert window.files.save_to(path)
     _train(qtbot, window, 12)
     step = window.session.worker.trainer.step
     saved = []
     window.session.worker.saved.connect(saved.append)
-    assert window.save_weights()
+    assert window.files.save_weights()
     qtbot.waitUntil(lambda: bool(saved), timeout=10000)
     assert Path(saved[0]) == tmp_path / "mine.weights.pt"
-    window.open_builtin("realnvp_checkerboard")
-    assert window.open_path(path)
+    window.files.open_builtin("realnvp_checkerboard")
+    assert window.files.open_path(path)
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
     assert window.session.worker.trainer.step == step  # resumed, ActNorm state and all
     resumed = window.session
@@ -243,7 +243,7 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
 
 
 def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None:
-    window.open_builtin("reverse_kl_8gaussians")
+    window.files.open_builtin("reverse_kl_8gaussians")
     curves = window.views["curves"]
     qtbot.waitUntil(lambda: curves.energy, timeout=20000)
     assert "true KL" in curves.plot.titleLabel.text
@@ -262,5 +262,5 @@ def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window)
     import weakref
 
     flow = weakref.ref(window.session.worker.trainer.flow)
-    window.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
+    window.files.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
     assert flow() is None, "the old model must be gone while no training thread runs (not left to a later GC)"

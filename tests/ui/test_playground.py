@@ -98,7 +98,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
     done: set[str] = set()
     for preset in (None, "change_of_variables_1d", "realnvp_digits"):  # each view shows for the data it can draw
         if preset is not None:
-            window.open_builtin(preset)
+            window.files.open_builtin(preset)
             qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
         _train(qtbot, window, 5)
         for key, view in window.views.items():
@@ -161,7 +161,7 @@ def _train(qtbot, w: MainWindow, steps: int) -> None:
 def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
     import numpy as np
 
-    window.open_builtin("change_of_variables_1d")
+    window.files.open_builtin("change_of_variables_1d")
     scrubber = window.views["layers"]
     qtbot.waitUntil(lambda: "layers" in window.shown_views(), timeout=5000)
     _train(qtbot, window, 150)
@@ -193,7 +193,7 @@ def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
     scrubber.slider.setValue(scrubber.slider.maximum())
     assert scrubber.normal.isVisible() and "latent z" in scrubber.description()
     assert scrubber.hist is hist_item and scrubber.hist.curve is curve_item  # updated in place, never rebuilt
-    window.open_builtin("realnvp_moons")  # back to 2-D: points again, aspect locked
+    window.files.open_builtin("realnvp_moons")  # back to 2-D: points again, aspect locked
     qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._inverse[0].shape[1] == 2, timeout=20000)
     qtbot.waitUntil(lambda: scrubber.points.isVisible(), timeout=5000)
     assert not scrubber.hist.isVisible() and scrubber.plot.vb.state["aspectLocked"]
@@ -216,7 +216,7 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    assert window.open_path(folder / "p.json"), warnings
+    assert window.files.open_path(folder / "p.json"), warnings
     assert window.doc.target["kind"] == "picture" and not warnings
     assert str(folder / "pic.png") in window.target_panel.help.text()  # the panel names the file in use
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
@@ -271,7 +271,7 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
     assert not any("→" in text for text in labels())  # 2-D moons: nothing changes shape
     from flowlab.flows import stack_shapes
 
-    window.open_builtin("realnvp_digits")  # 8×8 digits: every row says what it hands on
+    window.files.open_builtin("realnvp_digits")  # 8×8 digits: every row says what it hands on
     shapes = stack_shapes(window.doc.layers(), (1, 8, 8))
     assert (1, 8, 8) in shapes and len(set(shapes)) > 1  # the preset reshapes (squeeze, factor-out)
     for text, shape in zip(labels(), shapes):

@@ -109,7 +109,7 @@ def test_points_file_button_and_sample_export(qtbot, window, monkeypatch, tmp_pa
     window.target_panel.file_button.click()
     assert window.doc.target["kind"] == "file_points"
     qtbot.waitUntil(lambda: window._latest is not None and window._latest.model_samples is not None, timeout=20000)
-    assert window.export_samples(tmp_path / "s.csv") and window.export_samples(tmp_path / "s.npy")
+    assert window.files.export_samples(tmp_path / "s.csv") and window.files.export_samples(tmp_path / "s.npy")
     from_csv = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     from_npy = np.load(tmp_path / "s.npy")
     assert from_csv.shape == from_npy.shape == window._latest.model_samples.shape

@@ -133,3 +133,30 @@ def test_target_and_training_edits_in_the_window_undo(qtbot, window) -> None:
     window.undo_stack.undo()
     assert window.doc.target["params"].get("noise", None) != 0.25
     assert abs(panel.form.editors["noise"].value() - 0.25) > 1e-9
+
+
+def test_replacing_an_edited_document_asks_first(qtbot, window, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    window.files.open_builtin("realnvp_checkerboard")
+    assert window.questions == []  # nothing edited: no question
+    window.editor.set_field("name", "edited")
+    window.questions.answer = QMessageBox.Cancel
+    assert not window.files.open_builtin("realnvp_moons") and not window.files.new_document()
+    assert window.doc.name == "edited" and len(window.questions) == 2 and "not saved" in window.questions[0]
+    window.questions.answer = QMessageBox.Save  # saved first (Save As, since it has no file), then replaced
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "kept.json"), ""))
+    assert window.files.open_builtin("realnvp_moons")
+    assert window.doc.name != "edited" and (tmp_path / "kept.json").exists()
+    assert window.files.open_path(tmp_path / "kept.json") and window.doc.name == "edited"
+    assert window.files.path == tmp_path / "kept.json" and "kept.json" in window.windowTitle()
+
+
+def test_closing_an_edited_window_can_be_cancelled(qtbot, window) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window.editor.set_field("description", "unsaved")
+    window.questions.answer = QMessageBox.Cancel
+    assert not window.close() and window.isVisible() and window.session is not None
+    window.questions.answer = QMessageBox.Discard
+    assert window.close()

@@ -20,7 +20,7 @@ SHOWN = {
 
 
 def _open(qtbot, window, key: str) -> None:
-    window.open_builtin(key)
+    window.files.open_builtin(key)
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     qtbot.wait(50)
 

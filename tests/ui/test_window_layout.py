@@ -116,7 +116,7 @@ def test_a_plot_with_a_title_row_keeps_its_space(qtbot) -> None:
 
 @pytest.mark.parametrize("size", [(1024, 600), (1400, 900)])
 def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window, size) -> None:
-    window.open_builtin("realnvp_digits")
+    window.files.open_builtin("realnvp_digits")
     window.resize(*size)
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     window.views["anomaly"].show_score(_score())
@@ -152,7 +152,7 @@ def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, windo
     from tests.ui.test_main_window import _train
 
     window.resize(1400, 900)  # as ``flowlab render`` shoots it
-    window.open_builtin("glow_digits")
+    window.files.open_builtin("glow_digits")
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     _train(qtbot, window, 3)
     view = window.views["images"]
@@ -233,7 +233,7 @@ def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> Non
 @pytest.mark.parametrize("size", [(1280, 800), (1024, 600)])
 def test_the_drawing_canvas_clears_its_buttons_in_the_window(qtbot, window, size) -> None:
     window.resize(*size)  # the dock gets about 351×289 and 304×289 here: short of the old 140 px canvas
-    window.open_builtin("realnvp_digits")
+    window.files.open_builtin("realnvp_digits")
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
     view = window.views["anomaly"]
     window.view_docks["anomaly"].raise_()
