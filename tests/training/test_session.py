@@ -10,8 +10,23 @@ import weakref
 import pytest
 
 from flowlab.training import session as session_module
-from flowlab.training.messages import (ChangeSettings, Failure, Finished, Pause, Play, Progress, Ready, Reset,
-                                       RunningChanged, Save, Saved, SetImageOptions, SnapshotReady, Step, Stop)
+from flowlab.training.messages import (
+    ChangeSettings,
+    Failure,
+    Finished,
+    Pause,
+    Play,
+    Progress,
+    Ready,
+    Reset,
+    RunningChanged,
+    Save,
+    Saved,
+    SetImageOptions,
+    SnapshotReady,
+    Step,
+    Stop,
+)
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
 

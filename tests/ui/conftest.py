@@ -41,3 +41,11 @@ def window(qtbot, warnings):
     w.warnings = warnings
     yield w
     w.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _interactive_threads() -> None:
+    """The thread policy the app sets at start-up (a core left to the UI thread, a short switch interval)."""
+    from flowlab.training import threads
+
+    threads.configure(interactive=True)

@@ -16,8 +16,18 @@ import shiboken6  # noqa: E402
 from PySide6.QtCore import QObject, Qt, Slot  # noqa: E402
 
 from flowlab.training import session as session_module  # noqa: E402
-from flowlab.training.messages import (ChangeSettings, Failure, Finished, Pause, Play, Progress, Ready,  # noqa: E402
-                                       Reset, SnapshotReady, Step)
+from flowlab.training.messages import (  # noqa: E402
+    ChangeSettings,
+    Failure,
+    Finished,
+    Pause,
+    Play,
+    Progress,
+    Ready,
+    Reset,
+    SnapshotReady,
+    Step,
+)
 from flowlab.training.session import SessionSpec  # noqa: E402
 from flowlab.training.settings import TrainSettings  # noqa: E402
 from flowlab.ui.worker import SessionWorker  # noqa: E402
