@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from flowlab.errors import FlowlabError
 
@@ -35,10 +35,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out."""
     from flowlab.headless import ProgressBar, train_preset
     from flowlab.presets import load_preset
+    from flowlab.training import threads
 
     if args.steps < 1:
         raise FlowlabError("--steps must be at least 1")
     preset = load_preset(args.preset)
+    threads.configure(interactive=False)
     bar = ProgressBar(args.steps) if not args.quiet else None
     try:
         summary = train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,

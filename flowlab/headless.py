@@ -5,16 +5,22 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, TextIO
 
 import torch
 
+from flowlab.atomic import atomic_write
+from flowlab.errors import FlowlabError
 from flowlab.presets import Preset
 from flowlab.training import pngs
+from flowlab.training.checkpoints import save_checkpoint
+from flowlab.training.messages import Event, Failure, Finished, Play, Progress, Stop
+from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TrainSettings
-from flowlab.training.trainer import Diverged, Trainer
+from flowlab.training.trainer import Trainer
 from flowlab.training.views import density_grid
 
 
@@ -54,49 +60,91 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _status(trainer: Trainer) -> str:
-    m = trainer.metrics
-    parts = [f"{trainer.steps_per_s:.0f} steps/s"] if trainer.steps_per_s else []
-    for key, label in (("train_nll", "train"), ("train_loss", "loss"), ("valid_bpd", "valid bits/dim"),
-                       ("test_nll", "test"), ("test_bpd", "bits/dim"), ("kl_gap", "gap")):
-        v = m.last(key) if len(m) else math.nan
-        if not math.isnan(v):
-            parts.append(f"{label} {v:.3f}")
-    return ", ".join(parts)
+class _Status:
+    """The progress line's text, from the session's Progress events (the latest value of each score)."""
+
+    LABELS = (("train_nll", "train"), ("train_loss", "loss"), ("valid_bpd", "valid bits/dim"), ("test_nll", "test"),
+              ("test_bpd", "bits/dim"), ("kl_gap", "gap"))
+
+    def __init__(self) -> None:
+        self.latest: dict[str, float] = {}
+
+    def update(self, p: Progress) -> str:
+        if p.restarted:
+            self.latest.clear()
+        for key, _ in self.LABELS:
+            values = [v for v in p.rows.get(key, []) if not math.isnan(v)]
+            if values:
+                self.latest[key] = values[-1]
+        parts = [f"{p.steps_per_s:.0f} steps/s"] if p.steps_per_s else []
+        parts += [f"{label} {self.latest[key]:.3f}" for key, label in self.LABELS if key in self.latest]
+        return ", ".join(parts)
 
 
 def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | None = None,
                  seed: int | None = None, progress: Callable[[int, str], None] | None = None) -> RunSummary:
-    """Train ``preset`` for ``steps`` steps and write the results into ``out_dir``."""
+    """Train ``preset`` for ``steps`` steps and write the results into ``out_dir``: the same
+    :class:`~flowlab.training.session.Session` the window runs, here on the calling thread, without views."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     changes = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
     settings: TrainSettings = preset.training.updated(**changes) if changes else preset.training
-    target = preset.build_target()
-    trainer = Trainer(preset.layers, target, settings, base=preset.base)
+    status = _Status()
+    failures: list[Failure] = []
+    finished: list[Finished] = []
+    errors: list[BaseException] = []
+
+    def finish(trainer: Trainer) -> dict[str, Any]:
+        try:
+            return _write_results(trainer, out)
+        except BaseException as e:  # re-raised on this side once the model is freed (e.g. a full disk)
+            errors.append(e)
+            return {}
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Progress) and progress is not None:
+            progress(event.step, status.update(event))
+        elif isinstance(event, Failure):
+            failures.append(event)
+            if event.kind in ("diverged", "step"):  # headless, nobody can resume it: end the run
+                session.send(Stop())
+        elif isinstance(event, Finished):
+            finished.append(event)
+
+    spec = SessionSpec(preset.layers, preset.target, settings, base=preset.base, snapshots=False, max_steps=steps,
+                       finish=finish)
+    session = Session(spec, on_event)
     start = time.perf_counter()
-    diverged = None
-    try:
-        while trainer.step < steps:
-            trainer.train_step()
-            if progress:
-                progress(trainer.step, _status(trainer))
-    except Diverged as e:
-        diverged = str(e)
-    if trainer.step % settings.eval_every != 0 or trainer.step == 0:
-        final_eval = trainer.evaluate()
-        trainer.metrics.append(step=trainer.step, **final_eval)
+    session.send(Play())
+    session.run()
+    if errors:
+        raise errors[0]
+    build = next((f for f in failures if f.kind == "build"), None)
+    if build is not None:
+        raise FlowlabError(build.message)
+    summary = finished[-1].summary
+    diverged = next((f.message for f in failures if f.kind in ("diverged", "step")), None)
+    return RunSummary(finished[-1].step, summary["final"], summary["best_step"], summary["best"], diverged,
+                      time.perf_counter() - start, out)
+
+
+def _write_results(trainer: Trainer, out: Path) -> dict[str, Any]:
+    """On the session's thread, before the model is freed: a final evaluation, metrics.csv, checkpoint.pt,
+    best_weights.pt (early stopping) and the pictures; returns the figures the summary reports."""
+    if trainer.step % trainer.settings.eval_every != 0 or trainer.step == 0:
+        trainer.metrics.append(step=trainer.step, **trainer.evaluate())
     final = {k: trainer.metrics.last(k) for k in trainer.metrics.columns if k != "step"}
     final = {k: v for k, v in final.items() if not math.isnan(v)}
     trainer.metrics.write_csv(out / "metrics.csv")
-    torch.save(trainer.checkpoint(), out / "checkpoint.pt")
+    save_checkpoint(trainer, out / "checkpoint.pt")
     best_step, best = None, {}
     if trainer.best is not None:
-        torch.save(trainer.best[2], out / "best_weights.pt")
+        best_weights = trainer.best[2]
+        atomic_write(out / "best_weights.pt", lambda f: torch.save(best_weights, f))
         best_step = trainer.best[1]
         best = trainer.metrics.at(best_step)
     _write_pictures(trainer, out)
-    return RunSummary(trainer.step, final, best_step, best, diverged, time.perf_counter() - start, out)
+    return {"final": final, "best_step": best_step, "best": best}
 
 
 @torch.no_grad()

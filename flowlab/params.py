@@ -6,15 +6,16 @@ Shared by layer kinds (``flowlab.flows``) and targets (``flowlab.targets``); dep
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 ParamType = Literal["int", "float", "bool", "choice"]
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a layer kind: its type, default, allowed range and a line of help."""
+    """One parameter (of a layer kind, a target or training): its type, default, allowed range and a line of help."""
 
     name: str
     type: ParamType
@@ -24,6 +25,7 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] = ()
     log_scale: bool = False  # a hint for sliders: the range spans orders of magnitude
+    live: bool = False  # training settings: applies between steps; otherwise a change needs a new session
 
 
 class ParamProblem(ValueError):
@@ -63,8 +65,6 @@ def check_value(p: Param, value: Any) -> Any:
     if p.high is not None and value > p.high:
         raise ParamProblem(p.name, f"{value!r} is above the maximum {p.high:g}")
     return value
-
-
 
 
 def resolve(params: Sequence[Param], given: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError, StackError
 from flowlab.flows import validate_stack
 from flowlab.targets import TARGETS, Target, TargetError, build_target
@@ -207,13 +208,5 @@ def save_preset(preset: Preset, path: str | os.PathLike) -> None:
     doc = preset.to_dict()
     doc["target"] = dict(portable_paths(doc["target"], path.parent))
     text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -3,22 +3,21 @@
 On a machine with a spare core, the training thread then pays only for a copy of the ``state_dict`` (well under a
 millisecond for the flows here) instead of the views themselves: training keeps its speed and the heatmap refreshes
 several times a second. The view thread owns a structural copy of the flow; no tensor is shared between threads.
+It waits for the GIL between its ops: ``flowlab.training.threads`` shortens Python's switch interval for it.
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from flowlab.flows import Flow
+from flowlab.training import threads
 from flowlab.training.views import Snapshot, SnapshotMaker
-
-
-SWITCH_INTERVAL_S = 2e-4
 
 
 class BackgroundViews:
@@ -36,11 +35,6 @@ class BackgroundViews:
         self._changes: list[Callable[[SnapshotMaker], Any]] = []
         self._busy = False
         self._stop = False
-        # The training thread drops the GIL for every tensor op but takes it back within microseconds, so a
-        # thread waiting for it only gets it at the forced switch, every 5 ms by default: then each of the
-        # view's ~200 ops waits 5 ms (a 128×128 heatmap took over a second). A short interval fixes that.
-        if sys.getswitchinterval() > SWITCH_INTERVAL_S:
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._thread = threading.Thread(target=self._run, name="flowlab-views", daemon=True)
         self._thread.start()
 
@@ -79,7 +73,7 @@ class BackgroundViews:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        torch.set_num_threads(1)
+        threads.enter_view_thread()
         while True:
             with self._cond:
                 while not (self._stop or self._pending is not None or self._changes):

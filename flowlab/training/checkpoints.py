@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from flowlab.atomic import atomic_write
 from flowlab.errors import FlowlabError
 from flowlab.training.trainer import Trainer
 
@@ -19,15 +19,8 @@ def weights_path_for(preset_path: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(trainer.checkpoint(), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    state = trainer.checkpoint()
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-COLUMNS = ("step", "train_nll", "train_bpd", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "log_z_is", "true_kl",
-           "grad_norm", "learning_rate", "steps_per_s", "time_s")
+from flowlab.atomic import atomic_open
+
+COLUMNS = ("step", "train_nll", "train_bpd", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap",
+           "elbo", "log_z_is", "true_kl", "grad_norm", "learning_rate", "steps_per_s", "time_s")
 
 
 @dataclass
@@ -54,17 +54,10 @@ class MetricsLog:
     def write_csv(self, path: str | os.PathLike) -> None:
         """Atomically write every row; columns that are NaN throughout are left out."""
         used = [c for c in COLUMNS if c == "step" or any(not math.isnan(v) for v in self.columns[c])]
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(used)
-                for i in range(len(self)):
-                    w.writerow(["" if math.isnan(self.columns[c][i]) else
-                                (int(self.columns[c][i]) if c == "step" else f"{self.columns[c][i]:.6g}")
-                                for c in used])
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(used)
+            for i in range(len(self)):
+                w.writerow(["" if math.isnan(self.columns[c][i]) else
+                            (int(self.columns[c][i]) if c == "step" else f"{self.columns[c][i]:.6g}")
+                            for c in used])

@@ -10,10 +10,13 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
+from torch.optim import lr_scheduler
 
 from flowlab.errors import FlowlabError, NumericalError
 from flowlab.flows import Flow, build_flow
@@ -22,7 +25,7 @@ from flowlab.targets.images import bits_per_dim
 from flowlab.training.device import describe_device, pick_device
 from flowlab.training.metrics import MetricsLog
 from flowlab.training.objectives import DensityAsEnergy, importance_log_z, nll, plan, reverse_kl
-from flowlab.training.settings import TrainSettings
+from flowlab.training.settings import TrainSettings, refused_live
 
 GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll-back point)
 EVAL_CHUNK = 8192
@@ -46,13 +49,21 @@ class StepReport:
     evaluation: Mapping[str, float] | None = None
 
 
-def _lr_factor(schedule: str, step: int, total: int) -> float:
-    t = min(step, total) / total
+SCHEDULE_FLOOR = 0.01  # both schedules end at 1 % of the rate, at ``schedule_steps``, and stay there
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total: int,
+                   learning_rate: float) -> lr_scheduler.LRScheduler | None:
+    """torch's scheduler for ``schedule`` at step 0, the optimizer's rate set to ``learning_rate``: cosine
+    annealing to ``SCHEDULE_FLOOR · learning_rate`` over ``total`` steps, or an exponential decay by
+    ``SCHEDULE_FLOOR ** (1 / total)`` per step. The caller stops stepping it at ``total``."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = learning_rate
     if schedule == "cosine":
-        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t))
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=SCHEDULE_FLOOR * learning_rate)
     if schedule == "exponential":
-        return 0.01 ** t
-    return 1.0
+        return lr_scheduler.ExponentialLR(optimizer, gamma=SCHEDULE_FLOOR ** (1.0 / total))
+    return None
 
 
 class Trainer:
@@ -106,6 +117,27 @@ class Trainer:
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.AdamW(self.flow.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay,
                                            fused=fused) if any(True for _ in self.flow.parameters()) else None
+        self._place_schedule()
+
+    def _place_schedule(self) -> None:
+        """A fresh scheduler for the current settings, advanced to the current step (after a live change of the
+        rate or the schedule, a roll-back or a resume): the rate is then what the schedule gives at this step."""
+        self.scheduler = None
+        if self.optimizer is None:
+            return
+        s = self.settings
+        self.scheduler = make_scheduler(self.optimizer, s.schedule, s.schedule_steps, s.learning_rate)
+        if self.scheduler is not None:
+            with warnings.catch_warnings():  # advancing before any optimizer step is what we mean here
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                for _ in range(min(self.step, s.schedule_steps)):
+                    self.scheduler.step()
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next step uses (the schedule applied)."""
+        return float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else \
+            self.settings.learning_rate
 
     def _copy_state(self) -> dict[str, Any]:
         return {"flow": copy.deepcopy(self.flow.state_dict()), "step": self.step,
@@ -116,6 +148,7 @@ class Trainer:
         if self.optimizer is not None and state["optimizer"] is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
+        self._place_schedule()
 
     @property
     def device_name(self) -> str:
@@ -127,15 +160,18 @@ class Trainer:
 
     # -- live changes --------------------------------------------------------------------------------------------
     def update_settings(self, **changes: Any) -> None:
-        """Change hyperparameters between steps. Learning rate, batch size, weight decay, clipping and the
-        schedule apply at once; settings that shape the data or the device need a new Trainer."""
-        structural = {"seed", "device", "n_train", "n_test", "valid_fraction", "objective", "compile"} & set(changes)
-        if structural:
-            raise FlowlabError(f"{', '.join(sorted(structural))} can only change when training restarts")
+        """Change hyperparameters between steps: those marked ``live`` in ``TRAIN_PARAMS`` apply at once; the
+        others (the data, the device, the seed...) need a new Trainer and are refused."""
+        refused = refused_live(changes)
+        if refused:
+            raise FlowlabError(f"{', '.join(refused)} can only change when training restarts")
+        old = self.settings
         self.settings = self.settings.updated(**changes)
         if self.optimizer is not None:
             for group in self.optimizer.param_groups:
                 group["weight_decay"] = self.settings.weight_decay
+        if any(getattr(old, k) != getattr(self.settings, k) for k in ("learning_rate", "schedule", "schedule_steps")):
+            self._place_schedule()
 
     def reset_weights(self) -> None:
         """Fresh weights from the seed, a fresh optimizer, step 0, an empty record."""
@@ -172,7 +208,7 @@ class Trainer:
         """One optimiser step. Raises :class:`Diverged` (weights rolled back) on a NaN/Inf."""
         s = self.settings
         self.flow.train()
-        lr = s.learning_rate * _lr_factor(s.schedule, self.step, s.schedule_steps)
+        lr = self.learning_rate
         loss = self._loss()
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
@@ -182,15 +218,13 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for p in self.flow.parameters() if p.grad is not None]
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.zeros(())
-            grad_norm = float(norm)
+            if params:  # the norm before clipping (no clipping: a factor of 1, the gradients unchanged)
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.grad_clip if s.grad_clip > 0 else math.inf))
             if not math.isfinite(grad_norm):
                 self._roll_back(f"the gradient became {grad_norm}")
-            if s.grad_clip > 0 and params:
-                torch.nn.utils.clip_grads_with_norm_(params, s.grad_clip, norm)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
             self.optimizer.step()
+            if self.scheduler is not None and self.step < s.schedule_steps:
+                self.scheduler.step()
         self.step += 1
         if self.step % GOOD_STATE_EVERY == 0:
             self._good = self._copy_state()
@@ -316,4 +350,5 @@ class Trainer:
         self.step = int(state["step"])
         self._gen.set_state(state["generator"])
         self.metrics = MetricsLog({k: list(v) for k, v in state["metrics"].items()})
+        self._place_schedule()
         self._good = self._copy_state()

@@ -13,7 +13,10 @@ def run_app(path: str | None = None) -> int:
     app.setOrganizationName("flowlab")
     app.setApplicationName("flowlab")
     from flowlab.presets import PresetError, load_preset
+    from flowlab.training import threads
     from flowlab.ui.main_window import MainWindow
+
+    threads.configure(interactive=True)
 
     preset, opened = None, None
     if path is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,13 @@ from flowlab.document import Document
 from flowlab.errors import FlowlabError
 from flowlab.presets import Preset
 from flowlab.presets.builtin import load_builtin
-from flowlab.targets import TARGETS, build_target
-from flowlab.training.checkpoints import load_checkpoint, weights_path_for
-from flowlab.training.objectives import Plan
-from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
-from flowlab.training.trainer import Trainer
+from flowlab.targets import TARGETS
+from flowlab.training.checkpoints import weights_path_for
+from flowlab.training.messages import (ChangeSettings, Event, Failure, Pause, Play, Progress, Ready, Reset,
+                                       RunningChanged, Save, Saved, Score, Scored, SetImageOptions, SetViews,
+                                       SnapshotReady, Step)
+from flowlab.training.session import SessionSpec
+from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
 from flowlab.training.views import Snapshot
 from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import Editor
@@ -33,14 +34,13 @@ from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
 from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
                               SamplesView, View, WarpView, data_kind)
-from flowlab.ui.worker import Progress, TrainingSession
+from flowlab.ui.worker import SessionWorker
 
 REDRAW_MS = 33  # ≤ 30 Hz
 DATA_WORDS = {"1d": "1-D points", "2d": "2-D points", "nd": "points in more than 2 dimensions", "image": "images"}
 COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels in one column, as tabs
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
-LIVE_SETTINGS = ("learning_rate", "batch_size", "weight_decay", "grad_clip", "schedule", "schedule_steps",
-                 "eval_every", "keep_best", "energy_samples")
+FAILURE_DIALOGS = frozenset({"step", "views", "save"})  # failures worth a dialog; the others go to the status bar
 
 
 class ElidedLabel(QLabel):
@@ -90,8 +90,10 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self.doc = Document()  # the preset being edited: the one source of truth for every panel
         self.editor = Editor(self.doc, self.undo_stack)  # every edit of it, as an undo command
-        self.session: TrainingSession | None = None
+        self.session: SessionWorker | None = None
         self._session_settings: TrainSettings | None = None  # what the running session was given or sent
+        self.last_ready: Ready | None = None  # the current session's Ready event (None until it is built)
+        self.last_progress: Progress | None = None  # the current session's latest Progress event
         self._latest: Snapshot | None = None
         self._drawn: Snapshot | None = None
         self._running = False
@@ -335,7 +337,7 @@ class MainWindow(QMainWindow):
         self.flush_restart()
         if self.session is None:
             return False
-        self.session.worker.save_weights(path)
+        self.session.send(Save(path))
         return True
 
     # -- edits (each one an undo command on the document) ----------------------------------------------------------
@@ -412,23 +414,21 @@ class MainWindow(QMainWindow):
         changes = {k: v for k, v in new.items() if old[k] != v}
         if not changes:
             return
-        if set(changes) <= set(LIVE_SETTINGS):
-            self.session.worker.update_settings(**changes)
+        if set(changes) <= live_settings():
+            self.session.send(ChangeSettings(changes))
             self._session_settings = self.doc.training
         else:
             self._schedule_restart()
 
     # -- training -------------------------------------------------------------------------------------------------
     def _stop_session(self) -> None:
+        """End the session: it frees its model on its own thread before its thread ends; the worker deletes
+        itself once that thread has finished (at once, or later if the loop was still busy)."""
         if self.session is not None:
-            if self.session.shutdown():
-                # Free the old model now, while no training thread runs: left to the cyclic garbage collector,
-                # torch objects were torn down on the UI thread (holding the GIL) while the next session's thread
-                # was inside torch, and the two deadlocked.
-                self.session.worker.trainer = None
-                gc.collect()
-            self.session.deleteLater()
+            self.session.event.disconnect(self._on_event)
+            self.session.shutdown()
             self.session = None
+        self.last_ready = self.last_progress = None
         self._set_running(False)
 
     def _mark_problems(self) -> bool:
@@ -448,7 +448,7 @@ class MainWindow(QMainWindow):
         """Pause now and restart once edits stop for ``RESTART_DEBOUNCE_MS``: a burst of edits builds one
         trainer, for the final state. Invalid layers are marked at once."""
         if self.session is not None:
-            self.session.worker.pause()
+            self.session.send(Pause())
             self._set_running(False)
         self._mark_problems()
         self.restart_timer.start()
@@ -466,41 +466,19 @@ class MainWindow(QMainWindow):
             self._show_applicable_views()  # no model to draw, but the docks still follow the target's data
             return
         layers = self.doc.layers()
-        target_cfg = self.doc.target_config()
-        settings = self.doc.training
-        base = self.doc.base
-        self._session_settings = settings
-
+        self._session_settings = self.doc.training
         path = self.files.path
         weights = weights_path_for(path) if path is not None and self._load_weights else None
         self._load_weights = False  # weights belong to the preset as opened, not to later edits
-
-        def factory() -> Trainer:
-            trainer = Trainer(layers, build_target(target_cfg), settings, base=base)
-            if weights is not None and weights.exists():
-                try:
-                    load_checkpoint(trainer, weights)
-                except FlowlabError as e:  # fresh weights instead, and say why
-                    trainer.plan = Plan(trainer.plan.objective, trainer.plan.notes + (f"Saved weights not loaded: {e}",))
-            return trainer
-
-        self.session = TrainingSession(factory, parent=self)
-        w = self.session.worker
-        w.ready.connect(self._session_ready)
-        w.progress.connect(self._on_progress)
-        w.snapshot.connect(self._on_snapshot)
-        w.failed.connect(self._on_failed)
-        w.diverged.connect(self._on_diverged)
-        w.running_changed.connect(self._set_running)
-        w.saved.connect(lambda p: self.statusBar().showMessage(f"saved weights to {p}", 5000))
-        w.scored.connect(self.views["anomaly"].show_score)
-        w.score_failed.connect(self.views["anomaly"].show_error)
+        spec = SessionSpec(layers, self.doc.target_config(), self.doc.training, base=self.doc.base, weights=weights)
+        self.session = SessionWorker(spec, parent=self)
+        self.session.event.connect(self._on_event)
         self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
         self._configure_views()
         for v in self.views.values():
             v.clear()
         self.session.start()
-        self.session.worker.set_image_options(**self.views["images"].options())
+        self.session.send(SetImageOptions(self.views["images"].options()))
         QTimer.singleShot(0, self._views_shown_changed)
 
     def _view_toggled(self, key: str, on: bool) -> None:
@@ -571,9 +549,10 @@ class MainWindow(QMainWindow):
         return frozenset(v for k, v in self.SNAPSHOT_VIEWS.items()
                          if self.view_docks[k].isVisible() and not self.view_docks[k].visibleRegion().isEmpty())
 
+    @Slot()
     def _views_shown_changed(self) -> None:
         if self.session is not None:
-            self.session.worker.set_views(self.shown_views())
+            self.session.send(SetViews(self.shown_views()))
             self._drawn = None
 
     def _score_requested(self, request: dict) -> None:
@@ -582,41 +561,64 @@ class MainWindow(QMainWindow):
         if self.session is None or not self.session.thread.isRunning():
             self.views["anomaly"].show_error("No model is training: fix the stack first.")
             return
-        self.session.worker.score(**request)
+        self.session.send(Score(**request))
 
     def _image_options_changed(self, options: dict) -> None:
         if self.session is not None:
-            self.session.worker.set_image_options(**options)
+            self.session.send(SetImageOptions(options))
 
-    def _session_ready(self, info: dict[str, Any]) -> None:
-        self.status_device.set_text(info["device"], f"training on {info['device']}")
-        self.views["curves"].set_objective(info["objective"])
-        notes = "\n".join(info["notes"])
+    @Slot(object)
+    def _on_event(self, event: Event) -> None:
+        """Every event of the current session, routed by its type (a stopped session's late ones are dropped)."""
+        sender = self.sender()
+        if sender is None or sender is not self.session:
+            return
+        if isinstance(event, Ready):
+            self._session_ready(event)
+        elif isinstance(event, Progress):
+            self._on_progress(event)
+        elif isinstance(event, SnapshotReady):
+            self._on_snapshot(event.snapshot)
+        elif isinstance(event, RunningChanged):
+            self._set_running(event.running)
+        elif isinstance(event, Scored):
+            self.views["anomaly"].show_score(event.result)
+        elif isinstance(event, Saved):
+            self.statusBar().showMessage(f"saved weights to {event.path}", 5000)
+        elif isinstance(event, Failure):
+            if event.kind == "diverged":
+                self._on_diverged(event.message)
+            elif event.kind == "score":
+                self.views["anomaly"].show_error(event.message)
+            else:
+                self._on_failed(event)
+
+    def _session_ready(self, ready: Ready) -> None:
+        self.last_ready = ready
+        self.status_device.set_text(ready.device, f"training on {ready.device}")
+        self.views["curves"].set_objective(ready.objective)
+        notes = "\n".join(ready.notes)
         self.notes.setText((self.doc.description + ("\n\n" if notes else "") + notes).strip())
-        trainer = self.session.worker.trainer if self.session else None
-        if trainer is not None and trainer.target_entropy() is not None and not trainer.is_images:
-            self.views["curves"].floor.setValue(trainer.target_entropy())
+        self.entropy = None if ready.images else ready.entropy  # the NLL floor (computed by the session)
+        if self.entropy is not None:
+            self.views["curves"].floor.setValue(self.entropy)
             self.views["curves"].floor.setVisible(True)
 
     def toggle_play(self) -> None:
         self.flush_restart()
         if self.session is None:
             return
-        if self._running:
-            self.session.worker.pause()
-        else:
-            self.session.worker.play()
+        self.session.send(Pause() if self._running else Play())
 
     def single_step(self) -> None:
         self.flush_restart()
         if self.session is not None:
-            self.session.worker.pause()
-            self.session.worker.step_once()
+            self.session.send(Step())
 
     def reset_weights(self) -> None:
         self.flush_restart()
         if self.session is not None:
-            self.session.worker.reset()
+            self.session.send(Reset())
             curves = self.views["curves"]
             curves.reset(self.entropy, bits=len(self.doc.shape) == 3, energy=curves.energy)
 
@@ -626,11 +628,13 @@ class MainWindow(QMainWindow):
         self.play_action.setIcon(self.style().standardIcon(QStyle.SP_MediaPause if running else QStyle.SP_MediaPlay))
 
     def _on_progress(self, p: Progress) -> None:
+        self.last_progress = p
         rate = f" · {p.steps_per_s:.0f} steps/s" if p.steps_per_s else ""
         self.status_step.set_text(f"step {p.step}{rate}", f"step {p.step}" + (
             f", {p.steps_per_s:.1f} training steps per second" if p.steps_per_s else ""))
         curves = self.views["curves"]
-        if p.rows.get("step") and curves.columns.get("step") and p.rows["step"][0] <= curves.columns["step"][-1]:
+        if p.restarted or (p.rows.get("step") and curves.columns.get("step")
+                           and p.rows["step"][0] <= curves.columns["step"][-1]):
             curves.reset(curves.floor.value() if curves.floor.isVisible() else None, bits=curves.bits)
         curves.add_rows(p.rows)
         self.status_scores.set_text(*self._scores_text(curves.columns))
@@ -686,10 +690,10 @@ class MainWindow(QMainWindow):
             if self.view_docks[key].isVisible():
                 view.update_snapshot(snap)
 
-    def _on_failed(self, message: str) -> None:
-        self.statusBar().showMessage(message.splitlines()[0], 8000)
-        if "training step failed" in message or "could not" in message:
-            QMessageBox.warning(self, "Training problem", message)
+    def _on_failed(self, failure: Failure) -> None:
+        self.statusBar().showMessage(failure.message.splitlines()[0], 8000)
+        if failure.kind in FAILURE_DIALOGS:
+            QMessageBox.warning(self, "Training problem", failure.message)
 
     def _on_diverged(self, message: str) -> None:
         QMessageBox.warning(self, "Training paused", message)
@@ -747,6 +751,7 @@ class MainWindow(QMainWindow):
         if not self.files.keep_or_discard_edits():
             event.ignore()
             return
+        self.undo_stack.setClean()  # saved or discarded: a second close (Qt may send one) does not ask again
         s = QSettings()
         s.setValue("geometry", self.saveGeometry())
         s.setValue("windowState", self.saveState())

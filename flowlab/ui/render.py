@@ -19,9 +19,12 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
     from PySide6.QtWidgets import QApplication
 
     from flowlab.presets import load_preset
+    from flowlab.training import threads
+    from flowlab.training.messages import Pause, Play
     from flowlab.ui.main_window import MainWindow
 
     preset = load_preset(preset_path)
+    threads.configure(interactive=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("flowlab-render")  # never touch the user's own window settings
     QSettings().clear()
@@ -39,14 +42,14 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
             time.sleep(0.005)
 
     try:
-        wait(lambda: window.session is not None and window.session.worker.trainer is not None)
-        worker = window.session.worker
+        wait(lambda: window.session is not None and window.last_ready is not None)
         if steps > 0:
-            worker.play()
-            wait(lambda: worker.trainer.step >= steps)
-            worker.pause()
-        wait(lambda: not worker.is_running and window._latest is not None
-             and window._latest.step == worker.trainer.step)
+            window.session.send(Play())
+            wait(lambda: window.last_progress is not None and window.last_progress.step >= steps)
+            window.session.send(Pause())
+        wait(lambda: not window.session.is_running and window.last_progress is not None
+             and not window.last_progress.running and window._latest is not None
+             and window._latest.step == window.last_progress.step)
         for _ in range(10):  # let the redraw timer draw the last snapshot and the curves
             app.processEvents()
             time.sleep(0.05)

@@ -243,3 +243,15 @@ def test_objectives_that_cannot_serve_a_target_are_refused_with_the_reason() -> 
     drawn = build_target({"kind": "points", "data": {"points": [[0, 0], [1, 1], [0.5, 0.2]]}})
     if drawn.has_density:  # a KDE over drawn points has one: then reverse KL is allowed
         Trainer(stack, drawn, TrainSettings(objective="reverse_kl", n_train=100, n_test=20, device="cpu"))
+
+
+def test_settings_are_built_from_the_schema_and_checked_when_made() -> None:
+    import dataclasses
+    import pickle
+
+    assert [f.name for f in dataclasses.fields(TrainSettings)] == [p.name for p in TRAIN_PARAMS]
+    with pytest.raises(FlowlabError, match="batch_size"):
+        TrainSettings(batch_size=0)
+    made = TrainSettings(learning_rate=1)
+    assert made.learning_rate == 1.0 and isinstance(made.learning_rate, float)
+    assert pickle.loads(pickle.dumps(made)) == made and made.updated(seed=2).seed == 2

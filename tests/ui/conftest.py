@@ -7,6 +7,18 @@ from typing import Any
 import pytest
 
 
+def _never_block() -> None:
+    """No test may wait on a real question dialog (offscreen, nobody answers it, and CI hangs): unless a test
+    records questions (the ``questions`` fixture), every question is answered Discard. Installed for the whole
+    run, since pytest-qt closes left-over windows after the fixtures' monkeypatches are undone."""
+    from PySide6.QtWidgets import QMessageBox
+
+    QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.Discard)
+
+
+_never_block()
+
+
 @pytest.fixture
 def warnings(monkeypatch) -> list[str]:
     """Texts of the warning dialogs the window would have shown (they are not shown)."""
@@ -62,3 +74,11 @@ def window(qtbot, warnings, questions):
     w.questions = questions
     yield w
     w.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _interactive_threads() -> None:
+    """The thread policy the app sets at start-up (a core left to the UI thread, a short switch interval)."""
+    from flowlab.training import threads
+
+    threads.configure(interactive=True)

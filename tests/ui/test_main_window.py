@@ -14,6 +14,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from flowlab.presets import load_preset  # noqa: E402
+from flowlab.training.messages import Saved, SnapshotReady  # noqa: E402
 from flowlab.presets.builtin import builtin_paths  # noqa: E402
 from flowlab.ui.main_window import MainWindow  # noqa: E402
 
@@ -22,11 +23,16 @@ from flowlab.ui.main_window import MainWindow  # noqa: E402
 
 
 
+def _step(w: MainWindow) -> int:
+    """The step the window was last told of (the session's Progress events)."""
+    return w.last_progress.step if w.last_progress is not None else 0
+
+
 def _train(qtbot, w: MainWindow, steps: int = 15) -> None:
-    start = w.session.worker.trainer.step if w.session.worker.trainer else 0
+    qtbot.waitUntil(lambda: w.last_ready is not None, timeout=60000)
+    start = _step(w)
     w.toggle_play()
-    qtbot.waitUntil(lambda: w.session.worker.trainer is not None and w.session.worker.trainer.step >= start + steps,
-                    timeout=60000)
+    qtbot.waitUntil(lambda: _step(w) >= start + steps, timeout=60000)
     w.toggle_play()
     qtbot.waitUntil(lambda: not w._running, timeout=5000)
 
@@ -57,7 +63,7 @@ def test_training_changes_every_view(qtbot, window) -> None:
 def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) -> None:
     for key in builtin_paths():
         window.files.open_builtin(key)
-        qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+        qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
         first = window._latest
         _train(qtbot, window, 5)
         qtbot.waitUntil(lambda: window._latest is not None and window._latest is not first
@@ -121,7 +127,7 @@ def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> 
     old = window.session
     window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()
-    assert not window._running and not old.worker.is_running  # paused at once, restarted once edits settle
+    assert not window._running and not old.is_running  # paused at once, restarted once edits settle
     assert "stack changed" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: window.session is not old, timeout=5000)
 
@@ -137,7 +143,9 @@ def test_an_invalid_stack_is_marked_and_cannot_play(qtbot, window) -> None:
 
 def test_learning_rate_applies_live(qtbot, window) -> None:
     window.train_form.editors["learning_rate"].setValue(0.005)
-    qtbot.waitUntil(lambda: window.session.worker.trainer.settings.learning_rate == 0.005, timeout=5000)
+    window.single_step()  # the next step trains at the new rate
+    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.step >= 1
+                    and 0.005 in window.last_progress.rows["learning_rate"], timeout=5000)
 
 
 def test_closing_while_training_exits_cleanly(qtbot, window, capfd) -> None:
@@ -211,9 +219,9 @@ def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, win
     view.temperature.setValue(50)  # the slider reaches the worker's snapshots
     qtbot.waitUntil(lambda: window._latest is not None and window._latest.temperature == 0.5, timeout=20000)
     seen = []
-    window.session.worker.snapshot.connect(
-        lambda s: seen.append(s) if s.image_reconstructions is not None else None)
-    window.session.worker.request_snapshot()
+    window.session.event.connect(lambda e: seen.append(e.snapshot) if isinstance(e, SnapshotReady)
+                                 and e.snapshot.image_reconstructions is not None else None)
+    window.single_step()  # a step refreshes every view, the reconstructions too
     qtbot.waitUntil(lambda: bool(seen), timeout=20000)
     originals, back = seen[-1].image_reconstructions
     assert np.allclose(originals, back, atol=1e-3)  # invertibility, on screen
@@ -224,22 +232,22 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
     path = tmp_path / "mine.json"
     assert window.files.save_to(path)
     _train(qtbot, window, 12)
-    step = window.session.worker.trainer.step
+    step = _step(window)
     saved = []
-    window.session.worker.saved.connect(saved.append)
+    window.session.event.connect(lambda e: saved.append(e.path) if isinstance(e, Saved) else None)
     assert window.files.save_weights()
     qtbot.waitUntil(lambda: bool(saved), timeout=10000)
     assert Path(saved[0]) == tmp_path / "mine.weights.pt"
     window.files.open_builtin("realnvp_checkerboard")
     assert window.files.open_path(path)
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
-    assert window.session.worker.trainer.step == step  # resumed, ActNorm state and all
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    assert window.last_ready.step == step  # resumed, ActNorm state and all
     resumed = window.session
     window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
     window.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
-    qtbot.waitUntil(lambda: window.session is not resumed and window.session.worker.trainer is not None,
+    qtbot.waitUntil(lambda: window.session is not resumed and window.last_ready is not None,
                     timeout=20000)
-    assert window.session.worker.trainer.step == 0
+    assert window.last_ready.step == 0
 
 
 def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None:
@@ -247,7 +255,7 @@ def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None
     curves = window.views["curves"]
     qtbot.waitUntil(lambda: curves.energy, timeout=20000)
     assert "true KL" in curves.plot.titleLabel.text
-    window.session.worker.update_settings(eval_every=5)
+    window.train_form.editors["eval_every"].setValue(5)  # applies live
     _train(qtbot, window, 12)
     qtbot.waitUntil(lambda: len(curves.test.getData()[0] if curves.test.getData()[0] is not None else []) >= 2,
                     timeout=20000)
@@ -258,9 +266,36 @@ def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None
     assert curves.energy, "resetting the weights keeps the objective's curves"
 
 
-def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window) -> None:
+def test_reset_weights_keeps_the_entropy_line(qtbot, window) -> None:
+    """The session computes H(p) (the NLL floor) and says so in Ready; a reset keeps the line."""
+    from flowlab.targets import build_target
+
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    floor = window.views["curves"].floor
+    entropy = build_target(window.doc.target_config()).entropy().value
+    assert window.entropy == pytest.approx(entropy, abs=0.05) and window.entropy == window.last_ready.entropy
+    assert floor.isVisible() and floor.value() == pytest.approx(window.entropy)
+    _train(qtbot, window, 5)
+    window.reset_weights()
+    assert floor.isVisible() and floor.value() == pytest.approx(window.entropy)
+
+
+def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window, monkeypatch) -> None:
+    import threading
     import weakref
 
-    flow = weakref.ref(window.session.worker.trainer.flow)
+    from flowlab.training import session as session_module
+
+    died: list[str] = []
+
+    class Recording(session_module.Trainer):
+        def __init__(self, *a, **k) -> None:
+            super().__init__(*a, **k)
+            weakref.finalize(self.flow, lambda: died.append(threading.current_thread().name))
+
+    monkeypatch.setattr(session_module, "Trainer", Recording)
+    window.files.open_builtin("realnvp_moons")
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
     window.files.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
-    assert flow() is None, "the old model must be gone while no training thread runs (not left to a later GC)"
+    assert len(died) == 1, "the old model must be gone before the next session starts (not left to a later GC)"
+    assert died[0] != threading.main_thread().name  # and it died on the session's thread, not the UI's

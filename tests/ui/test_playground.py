@@ -22,12 +22,12 @@ def starts(monkeypatch):
     """Every training session the window starts, in order."""
     started: list = []
 
-    class Counting(main_window.TrainingSession):
+    class Counting(main_window.SessionWorker):
         def start(self) -> None:
             started.append(self)
             super().start()
 
-    monkeypatch.setattr(main_window, "TrainingSession", Counting)
+    monkeypatch.setattr(main_window, "SessionWorker", Counting)
     return started
 
 
@@ -49,8 +49,8 @@ def test_quick_edits_restart_once_with_the_final_stack(qtbot, window, starts) ->
     qtbot.waitUntil(lambda: len(starts) == 2, timeout=3000)
     qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
     assert len(starts) == 2 and window.session is starts[-1]
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
-    assert window.session.worker.trainer.layers[0]["params"]["hidden"] == 72  # the final state is what trains
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    assert window.session.spec.layers[0]["params"]["hidden"] == 72  # the final state is what trains
 
 
 def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, window, starts) -> None:
@@ -69,8 +69,8 @@ def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, wind
     qtbot.waitUntil(lambda: len(starts) == count + 1, timeout=3000)
     qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
     assert len(starts) == count + 1
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
-    assert window.session.worker.trainer.layers == window.doc.layers()
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    assert window.session.spec.layers == window.doc.layers()
 
 
 def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, starts) -> None:
@@ -79,7 +79,7 @@ def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, start
     window.toggle_play()  # at once, before the debounce interval: restarts now and plays the edited stack
     assert len(starts) == 2 and not window.restart_timer.isActive()
     qtbot.waitUntil(lambda: window._running, timeout=10000)
-    assert len(window.session.worker.trainer.layers) == 7
+    assert len(window.session.spec.layers) == 7
     window.toggle_play()
 
 
@@ -99,7 +99,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
     for preset in (None, "change_of_variables_1d", "realnvp_digits"):  # each view shows for the data it can draw
         if preset is not None:
             window.files.open_builtin(preset)
-            qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+            qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
         _train(qtbot, window, 5)
         for key, view in window.views.items():
             if key in done or window.view_docks[key].isHidden():
@@ -152,8 +152,7 @@ def test_closed_svg_paths_are_rewritten_for_pyqtgraphs_exporter() -> None:
 
 def _train(qtbot, w: MainWindow, steps: int) -> None:
     w.toggle_play()
-    qtbot.waitUntil(lambda: w.session.worker.trainer is not None and w.session.worker.trainer.step >= steps,
-                    timeout=60000)
+    qtbot.waitUntil(lambda: w.last_progress is not None and w.last_progress.step >= steps, timeout=60000)
     w.toggle_play()
     qtbot.waitUntil(lambda: not w._running, timeout=5000)
 
@@ -219,8 +218,9 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     assert window.files.open_path(folder / "p.json"), warnings
     assert window.doc.target["kind"] == "picture" and not warnings
     assert str(folder / "pic.png") in window.target_panel.help.text()  # the panel names the file in use
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=20000)
-    assert window.session.worker.trainer.target.shape == (2,)
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window._latest is not None and window._latest.model_samples is not None, timeout=20000)
+    assert window.session.spec.target == window.doc.target_config() and window._latest.model_samples.shape[1] == 2
     window.save()  # Save: back to the same file, the path still relative
     assert json.loads((folder / "p.json").read_text())["target"]["data"]["path"] == "pic.png"
 

@@ -76,7 +76,7 @@ def test_a_drawing_becomes_the_target_and_trains(qtbot, window) -> None:
     assert window.doc.target["kind"] == "points" and len(window.doc.target["data"]["points"]) == 12 * SPRAY
     assert window.current_preset().target["data"]["points"]  # the drawing is part of the preset
     window.toggle_play()
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None and window.session.worker.trainer.step > 5,
+    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.step > 5,
                     timeout=20000)
     window.toggle_play()
 

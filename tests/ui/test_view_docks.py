@@ -21,7 +21,7 @@ SHOWN = {
 
 def _open(qtbot, window, key: str) -> None:
     window.files.open_builtin(key)
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
     qtbot.wait(50)
 
 
@@ -105,7 +105,7 @@ def test_closed_views_stay_closed_after_a_restart(qtbot, window) -> None:
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.session is not None and again.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.session is not None and again.last_ready is not None, timeout=30000)
     try:
         assert again.closed_views == {"latent"}
         assert again.view_docks["latent"].isHidden()
@@ -124,7 +124,7 @@ def test_a_layout_saved_before_the_rule_keeps_the_users_closed_docks(qtbot, wind
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.session is not None and again.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.session is not None and again.last_ready is not None, timeout=30000)
     try:
         assert again.closed_views == {"warp"} and again.view_docks["warp"].isHidden()
         assert _shown(again) == SHOWN["2d"] - {"warp"}

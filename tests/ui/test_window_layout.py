@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QRectF  # noqa: E402
 from flowlab.training.scoring import ImageScore  # noqa: E402
 from flowlab.ui.anomaly_view import AnomalyView  # noqa: E402
 from flowlab.ui.views import DensityView, View  # noqa: E402
-from flowlab.ui.worker import Progress  # noqa: E402
+from flowlab.training.messages import Progress, Ready  # noqa: E402
 
 LONG_DEVICE = "CUDA: NVIDIA GeForce RTX 4090 Laptop GPU"
 
@@ -30,7 +30,7 @@ def test_the_status_bar_fits_1024_px_and_tells_everything(qtbot, window) -> None
     font.setPointSizeF(font.pointSizeF() * 1.5)  # presentation-size text: the worst case
     window.setFont(font)
     window.resize(1024, 600)
-    window._session_ready({"device": LONG_DEVICE, "notes": [], "objective": "mle"})
+    window._session_ready(Ready(LONG_DEVICE, "mle", (), None, False))
     window._on_progress(Progress(step=123456, steps_per_s=312.4, device=LONG_DEVICE, running=False, rows={
         "step": [123456.0], "train_nll": [-53.246], "train_bpd": [2.887], "test_nll": [-51.667],
         "test_bpd": [2.923]}))
@@ -52,7 +52,7 @@ def test_the_status_bar_leaves_room_for_messages_at_1024_px(qtbot, window) -> No
     window._stop_session()
     qtbot.wait(200)
     window.resize(1024, 600)
-    window._session_ready({"device": LONG_DEVICE, "notes": [], "objective": "mle"})
+    window._session_ready(Ready(LONG_DEVICE, "mle", (), None, False))
     window._on_progress(Progress(step=20000, steps_per_s=85.0, device=LONG_DEVICE, running=True, rows={
         "step": [20000.0], "train_nll": [1.2341], "test_nll": [1.2501], "kl_gap": [0.0123]}))
     qtbot.wait(50)
@@ -118,7 +118,7 @@ def test_a_plot_with_a_title_row_keeps_its_space(qtbot) -> None:
 def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window, size) -> None:
     window.files.open_builtin("realnvp_digits")
     window.resize(*size)
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
     window.views["anomaly"].show_score(_score())
     checked = set()
     for front in (("anomaly", "density"), ("samples", "images")):  # one view of each tab group at a time
@@ -153,7 +153,7 @@ def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, windo
 
     window.resize(1400, 900)  # as ``flowlab render`` shoots it
     window.files.open_builtin("glow_digits")
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
     _train(qtbot, window, 3)
     view = window.views["images"]
     qtbot.waitUntil(lambda: all(item.image is not None for item in view.items.values()), timeout=30000)
@@ -234,7 +234,7 @@ def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> Non
 def test_the_drawing_canvas_clears_its_buttons_in_the_window(qtbot, window, size) -> None:
     window.resize(*size)  # the dock gets about 351×289 and 304×289 here: short of the old 140 px canvas
     window.files.open_builtin("realnvp_digits")
-    qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
     view = window.views["anomaly"]
     window.view_docks["anomaly"].raise_()
     qtbot.waitExposed(view.canvas)

@@ -1,100 +1,130 @@
-"""The training engine on a QThread, driven as the window drives it."""
+"""The session on a QThread, driven as the window drives it: commands in, one ``event`` signal out."""
 
 from __future__ import annotations
 
+import csv
+import json
+import threading
 import time
+import weakref
 
 import pytest
 
 pytest.importorskip("PySide6")
 
+import shiboken6  # noqa: E402
+from PySide6.QtCore import QObject, Qt, Slot  # noqa: E402
+
+from flowlab.training import session as session_module  # noqa: E402
+from flowlab.training.messages import (  # noqa: E402
+    ChangeSettings,
+    Failure,
+    Finished,
+    Pause,
+    Play,
+    Progress,
+    Ready,
+    Reset,
+    SnapshotReady,
+    Step,
+)
+from flowlab.training.session import SessionSpec  # noqa: E402
 from flowlab.training.settings import TrainSettings  # noqa: E402
-from flowlab.training.trainer import Trainer  # noqa: E402
-from flowlab.ui.worker import TrainingSession  # noqa: E402
-from tests.training.toy import Banana  # noqa: E402
+from flowlab.ui.worker import SessionWorker  # noqa: E402
 
 STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
          for i in range(4)]
+MOONS = {"kind": "moons", "params": {}, "data": {}}
+SMALL = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")
 
 
-def _factory(**settings):
-    base = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")
-    base.update(settings)
-    return lambda: Trainer(STACK, Banana(), TrainSettings(**base))
+def _spec(**settings) -> SessionSpec:
+    return SessionSpec(STACK, MOONS, TrainSettings(**{**SMALL, **settings}))
 
 
-class Recorder:
-    def __init__(self, session: TrainingSession) -> None:
-        self.progress, self.snapshots, self.errors, self.diverged, self.ready = [], [], [], [], []
-        w = session.worker
-        w.progress.connect(self.progress.append)
-        w.snapshot.connect(self.snapshots.append)
-        w.failed.connect(self.errors.append)
-        w.diverged.connect(self.diverged.append)
-        w.ready.connect(self.ready.append)
+class Recorder(QObject):
+    """A receiver on the UI thread, as the window is: a ``@Slot(object)`` fed by a queued connection."""
+
+    def __init__(self, worker: SessionWorker) -> None:
+        super().__init__()
+        self.events: list = []
+        worker.event.connect(self.on_event)
+
+    @Slot(object)
+    def on_event(self, event) -> None:
+        assert threading.current_thread() is threading.main_thread()
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
 
     @property
     def step(self) -> int:
-        return self.progress[-1].step if self.progress else 0
+        progress = self.of(Progress)
+        return progress[-1].step if progress else 0
+
+    def rows(self, column: str) -> list[float]:
+        out: list[float] = []
+        for p in self.of(Progress):
+            out = (out if not p.restarted else []) + list(p.rows[column])
+        return out
 
 
 @pytest.fixture
-def session(qtbot):
-    sessions = []
+def started(qtbot):
+    workers: list[SessionWorker] = []
 
-    def make(**settings) -> tuple[TrainingSession, Recorder]:
-        s = TrainingSession(_factory(**settings))
-        rec = Recorder(s)
-        sessions.append(s)
-        s.start()
-        qtbot.waitUntil(lambda: bool(rec.ready), timeout=10000)
-        return s, rec
+    def make(spec: SessionSpec) -> tuple[SessionWorker, Recorder]:
+        w = SessionWorker(spec)
+        rec = Recorder(w)
+        workers.append(w)
+        w.start()
+        qtbot.waitUntil(lambda: bool(rec.of(Ready) or rec.of(Finished)), timeout=10000)
+        return w, rec
 
     yield make
-    for s in sessions:
-        assert s.shutdown(5000)
+    for w in workers:
+        if shiboken6.isValid(w):
+            assert w.shutdown(5000)
 
 
-def test_play_pause_step_and_snapshots(qtbot, session) -> None:
-    s, rec = session()
-    qtbot.waitUntil(lambda: bool(rec.snapshots), timeout=5000)  # the untrained model is shown at once
-    assert rec.snapshots[0].step == 0 and rec.ready[0]["device"].startswith("CPU")
-    s.worker.play()
+def test_play_pause_step_and_snapshots(qtbot, started) -> None:
+    w, rec = started(_spec())
+    qtbot.waitUntil(lambda: bool(rec.of(SnapshotReady)), timeout=5000)  # the untrained model is shown at once
+    assert rec.of(SnapshotReady)[0].snapshot.step == 0 and rec.of(Ready)[0].device.startswith("CPU")
+    w.send(Play())
     qtbot.waitUntil(lambda: rec.step >= 30, timeout=10000)
-    qtbot.waitUntil(lambda: len(rec.snapshots) >= 3, timeout=10000)
-    s.worker.pause()
-    qtbot.waitUntil(lambda: rec.progress and not rec.progress[-1].running, timeout=5000)
+    qtbot.waitUntil(lambda: len(rec.of(SnapshotReady)) >= 3, timeout=10000)
+    w.send(Pause())
+    qtbot.waitUntil(lambda: not rec.of(Progress)[-1].running, timeout=5000)
+    assert not w.is_running
     qtbot.wait(200)
     paused_at = rec.step
     qtbot.wait(300)
     assert rec.step == paused_at, "training went on after pause"
-    s.worker.step_once()
+    w.send(Step())
     qtbot.waitUntil(lambda: rec.step == paused_at + 1, timeout=5000)
-    qtbot.wait(200)
-    assert rec.step == paused_at + 1
-    assert rec.snapshots[-1].step == paused_at + 1  # a single step refreshes the views
-    # the curves receive every row exactly once
-    steps = [x for p in rec.progress for x in p.rows["step"]]
-    assert steps == list(range(1, paused_at + 2))
-    assert not rec.errors
+    qtbot.waitUntil(lambda: rec.of(SnapshotReady)[-1].snapshot.step == paused_at + 1, timeout=5000)
+    assert rec.rows("step") == list(range(1, paused_at + 2))  # the curves receive every row exactly once
+    assert not rec.of(Failure)
 
 
-def test_hyperparameters_apply_live_and_reset_restarts(qtbot, session) -> None:
-    s, rec = session()
-    s.worker.play()
+def test_hyperparameters_apply_live_and_reset_restarts(qtbot, started) -> None:
+    w, rec = started(_spec())
+    w.send(Play())
     qtbot.waitUntil(lambda: rec.step >= 10, timeout=10000)
-    s.worker.update_settings(learning_rate=0.0042)
-    qtbot.waitUntil(lambda: any(0.0042 in p.rows["learning_rate"] for p in rec.progress), timeout=5000)
-    s.worker.pause()
-    s.worker.reset()
-    qtbot.waitUntil(lambda: rec.snapshots and rec.snapshots[-1].step == 0, timeout=5000)
-    assert s.worker.trainer.step == 0
-    s.worker.update_settings(seed=3)  # structural: refused with a message, training unharmed
-    qtbot.waitUntil(lambda: bool(rec.errors), timeout=5000)
-    assert "restarts" in rec.errors[-1]
+    w.send(ChangeSettings({"learning_rate": 0.0042}))
+    qtbot.waitUntil(lambda: 0.0042 in rec.rows("learning_rate"), timeout=5000)
+    w.send(Pause())
+    w.send(Reset())
+    qtbot.waitUntil(lambda: rec.of(SnapshotReady)[-1].snapshot.step == 0 and rec.of(Progress)[-1].step == 0,
+                    timeout=5000)
+    w.send(ChangeSettings({"seed": 3}))  # not live: refused with a message, training unharmed
+    qtbot.waitUntil(lambda: bool(rec.of(Failure)), timeout=5000)
+    assert rec.of(Failure)[-1].kind == "settings" and "restarts" in rec.of(Failure)[-1].message
 
 
-class PoisonedTrainer(Trainer):
+class PoisonedTrainer(session_module.Trainer):
     """A trainer whose loss turns NaN at step 40, as a too-high learning rate would make it."""
 
     def _loss(self):
@@ -102,52 +132,95 @@ class PoisonedTrainer(Trainer):
         return loss * float("nan") if self.step == 40 else loss
 
 
-def test_divergence_rolls_back_pauses_and_reports(qtbot) -> None:
-    s = TrainingSession(lambda: PoisonedTrainer(STACK, Banana(), TrainSettings(device="cpu", batch_size=64)))
-    rec = Recorder(s)
-    s.start()
-    try:
-        qtbot.waitUntil(lambda: bool(rec.ready), timeout=10000)
-        s.worker.play()
-        qtbot.waitUntil(lambda: bool(rec.diverged), timeout=20000)
-        assert "step 41" in rec.diverged[0] and "rolled back to step 25" in rec.diverged[0]
-        # the report after the roll-back: paused, at the last good step (an earlier report may also say 25)
-        qtbot.waitUntil(lambda: not rec.progress[-1].running and rec.progress[-1].step == 25, timeout=5000)
-        assert not s.worker.is_running
-        s.worker.step_once()  # the user can go on (e.g. after lowering the learning rate)
-        qtbot.waitUntil(lambda: rec.step == 26, timeout=5000)
-    finally:
-        assert s.shutdown(5000)
+def test_divergence_rolls_back_pauses_and_reports(qtbot, started, monkeypatch) -> None:
+    monkeypatch.setattr(session_module, "Trainer", PoisonedTrainer)
+    w, rec = started(_spec())
+    w.send(Play())
+    qtbot.waitUntil(lambda: bool(rec.of(Failure)), timeout=20000)
+    failure = rec.of(Failure)[0]
+    assert failure.kind == "diverged"
+    assert "step 41" in failure.message and "rolled back to step 25" in failure.message
+    # the report after the roll-back: paused, at the last good step (an earlier report may also say 25)
+    qtbot.waitUntil(lambda: not rec.of(Progress)[-1].running and rec.step == 25, timeout=5000)
+    assert not w.is_running
+    w.send(Step())  # the user can go on (e.g. after lowering the learning rate)
+    qtbot.waitUntil(lambda: rec.step == 26, timeout=5000)
 
 
-def test_stop_while_training_ends_the_thread_within_a_second(qtbot, capfd) -> None:
-    s = TrainingSession(_factory(batch_size=256))
-    rec = Recorder(s)
-    s.start()
-    try:
-        qtbot.waitUntil(lambda: bool(rec.ready), timeout=10000)
-        s.worker.play()
-        qtbot.waitUntil(lambda: rec.step >= 5, timeout=10000)
-        start = time.perf_counter()
-        assert s.shutdown(5000)
-        assert time.perf_counter() - start < 1.0
-        assert s.thread.isFinished()
-    finally:
-        s.shutdown(5000)
-    del s
+def test_stop_while_training_ends_the_thread_within_a_second_and_frees_the_model_there(qtbot, capfd,
+                                                                                       monkeypatch) -> None:
+    died: list[int] = []
+
+    class Recording(session_module.Trainer):
+        def __init__(self, *a, **k) -> None:
+            super().__init__(*a, **k)
+            weakref.finalize(self.flow, lambda: died.append(threading.get_ident()))
+
+    monkeypatch.setattr(session_module, "Trainer", Recording)
+    w = SessionWorker(_spec(batch_size=256))
+    rec = Recorder(w)
+    loop_threads: set[int] = set()
+    w.event.connect(lambda _e: loop_threads.add(threading.get_ident()), Qt.DirectConnection)
+    w.start()
+    qtbot.waitUntil(lambda: bool(rec.of(Ready)), timeout=10000)
+    w.send(Play())
+    qtbot.waitUntil(lambda: rec.step >= 5, timeout=10000)
+    thread = w.thread
+    start = time.perf_counter()
+    assert w.shutdown(5000)
+    assert time.perf_counter() - start < 1.0
+    assert thread.isFinished()
+    assert len(loop_threads) == 1 and threading.get_ident() not in loop_threads
+    assert died == list(loop_threads)  # the model died on the session's thread, before it ended
+    qtbot.waitUntil(lambda: not shiboken6.isValid(w), timeout=2000)  # and the worker deleted itself
     assert "Destroyed while thread is still running" not in capfd.readouterr().err
 
 
-def test_a_stack_that_cannot_be_built_is_reported_not_raised(qtbot) -> None:
-    def broken() -> Trainer:
-        return Trainer([{"kind": "no_such"}], Banana(), TrainSettings(device="cpu"))
+def test_a_timed_out_shutdown_never_deletes_a_running_thread(qtbot, capfd, monkeypatch) -> None:
+    release = threading.Event()
 
-    s = TrainingSession(broken)
-    errors = []
-    s.worker.failed.connect(errors.append)
-    s.start()
-    try:
-        qtbot.waitUntil(lambda: bool(errors), timeout=5000)
-        assert "unknown layer kind" in errors[0]
-    finally:
-        assert s.shutdown(2000)
+    class Slow(session_module.Trainer):
+        def train_step(self):
+            release.wait(10)  # a step that takes long (a big model, a slow device)
+            return super().train_step()
+
+    monkeypatch.setattr(session_module, "Trainer", Slow)
+    w = SessionWorker(_spec())
+    rec = Recorder(w)
+    w.start()
+    qtbot.waitUntil(lambda: bool(rec.of(Ready)), timeout=10000)
+    w.send(Step())
+    qtbot.wait(100)
+    assert not w.shutdown(50)
+    qtbot.wait(200)  # the event loop runs: a deleteLater would have struck here
+    assert shiboken6.isValid(w) and w.thread.isRunning()
+    release.set()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(w), timeout=10000)  # deleted once its loop has ended
+    assert "Destroyed while thread is still running" not in capfd.readouterr().err
+
+
+def test_a_stack_that_cannot_be_built_is_reported_not_raised(qtbot, started) -> None:
+    w, rec = started(SessionSpec([{"kind": "no_such"}], MOONS, TrainSettings(**SMALL)))
+    qtbot.waitUntil(lambda: bool(rec.of(Finished)), timeout=5000)
+    assert rec.of(Failure)[0].kind == "build" and "unknown layer kind" in rec.of(Failure)[0].message
+
+
+def test_the_window_worker_and_flowlab_train_give_the_same_metrics(qtbot, started, tmp_path) -> None:
+    """One seeded run, two ways: the CLI's synchronous session and the window's worker (views on)."""
+    from flowlab.headless import train_preset
+    from flowlab.presets import load_preset
+
+    doc = {"schema_version": 1, "name": "tiny", "layers": STACK, "target": MOONS,
+           "training": {**SMALL, "seed": 5}}
+    (tmp_path / "tiny.json").write_text(json.dumps(doc))
+    preset = load_preset(tmp_path / "tiny.json")
+    train_preset(preset, 40, tmp_path / "cli")
+    cli = [row for row in csv.DictReader((tmp_path / "cli" / "metrics.csv").open())][:40]
+
+    w, rec = started(SessionSpec(preset.layers, preset.target, preset.training))
+    w.send(Step(40))
+    qtbot.waitUntil(lambda: rec.step == 40, timeout=30000)
+    for column in ("train_nll", "test_nll", "valid_nll", "kl_gap", "grad_norm", "learning_rate"):
+        ours = rec.rows(column)
+        theirs = [float(row[column]) if row[column] else float("nan") for row in cli]
+        assert ours == pytest.approx(theirs, rel=1e-5, nan_ok=True), column

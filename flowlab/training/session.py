@@ -1,0 +1,320 @@
+"""THE training loop: one session trains one model, built from plain data, driven by typed commands.
+
+``Session(spec, emit)``: :meth:`Session.send` takes commands (``flowlab.training.messages``) from any thread and
+only queues them under a lock; :meth:`Session.run` is the loop, run on the thread that owns the model (the
+window's worker runs it on a QThread, ``flowlab train`` on the calling thread). Between steps it applies the
+commands; it reports through ``emit`` (called on its own thread) with immutable events. Stop is a flag checked
+every step. At the end the session frees its model on its own thread, then emits :class:`Finished`: torch objects
+torn down on another thread (the UI's, by the cyclic garbage collector) once deadlocked against the next session.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from threading import Condition
+from typing import Any
+
+import numpy as np
+
+from flowlab.targets import build_target
+from flowlab.training import threads
+from flowlab.training.background_views import BackgroundViews, background_maker
+from flowlab.training.checkpoints import load_checkpoint, save_checkpoint
+from flowlab.training.messages import (
+    ChangeSettings,
+    Command,
+    Event,
+    Failure,
+    Finished,
+    Pause,
+    Play,
+    Progress,
+    Ready,
+    Reset,
+    RunningChanged,
+    Save,
+    Saved,
+    Score,
+    Scored,
+    SetImageOptions,
+    SetViews,
+    SnapshotReady,
+    Step,
+    Stop,
+)
+from flowlab.training.scoring import score_image, test_set_bpd
+from flowlab.training.settings import TrainSettings
+from flowlab.training.trainer import Diverged, Trainer
+from flowlab.training.views import SnapshotMaker
+
+PROGRESS_INTERVAL_S = 0.05
+IMAGE_OPTIONS = frozenset({"temperature", "pair", "spherical"})
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What to train, as plain data (a preset's parts, never a Preset: the session sits below presets).
+
+    ``weights``: a checkpoint to resume when the file exists (unreadable: fresh weights and a ``load`` failure).
+    ``snapshots``: compute view snapshots. ``max_steps``: end the run at this step (headless).
+    ``finish``: called on the session's thread with the trainer after the loop, before the model is freed;
+    what it returns becomes :attr:`Finished.summary` (``flowlab train`` writes its files there)."""
+
+    layers: Sequence[Mapping[str, Any]]
+    target: Mapping[str, Any]
+    settings: TrainSettings
+    base: str = "standard"
+    weights: Path | None = None
+    snapshots: bool = True
+    max_steps: int | None = None
+    finish: Callable[[Trainer], Mapping[str, Any]] | None = None
+
+
+class Session:
+    """One model's training; see the module docstring. ``train_step`` is called from :meth:`run` only."""
+
+    def __init__(self, spec: SessionSpec, emit: Callable[[Event], None]) -> None:
+        self.spec = spec
+        self._emit = emit
+        self._cond = Condition()
+        self._running = False
+        self._stop = False
+        self._pending_steps = 0
+        self._commands: list[Command] = []
+        self._views_ready = False  # the view thread has finished snapshots to deliver
+        self._test_scores: tuple[weakref.ref, int, np.ndarray] | None = None  # (flow, step, test bits/dim)
+        self._sent_rows = 0
+        self._restarted = False
+        self.view_time_s = 0.0  # time the training thread spent on views (copies or snapshots)
+
+    # -- commands, from any thread ------------------------------------------------------------------------------
+    def send(self, command: Command) -> None:
+        """Queue ``command``; it applies between steps. Play, Pause, Step and Stop take effect at the next step."""
+        if isinstance(command, SetImageOptions) and set(command.options) - IMAGE_OPTIONS:
+            raise ValueError(f"unknown image option(s): {sorted(set(command.options) - IMAGE_OPTIONS)}")
+        if isinstance(command, Score) and command.image is not None:  # the caller may go on drawing into it
+            command = replace(command, image=np.array(command.image, dtype=np.float32))
+        with self._cond:
+            if isinstance(command, Play):
+                self._running = True
+            elif isinstance(command, Pause):
+                self._running = False
+            elif isinstance(command, Step):
+                self._running = False
+                self._pending_steps += command.count
+            elif isinstance(command, Stop):
+                self._stop = True
+            else:
+                self._commands.append(command)
+            self._cond.notify_all()
+
+    @property
+    def running(self) -> bool:
+        """Whether training is (asked to be) running."""
+        return self._running
+
+    def _pause(self) -> None:
+        with self._cond:
+            self._running = False
+
+    # -- the loop, on the session's thread ----------------------------------------------------------------------
+    def run(self) -> None:
+        """Build, train until stopped (or ``max_steps``), free the model, emit :class:`Finished`. Never raises."""
+        threads.enter_training_thread()
+        try:
+            trainer = self._build()
+        except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
+            self._emit(Failure("build", str(e)))
+            self._emit(Finished(0))
+            return
+        summary: Mapping[str, Any] = {}
+        try:
+            self._loop(trainer)
+        except Exception as e:  # noqa: BLE001 - a bug in the loop still ends the session cleanly
+            self._emit(Failure("step", f"the training loop failed: {e}\n{traceback.format_exc(limit=3)}"))
+        step = trainer.step
+        if self.spec.finish is not None:
+            try:
+                summary = dict(self.spec.finish(trainer))
+            except Exception as e:  # noqa: BLE001 - reported; the model is freed all the same
+                self._emit(Failure("save", str(e)))
+        # Free the model here, on the thread that used it, before anyone is told the session is over.
+        del trainer
+        self._test_scores = None
+        gc.collect()
+        self._emit(RunningChanged(False))
+        self._emit(Finished(step, summary))
+
+    def _build(self) -> Trainer:
+        spec = self.spec
+        trainer = Trainer(spec.layers, build_target(spec.target), spec.settings, base=spec.base)
+        notes = list(trainer.plan.notes)
+        if spec.weights is not None and Path(spec.weights).exists():
+            try:
+                load_checkpoint(trainer, spec.weights)
+            except Exception as e:  # noqa: BLE001 - fresh weights instead, and say why
+                trainer.reset_weights()  # nothing half-loaded survives
+                message = f"Saved weights not loaded: {e}"
+                notes.append(message)
+                self._emit(Failure("load", message))
+        self._emit(Ready(trainer.device_name, trainer.plan.objective, tuple(notes), trainer.target_entropy(),
+                         trainer.is_images, trainer.step))
+        return trainer
+
+    def _loop(self, trainer: Trainer) -> None:
+        maker = SnapshotMaker(trainer.target) if self.spec.snapshots else None
+        views = None
+        if maker is not None and (os.cpu_count() or 1) >= 2:
+            # A spare core computes the views from copies of the weights; training only pays for the copy.
+            views = BackgroundViews(background_maker(maker), trainer.flow, self._wake_for_views)
+        try:
+            self._steps(trainer, maker, views)
+        finally:
+            if views is not None:
+                views.close()
+
+    def _wake_for_views(self) -> None:
+        with self._cond:
+            self._views_ready = True
+            self._cond.notify_all()
+
+    def _steps(self, trainer: Trainer, maker: SnapshotMaker | None, views: BackgroundViews | None) -> None:
+        last_progress = 0.0
+        want_snapshot = True
+        was_running = False
+        max_steps = self.spec.max_steps
+        while max_steps is None or trainer.step < max_steps:
+            if was_running and not self._running:  # say "paused" before going to sleep, not after waking
+                self._emit(RunningChanged(False))
+                was_running = False
+                self._emit_progress(trainer)
+                want_snapshot = True  # the views show exactly where training stopped
+            with self._cond:
+                while not (self._stop or self._running or self._pending_steps or self._commands or want_snapshot
+                           or self._views_ready):
+                    self._cond.wait()
+                self._views_ready = False
+                if self._stop:
+                    break
+                commands, self._commands = self._commands, []
+                single = self._pending_steps > 0 and not self._running
+                if single:
+                    self._pending_steps -= 1
+                elif self._running:
+                    self._pending_steps = 0
+                running = self._running
+            if running != was_running:
+                self._emit(RunningChanged(running))
+                was_running = running
+            for command in commands:
+                want_snapshot = self._apply(command, trainer, maker, views) or want_snapshot
+            if running or single:
+                try:
+                    trainer.train_step()
+                except Diverged as e:
+                    self._pause()
+                    self._emit(Failure("diverged", str(e)))
+                    want_snapshot = True
+                except Exception as e:  # noqa: BLE001 - report, pause, keep the session alive
+                    self._pause()
+                    self._emit(Failure("step", f"training step failed: {e}\n{traceback.format_exc(limit=3)}"))
+                    want_snapshot = True
+            now = time.perf_counter()
+            if now - last_progress >= PROGRESS_INTERVAL_S or not (running and self._running):
+                self._emit_progress(trainer)
+                last_progress = now
+            if maker is not None:
+                self._views(trainer, maker, views, now, full=want_snapshot or single, due=running)
+            want_snapshot = False
+        self._emit_progress(trainer)
+
+    def _apply(self, command: Command, trainer: Trainer, maker: SnapshotMaker | None,
+               views: BackgroundViews | None) -> bool:
+        """Apply one queued command; True when the views should show the result."""
+        if isinstance(command, Reset):
+            trainer.reset_weights()
+            self._restarted = True
+        elif isinstance(command, ChangeSettings):
+            try:
+                trainer.update_settings(**command.changes)
+            except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
+                self._emit(Failure("settings", str(e)))
+        elif isinstance(command, Score):
+            self._score(trainer, command)
+            return False
+        elif isinstance(command, Save):
+            try:
+                save_checkpoint(trainer, command.path)
+            except Exception as e:  # noqa: BLE001 - reported; training goes on
+                self._emit(Failure("save", f"could not save the weights to {command.path}: {e}"))
+            else:
+                self._emit(Saved(Path(command.path)))
+        elif isinstance(command, (SetViews, SetImageOptions)) and maker is not None:
+            change = _maker_change(command)
+            if views is not None:
+                views.configure(change)
+            else:
+                change(maker)
+        return True
+
+    def _views(self, trainer: Trainer, maker: SnapshotMaker, views: BackgroundViews | None, now: float,
+               full: bool, due: bool) -> None:
+        if views is not None:
+            for item in views.take_finished():  # delivered from this thread (see BackgroundViews)
+                self._emit(Failure("views", item) if isinstance(item, str) else SnapshotReady(item))
+        ready = views.wants_weights(now) if views is not None else maker.due(now)
+        if not (full or (due and ready)):
+            return
+        start = time.perf_counter()
+        try:
+            if views is not None:
+                views.offer(trainer.flow, trainer.step, full=full)
+            else:
+                self._emit(SnapshotReady(maker.make(trainer.flow, trainer.step, full=full)))
+        except Exception as e:  # noqa: BLE001 - a view failing must not stop training
+            self._emit(Failure("views", f"could not compute the views: {e}"))
+        self.view_time_s += time.perf_counter() - start
+
+    def _score(self, trainer: Trainer, command: Score) -> None:
+        try:
+            # The test set's scores only change with the weights: several drawings scored while training is
+            # paused share one pass over the test set. (A weak reference: a reset makes a new flow.)
+            kept = self._test_scores
+            if kept is None or kept[0]() is not trainer.flow or kept[1] != trainer.step:
+                kept = (weakref.ref(trainer.flow), trainer.step,
+                        test_set_bpd(trainer.flow, trainer.target, trainer.settings.n_test))
+                self._test_scores = kept
+            result = score_image(trainer.flow, trainer.target, trainer.settings.n_test, trainer.step,
+                                 command.image, command.test_index, test_bpd=kept[2])
+        except Exception as e:  # noqa: BLE001 - told to the scoring panel; training goes on
+            self._emit(Failure("score", str(e)))
+        else:
+            self._emit(Scored(result))
+
+    def _emit_progress(self, trainer: Trainer) -> None:
+        cols = trainer.metrics.columns
+        n = len(trainer.metrics)
+        restarted = self._restarted or n < self._sent_rows  # a reset, or a roll-back truncated the record
+        start = 0 if restarted else self._sent_rows
+        rows = {k: v[start:n] for k, v in cols.items()}
+        self._emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running,
+                            restarted))
+        self._sent_rows, self._restarted = n, False
+
+
+def _maker_change(command: SetViews | SetImageOptions) -> Callable[[SnapshotMaker], None]:
+    """A change to the snapshot maker, applied wherever the maker lives (this thread or the view thread)."""
+    def change(maker: SnapshotMaker) -> None:
+        if isinstance(command, SetViews):
+            maker.set_views(command.views)
+        else:
+            for key, value in command.options.items():
+                setattr(maker, key, value)
+    return change

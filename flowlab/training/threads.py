@@ -1,0 +1,65 @@
+"""The one place that decides how many threads torch may use and how often Python switches threads.
+
+The program's entry points choose a policy once (:func:`configure`: the window with ``interactive=True``,
+``flowlab train`` without); the training loop and the view thread then apply it to themselves at their start
+(:func:`enter_training_thread`, :func:`enter_view_thread`: torch's intra-op count is per calling thread).
+Library use and tests that configure nothing get torch's own defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+
+# The training thread drops the GIL for every tensor op but takes it back within microseconds, so a thread
+# waiting for it only gets it at the forced switch, every 5 ms by default: then each of the view thread's ~200 ops
+# waits 5 ms (a 128×128 heatmap took over a second). A short interval fixes that.
+SWITCH_INTERVAL_S = 2e-4
+
+
+@dataclass(frozen=True)
+class ThreadPolicy:
+    training: int  # torch intra-op threads of the training loop
+    views: int  # torch intra-op threads of the background view thread
+    switch_interval_s: float | None  # sys.setswitchinterval, or None to leave Python's default
+
+
+_policy: ThreadPolicy | None = None
+
+
+def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
+    """Interactive (a window): leave a core to the UI thread, since an OpenMP team as wide as the machine beside
+    Qt's event loop oversubscribes it (measured on 2 cores: 45 steps/s with 2 threads against 122 with 1); the view
+    thread gets one. Headless: every core trains, nothing else runs."""
+    cores = cores or os.cpu_count() or 1
+    if interactive:
+        return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S)
+    return ThreadPolicy(training=cores, views=1, switch_interval_s=None)
+
+
+def configure(interactive: bool) -> ThreadPolicy:
+    """Choose the process's policy (called by the app and the CLI at start-up) and set the switch interval."""
+    global _policy
+    _policy = policy_for(interactive)
+    if _policy.switch_interval_s is not None and sys.getswitchinterval() > _policy.switch_interval_s:
+        sys.setswitchinterval(_policy.switch_interval_s)
+    return _policy
+
+
+def current() -> ThreadPolicy | None:
+    """The configured policy, or None when nothing configured one."""
+    return _policy
+
+
+def enter_training_thread() -> None:
+    """Apply the policy to the calling thread, the one that trains."""
+    if _policy is not None:
+        torch.set_num_threads(_policy.training)
+
+
+def enter_view_thread() -> None:
+    """Apply the policy to the calling thread, the one that computes views beside training."""
+    torch.set_num_threads(_policy.views if _policy is not None else 1)
