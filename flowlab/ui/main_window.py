@@ -6,12 +6,13 @@ import copy
 import gc
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QFontMetricsF, QKeySequence, QPainter, QPaintEvent, QUndoStack
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QFormLayout, QLabel, QMainWindow, QMessageBox,
                                QSizePolicy, QStyle, QToolBar, QVBoxLayout, QWidget)
@@ -21,18 +22,18 @@ from flowlab.presets import Preset, PresetError, load_preset, save_preset
 from flowlab.presets.builtin import builtin_paths, load_builtin
 from flowlab.targets import TARGETS, build_target
 from flowlab.training.checkpoints import load_checkpoint, weights_path_for
+from flowlab.training.messages import Command, Event, Failure, Score, Scored, SetImageOptions
 from flowlab.training.objectives import Plan
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings
 from flowlab.training.trainer import Trainer
 from flowlab.training.views import Snapshot
-from flowlab.ui.anomaly_view import AnomalyView
 from flowlab.ui.commands import ReplaceStack, SetParam
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.stack_model import StackModel
 from flowlab.ui.stack_panel import StackPanel
 from flowlab.ui.target_panel import TargetPanel
-from flowlab.ui.views import (CurvesView, DensityView, ImageSamplesView, LatentView, LayerScrubber, OneDView,
-                              SamplesView, View, WarpView, data_kind)
+from flowlab.ui.views import table as view_table
+from flowlab.ui.views.base import View, ViewContext, data_kind, set_presentation
 from flowlab.ui.worker import Progress, TrainingSession
 
 REDRAW_MS = 33  # ≤ 30 Hz
@@ -149,49 +150,7 @@ class MainWindow(QMainWindow):
         panel = self._dock("Target and training", scrolling(right), Qt.RightDockWidgetArea)  # short screens scroll
         self.side_docks = (layers, params, panel)
 
-        self.views: dict[str, View] = {
-            "density": DensityView(), "samples": SamplesView(), "latent": LatentView(), "warp": WarpView(),
-            "layers": LayerScrubber(), "curves": CurvesView(), "one_d": OneDView(), "images": ImageSamplesView(),
-        }
-        # Every view is a dock the user can move, tab, float or close (the View menu brings them back). They live
-        # in an inner main window so that the editing panels keep their place at the sides.
-        self.view_area = QMainWindow()
-        self.view_area.setObjectName("viewArea")
-        self.view_area.setDockNestingEnabled(True)
-        self.setCentralWidget(self.view_area)
-        self.views["images"].options_changed.connect(self._image_options_changed)
-        self.views["anomaly"] = AnomalyView()
-        self.views["anomaly"].score_requested.connect(self._score_requested)
-        for key in ("samples", "images"):  # the same export as File ▸ Export samples
-            self.views[key].add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
-        self.view_docks: dict[str, QDockWidget] = {}
-        for key, area in (("density", Qt.LeftDockWidgetArea), ("samples", Qt.RightDockWidgetArea),
-                          ("curves", Qt.BottomDockWidgetArea), ("layers", Qt.BottomDockWidgetArea),
-                          ("latent", Qt.RightDockWidgetArea), ("warp", Qt.RightDockWidgetArea),
-                          ("one_d", Qt.LeftDockWidgetArea), ("images", Qt.LeftDockWidgetArea)):
-            self.view_docks[key] = self._dock(self.views[key].title, self.views[key], area, self.view_area)
-        self.view_docks["anomaly"] = self._dock(AnomalyView.title, self.views["anomaly"], Qt.RightDockWidgetArea,
-                                                self.view_area)
-        d = self.view_docks
-        self.view_area.tabifyDockWidget(d["samples"], d["latent"])
-        self.view_area.tabifyDockWidget(d["latent"], d["warp"])
-        self.view_area.tabifyDockWidget(d["warp"], d["anomaly"])
-        self.view_area.tabifyDockWidget(d["density"], d["one_d"])
-        self.view_area.tabifyDockWidget(d["one_d"], d["images"])
-        self.view_area.splitDockWidget(d["curves"], d["layers"], Qt.Horizontal)
-        d["density"].raise_()
-        d["samples"].raise_()
-        for dock in d.values():
-            dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
-        # Which view docks the user closed (View menu, a dock's close button): they stay closed. The others show
-        # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
-        self.closed_views: set[str] = set()
-        self._ruling = False  # the window itself is showing or hiding docks: not the user's choice
-        for key, dock in d.items():
-            dock.toggleViewAction().toggled.connect(lambda on, key=key: self._view_toggled(key, on))
-        self.view_area.resizeDocks([d["density"], d["samples"]], [1, 1], Qt.Horizontal)
-        self.view_area.resizeDocks([d["density"], d["curves"]], [3, 2], Qt.Vertical)
-        self.view_area.resizeDocks([d["curves"], d["layers"]], [1, 1], Qt.Horizontal)
+        self._build_view_docks()
 
         # Short texts that elide rather than widen the window (a 1024 px screen), each with its whole story in
         # the tooltip; room is left on the left for the bar's passing messages.
@@ -200,6 +159,44 @@ class MainWindow(QMainWindow):
         self.status_scores = ElidedLabel()
         for w in (self.status_device, self.status_step, self.status_scores):
             self.statusBar().addPermanentWidget(w)
+
+    def _build_view_docks(self) -> None:
+        """Every view of the table is a dock the user can move, tab, float or close (the View menu brings them
+        back). They live in an inner main window so that the editing panels keep their place at the sides."""
+        self.view_area = QMainWindow()
+        self.view_area.setObjectName("viewArea")
+        self.view_area.setDockNestingEnabled(True)
+        self.setCentralWidget(self.view_area)
+        self.views: dict[str, View] = {}
+        self.view_docks: dict[str, QDockWidget] = {}
+        for row in view_table.VIEWS:
+            view = self.views[row.key] = row.cls()
+            view.command.connect(lambda command, view=view: self._forward_command(view, command))
+            if view.exports_samples:  # the same export as File ▸ Export samples
+                view.add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
+            self.view_docks[row.key] = self._dock(row.title, view, row.area, self.view_area)
+        previous: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        for rows in view_table.groups().values():
+            first = self.view_docks[rows[0].key]
+            for a, b in pairwise(rows):  # one place, as tabs in the table's order
+                self.view_area.tabifyDockWidget(self.view_docks[a.key], self.view_docks[b.key])
+            if rows[0].area in previous:  # groups of one area side by side
+                self.view_area.splitDockWidget(previous[rows[0].area], first, Qt.Horizontal)
+            previous[rows[0].area] = first
+            first.raise_()
+        for dock in self.view_docks.values():
+            dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
+        # Which view docks the user closed (View menu, a dock's close button): they stay closed. The others show
+        # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
+        self.closed_views: set[str] = set()
+        self._ruling = False  # the window itself is showing or hiding docks: not the user's choice
+        for key, dock in self.view_docks.items():
+            dock.toggleViewAction().toggled.connect(lambda on, key=key: self._view_toggled(key, on))
+        first = {group: self.view_docks[rows[0].key] for group, rows in view_table.groups().items()}
+        for pair in view_table.SIDE_BY_SIDE:
+            self.view_area.resizeDocks([first[g] for g in pair], [1, 1], Qt.Horizontal)
+        self.view_area.resizeDocks([first[g] for g, _ in view_table.HEIGHTS], [h for _, h in view_table.HEIGHTS],
+                                   Qt.Vertical)
 
     def _fit_side_docks(self) -> None:
         """First start: each side panel gets a fifth of the width (200–320 px), the layer list 3/5 of the left.
@@ -292,7 +289,7 @@ class MainWindow(QMainWindow):
 
         view = self.menuBar().addMenu("&View")
         view.setToolTipsVisible(True)  # a view that cannot draw this target's data says why it is greyed out
-        for dock in self.findChildren(QDockWidget):
+        for dock in (*self.side_docks, *self.view_docks.values()):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         self.presentation_action = QAction("&Presentation mode", self)
@@ -559,14 +556,15 @@ class MainWindow(QMainWindow):
         w.diverged.connect(self._on_diverged)
         w.running_changed.connect(self._set_running)
         w.saved.connect(lambda p: self.statusBar().showMessage(f"saved weights to {p}", 5000))
-        w.scored.connect(self.views["anomaly"].show_score)
-        w.score_failed.connect(self.views["anomaly"].show_error)
-        self.views["layers"].set_layer_names([e["kind"] for e in layers if e.get("enabled", True)])
+        w.scored.connect(self._on_scored)
+        w.score_failed.connect(self._on_score_failed)
         self._configure_views()
         for v in self.views.values():
             v.clear()
         self.session.start()
-        self.session.worker.set_image_options(**self.views["images"].options())
+        for v in self.views.values():  # the views' controls as they stand (image options…)
+            for command in v.session_commands():
+                self._forward_command(v, command)
         QTimer.singleShot(0, self._views_shown_changed)
 
     def _view_toggled(self, key: str, on: bool) -> None:
@@ -596,63 +594,69 @@ class MainWindow(QMainWindow):
             self._ruling = False
 
     def _configure_views(self) -> None:
-        spec = TARGETS[self.target_config["kind"]]
-        shape = self.model.shape
-        image = len(shape) == 3
-        one_d = shape == (1,)
+        """A new session: show the docks that apply, bring the view that suits the data to the front of each tab
+        group (views behind other tabs are not computed at all), and tell every view the new context."""
         self._show_applicable_views()
-        # The view that suits the data comes to the front of its tab group; views behind other tabs are not
-        # computed at all.
-        main = (self.view_docks["images"] if image else self.view_docks["one_d"] if one_d
-                else self.view_docks["density"])
-        main.raise_()
-        if shape == (2,):
-            self.view_docks["samples"].raise_()
-        self.views["anomaly"].set_image_shape(shape if image else None)
-        if image:
-            self.view_docks["anomaly"].raise_()
+        for rows in view_table.groups().values():  # the first view of a group that is shown comes to the front
+            shown = [self.view_docks[r.key] for r in rows if not self.view_docks[r.key].isHidden()]
+            if shown:
+                shown[0].raise_()
         try:
             bounds = self._target().bounds
         except FlowlabError:
             bounds = None
+        ctx = ViewContext(shape=tuple(self.model.shape), bounds=tuple(bounds) if bounds else None,
+                          layer_names=tuple(e["kind"] for e in self.model.layers() if e.get("enabled", True)),
+                          energy=TARGETS[self.target_config["kind"]].objective == "energy")
         for v in self.views.values():
-            v.set_bounds(bounds)
-        self.views["curves"].reset(None, bits=image, energy=spec.objective == "energy")
+            v.configure(ctx)
         QTimer.singleShot(0, self._balance_views)
 
     def _balance_views(self) -> None:
-        """Even out the view docks once the layout has settled (Qt keeps stale split sizes otherwise)."""
-        d = self.view_docks
-        for groups in ((("curves",), ("layers",)), (("density", "one_d", "images"),
-                                                    ("samples", "latent", "warp", "anomaly"))):
-            pair = [next((d[k] for k in keys if not d[k].isHidden()), None) for keys in groups]
-            if None not in pair:  # a group all hidden leaves its neighbour the room
-                self.view_area.resizeDocks(pair, [1, 1], Qt.Horizontal)
-
-    SNAPSHOT_VIEWS = {"density": "density", "samples": "samples", "latent": "latent", "warp": "warp",
-                      "layers": "layers", "one_d": "curve_1d", "images": "images"}
+        """Even out the view docks once the layout has settled (Qt keeps stale split sizes otherwise): the first
+        shown dock of each group of a side-by-side pair; a group all hidden leaves its neighbour the room."""
+        groups = view_table.groups()
+        for pair in view_table.SIDE_BY_SIDE:
+            docks = [next((self.view_docks[r.key] for r in groups[g] if not self.view_docks[r.key].isHidden()), None)
+                     for g in pair]
+            if None not in docks:
+                self.view_area.resizeDocks(docks, [1, 1], Qt.Horizontal)
 
     def shown_views(self) -> frozenset[str]:
         """The snapshot parts the visible docks need (a tab behind another one is not visible)."""
-        return frozenset(v for k, v in self.SNAPSHOT_VIEWS.items()
-                         if self.view_docks[k].isVisible() and not self.view_docks[k].visibleRegion().isEmpty())
+        return frozenset(row.snapshot for row in view_table.VIEWS
+                         if row.snapshot is not None and self.view_docks[row.key].isVisible()
+                         and not self.view_docks[row.key].visibleRegion().isEmpty())
+
+    def _route_to_views(self, event: Event) -> None:
+        """Hand one of the session's events to every view (each takes what concerns it)."""
+        for v in self.views.values():
+            v.handle_event(event)
+
+    @Slot(object)
+    def _on_scored(self, result: Any) -> None:
+        self._route_to_views(Scored(result))
+
+    @Slot(str)
+    def _on_score_failed(self, message: str) -> None:
+        self._route_to_views(Failure("score", message))
+
+    def _forward_command(self, view: View, command: Command) -> None:
+        """The one place where the views' commands reach the session (mapped onto the worker's calls). A score
+        asked for while no model trains is answered at once, to the view that asked."""
+        if isinstance(command, Score):
+            self.flush_restart()
+            if self.session is None or not self.session.thread.isRunning():
+                view.handle_event(Failure("score", "No model is training: fix the stack first."))
+            else:
+                self.session.worker.score(image=command.image, test_index=command.test_index)
+        elif isinstance(command, SetImageOptions) and self.session is not None:
+            self.session.worker.set_image_options(**command.options)
 
     def _views_shown_changed(self) -> None:
         if self.session is not None:
             self.session.worker.set_views(self.shown_views())
             self._drawn = None
-
-    def _score_requested(self, request: dict) -> None:
-        """Score a drawing or a test image on the training thread (the answer comes back by signal)."""
-        self.flush_restart()
-        if self.session is None or not self.session.thread.isRunning():
-            self.views["anomaly"].show_error("No model is training: fix the stack first.")
-            return
-        self.session.worker.score(**request)
-
-    def _image_options_changed(self, options: dict) -> None:
-        if self.session is not None:
-            self.session.worker.set_image_options(**options)
 
     def _session_ready(self, info: dict[str, Any]) -> None:
         self.status_device.set_text(info["device"], f"training on {info['device']}")
@@ -762,12 +766,10 @@ class MainWindow(QMainWindow):
 
     def set_presentation_mode(self, on: bool) -> None:
         """Bigger fonts and thicker lines, full screen: for a lecture hall."""
-        from flowlab.ui import views as view_module
-
         app_font = self.font()
         app_font.setPointSizeF(app_font.pointSizeF() * (1.5 if on else 1 / 1.5))
         self.setFont(app_font)
-        view_module.set_presentation(on)
+        set_presentation(on)
         for v in self.views.values():
             v.apply_style()
         self._drawn = None  # redraw with the new style

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from flowlab.ui.main_window import MainWindow  # noqa: E402
-from flowlab.ui.views import data_kind  # noqa: E402
+from flowlab.ui.views import VIEWS, data_kind  # noqa: E402
 
 SHOWN = {
     "2d": {"density", "samples", "latent", "warp", "layers", "curves"},
@@ -37,7 +37,8 @@ def _check_rule(window, kind: str) -> None:
         assert action.isEnabled() == window.views[key].applies_to(window.model.shape)
         if not action.isEnabled():
             assert "does not apply" in action.statusTip()
-            assert window.SNAPSHOT_VIEWS.get(key) not in window.shown_views()  # nothing computed for it
+            snapshot = next(row.snapshot for row in VIEWS if row.key == key)
+            assert snapshot is None or snapshot not in window.shown_views()  # nothing computed for it
 
 
 @pytest.mark.parametrize("preset, kind", [("glow_digits", "image"), ("change_of_variables_1d", "1d"),

@@ -11,9 +11,9 @@ pytest.importorskip("PySide6")
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QPoint, QRectF  # noqa: E402
 
+from flowlab.training.messages import Scored  # noqa: E402
 from flowlab.training.scoring import ImageScore  # noqa: E402
-from flowlab.ui.anomaly_view import AnomalyView  # noqa: E402
-from flowlab.ui.views import DensityView, View  # noqa: E402
+from flowlab.ui.views import AnomalyView, DensityView, View, ViewContext  # noqa: E402
 from flowlab.ui.worker import Progress  # noqa: E402
 
 LONG_DEVICE = "CUDA: NVIDIA GeForce RTX 4090 Laptop GPU"
@@ -92,11 +92,11 @@ def _score(step: int = 3) -> ImageScore:
 def test_the_export_button_does_not_cover_the_anomaly_histogram(qtbot) -> None:
     view = AnomalyView()
     qtbot.addWidget(view)
-    view.set_image_shape((1, 8, 8))
+    view.configure(ViewContext(shape=(1, 8, 8)))
     view.resize(480, 280)
     view.show()
     qtbot.waitExposed(view)
-    view.show_score(_score())
+    view.handle_event(Scored(_score()))
     qtbot.waitUntil(lambda: not _covered(view), timeout=3000)
     assert view.corner_margin > 0  # the histogram has no title row: it moved down just enough
     assert view.corner_margin <= view.export_button.height() + 4
@@ -119,7 +119,7 @@ def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window
     window.open_builtin("realnvp_digits")
     window.resize(*size)
     qtbot.waitUntil(lambda: window.session.worker.trainer is not None, timeout=30000)
-    window.views["anomaly"].show_score(_score())
+    window.views["anomaly"].handle_event(Scored(_score()))
     checked = set()
     for front in (("anomaly", "density"), ("samples", "images")):  # one view of each tab group at a time
         for key in front:
@@ -167,7 +167,7 @@ def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, windo
     dock.setFloating(True)
     for size, arrangement in (((320, 760), "column"), ((820, 330), "grid"), ((420, 360), "grid")):
         dock.resize(*size)
-        qtbot.waitUntil(lambda: view.arrangement == arrangement and not _fits(view), timeout=3000)
+        qtbot.waitUntil(lambda a=arrangement: view.arrangement == a and not _fits(view), timeout=3000)
         if arrangement == "column":  # one above the other, each as wide as the dock allows
             tops = [view.items[k].sceneBoundingRect().top() for k in ("samples", "recon", "interp")]
             assert tops == sorted(tops)
@@ -212,7 +212,7 @@ def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> Non
     qtbot.addWidget(holder)
     holder.resize(900, 700)
     view = AnomalyView()
-    view.set_image_shape((1, 8, 8))
+    view.configure(ViewContext(shape=(1, 8, 8)))
     dock = QDockWidget(AnomalyView.title, holder)
     dock.setWidget(view)
     dock.setGeometry(0, 0, *size)
