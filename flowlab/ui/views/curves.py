@@ -116,7 +116,7 @@ class CurvesView(View):
         self.reset(None, bits=ctx.images, energy=ctx.energy)
 
     def clear(self) -> None:
-        """Forget the rows (fresh weights), keeping what is plotted and the floor."""
+        """Forget the rows (fresh weights), keeping what the curves are (NLL, bits/dim or KL) and the floor."""
         self.reset(self.entropy(), bits=self.bits, energy=self.energy)
 
     def handle_event(self, event: Event) -> None:
