@@ -175,15 +175,16 @@ class MainWindow(QMainWindow):
             if view.exports_samples:  # the same export as File ▸ Export samples
                 view.add_export_action("Save samples as CSV or NPY…", self.export_samples_dialog, "samples")
             self.view_docks[row.key] = self._dock(row.title, view, row.area, self.view_area)
+        first = {group: self.view_docks[rows[0].key] for group, rows in view_table.groups().items()}
         previous: dict[Qt.DockWidgetArea, QDockWidget] = {}
-        for rows in view_table.groups().values():
-            first = self.view_docks[rows[0].key]
+        for group, rows in view_table.groups().items():  # groups of one area side by side (split before the
+            if rows[0].area in previous:                  # tabs: Qt splits a tabbed dock by adding a tab)
+                self.view_area.splitDockWidget(previous[rows[0].area], first[group], Qt.Horizontal)
+            previous[rows[0].area] = first[group]
+        for group, rows in view_table.groups().items():
             for a, b in pairwise(rows):  # one place, as tabs in the table's order
                 self.view_area.tabifyDockWidget(self.view_docks[a.key], self.view_docks[b.key])
-            if rows[0].area in previous:  # groups of one area side by side
-                self.view_area.splitDockWidget(previous[rows[0].area], first, Qt.Horizontal)
-            previous[rows[0].area] = first
-            first.raise_()
+            first[group].raise_()
         for dock in self.view_docks.values():
             dock.visibilityChanged.connect(lambda _visible: self._views_shown_changed())
         # Which view docks the user closed (View menu, a dock's close button): they stay closed. The others show
@@ -192,7 +193,6 @@ class MainWindow(QMainWindow):
         self._ruling = False  # the window itself is showing or hiding docks: not the user's choice
         for key, dock in self.view_docks.items():
             dock.toggleViewAction().toggled.connect(lambda on, key=key: self._view_toggled(key, on))
-        first = {group: self.view_docks[rows[0].key] for group, rows in view_table.groups().items()}
         for pair in view_table.SIDE_BY_SIDE:
             self.view_area.resizeDocks([first[g] for g in pair], [1, 1], Qt.Horizontal)
         self.view_area.resizeDocks([first[g] for g, _ in view_table.HEIGHTS], [h for _, h in view_table.HEIGHTS],

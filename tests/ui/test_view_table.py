@@ -91,6 +91,9 @@ def test_a_new_view_is_one_row(qtbot, monkeypatch) -> None:
         assert probe.contexts[-1].layer_names  # the default preset's stack
         qtbot.waitUntil(lambda: bool(probe.snapshots), timeout=20000)  # drawn like any other view
         window.view_docks["probe"].raise_()
+        probe_dock, samples_dock = window.view_docks["probe"], window.view_docks["samples"]
+        assert probe_dock not in window.view_area.tabifiedDockWidgets(samples_dock)  # its own place, beside
+        assert probe_dock.x() > samples_dock.x()
         qtbot.waitUntil(lambda: "warp" in window.shown_views(), timeout=5000)
         window.open_builtin("glow_digits")  # images: the probe cannot draw them, its dock hides
         assert window.view_docks["probe"].isHidden()
