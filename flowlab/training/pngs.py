@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from flowlab.training.tiling import tile
+
 # A perceptually ordered dark-to-bright colormap (anchors in the spirit of viridis), interpolated to 256 entries.
 _ANCHORS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
 LUT = np.stack([np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_ANCHORS)), _ANCHORS[:, c])
@@ -42,7 +44,7 @@ def samples_png(samples: np.ndarray, bounds: tuple[float, float, float, float], 
     def plot(points: np.ndarray, colour: tuple[int, int, int]) -> None:
         px = (points[:, 0] - xmin) / (xmax - xmin) * (size - 1)
         py = (1.0 - (points[:, 1] - ymin) / (ymax - ymin)) * (size - 1)
-        for x, y in zip(px, py):
+        for x, y in zip(px, py, strict=True):
             if 0 <= x < size and 0 <= y < size:
                 draw.ellipse([x - 1.2, y - 1.2, x + 1.2, y + 1.2], fill=colour)
 
@@ -53,12 +55,6 @@ def samples_png(samples: np.ndarray, bounds: tuple[float, float, float, float], 
 
 
 def image_grid_png(images: np.ndarray, path: str | Path, columns: int = 8, scale: int = 8) -> None:
-    """A grid of single-channel images with values in [0, 1] (``(n, 1, h, w)``)."""
-    n, _, h, w = images.shape
-    rows = (n + columns - 1) // columns
-    canvas = np.full((rows * (h + 1) + 1, columns * (w + 1) + 1), 0.25)  # light grey gaps between images
-    for i in range(n):
-        r, c = divmod(i, columns)
-        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = images[i, 0]
-    pic = (np.clip(1.0 - canvas, 0, 1) * 255).astype(np.uint8)  # ink dark on white
+    """A grid of single-channel images with values in [0, 1] (``(n, 1, h, w)``), ink dark on white."""
+    pic = np.round(tile(images, columns) * 255).astype(np.uint8)
     Image.fromarray(pic).resize((pic.shape[1] * scale, pic.shape[0] * scale), Image.NEAREST).save(path)

@@ -41,15 +41,16 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
             app.processEvents()
             time.sleep(0.005)
 
+    c = window.controller
     try:
-        wait(lambda: window.session is not None and window.last_ready is not None)
+        wait(lambda: c.session is not None and c.last_ready is not None)
         if steps > 0:
-            window.session.send(Play())
-            wait(lambda: window.last_progress is not None and window.last_progress.step >= steps)
-            window.session.send(Pause())
-        wait(lambda: not window.session.is_running and window.last_progress is not None
-             and not window.last_progress.running and window._latest is not None
-             and window._latest.step == window.last_progress.step)
+            c.session.send(Play())
+            wait(lambda: c.last_progress is not None and c.last_progress.step >= steps)
+            c.session.send(Pause())
+        wait(lambda: not c.session.is_running and c.last_progress is not None
+             and not c.last_progress.running and c.latest is not None
+             and c.latest.step == c.last_progress.step)
         for _ in range(10):  # let the redraw timer draw the last snapshot and the curves
             app.processEvents()
             time.sleep(0.05)

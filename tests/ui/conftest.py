@@ -61,7 +61,7 @@ def open_window(qtbot) -> Any:
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.latest is not None, timeout=20000)
     return w
 
 

@@ -20,30 +20,30 @@ NUMBER = re.compile(r"\d+\.\d+ bits/dim")
 
 
 def test_scoring_needs_an_image_target(window) -> None:
-    view = window.views["anomaly"]
+    view = window.docks.views["anomaly"]
     assert not view.score_button.isEnabled() and "image target" in view.label.text()
 
 
 def test_draw_score_and_compare_with_the_test_set(qtbot, window) -> None:
     window.files.open_builtin("realnvp_digits")
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
-    window.toggle_play()
-    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.step >= 10, timeout=60000)
-    window.toggle_play()
-    view = window.views["anomaly"]
-    window.view_docks["anomaly"].raise_()
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
+    window.controller.toggle_play()
+    qtbot.waitUntil(lambda: window.controller.last_progress is not None and window.controller.last_progress.step >= 10, timeout=60000)
+    window.controller.toggle_play()
+    view = window.docks.views["anomaly"]
+    window.docks.docks["anomaly"].raise_()
     qtbot.waitExposed(view.canvas)
     assert view.score_button.isEnabled() and view.canvas.size_px == 8
 
     results: list[ImageScore] = []
-    window.session.event.connect(lambda e: results.append(e.result) if isinstance(e, Scored) else None)
+    window.controller.session.event.connect(lambda e: results.append(e.result) if isinstance(e, Scored) else None)
     drag(view.canvas, [(0.5, 0.5), (0.5, 7.5), (7.5, 7.5), (7.5, 0.5), (0.5, 0.5)])  # a frame: no digit
     assert not view.canvas.is_empty()
     view.score_button.click()
     qtbot.waitUntil(lambda: view.result is not None and bool(results), timeout=30000)
     result = view.result
     assert results[-1] is result and result.source == "your drawing"  # delivered by the worker's signal
-    n_test = window.session.spec.settings.n_test
+    n_test = window.controller.session.spec.settings.n_test
     assert len(result.test_bpd) == n_test and np.isfinite(result.test_bpd).all()
     heights = view.bars.opts["height"]
     assert int(np.sum(heights)) == n_test  # the histogram holds every test image
@@ -63,10 +63,10 @@ def test_draw_score_and_compare_with_the_test_set(qtbot, window) -> None:
 
 def test_a_refused_drawing_is_explained_in_the_panel(qtbot, window) -> None:
     window.files.open_builtin("realnvp_digits")
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
-    view = window.views["anomaly"]
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
+    view = window.docks.views["anomaly"]
     view.score_button.click()  # an empty canvas
     assert "empty" in view.label.text()
-    window.session.send(Score(image=np.zeros((28, 28))))  # the wrong size, straight to the session
+    window.controller.session.send(Score(image=np.zeros((28, 28))))  # the wrong size, straight to the session
     qtbot.waitUntil(lambda: "28×28" in view.label.text(), timeout=30000)
     assert "8×8" in view.label.text() and view.result is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-
 from flowlab.ui.views import CurvesView
 
 NAN = math.nan
@@ -46,3 +45,34 @@ def test_switching_to_reverse_kl_plots_the_loss_and_the_true_kl(qtbot) -> None:
     assert view.energy and "true KL" in view.plot.titleLabel.text
     assert list(view.test.getData()[1]) == [0.8] and list(view.train.getData()[1]) == [0.5, 0.4]
     assert len(view.valid.getData()[0] or []) == 0 and view.best_step() == 2
+
+
+
+def _widths(view: CurvesView) -> dict[str, float]:
+    """The widths the curves are drawn with (the drawn curve's pen, not only the item's option)."""
+    return {name: getattr(view, name).curve.opts["pen"].widthF() for name in ("train", "test", "valid")}
+
+
+def test_presentation_mode_on_then_off_restores_every_line_width(qtbot) -> None:
+    from flowlab.ui import views
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(bits=True)
+    rows = {"step": [1, 2], "train_bpd": [3.0, 2.8], "valid_bpd": [2.9, 2.7], "test_bpd": [2.95, 2.75]}
+    view.add_rows(rows)
+    before = _widths(view)
+    assert before == {"train": 1, "test": 2, "valid": 1}
+    try:
+        views.set_presentation(True)
+        view.apply_style()
+        on = _widths(view)
+        assert all(on[name] > before[name] for name in before)
+        view.add_rows({"step": [3], "train_bpd": [2.7], "valid_bpd": [2.6], "test_bpd": [2.65]})
+        assert _widths(view) == on  # new data keeps the lecture-hall widths
+    finally:
+        views.set_presentation(False)
+        view.apply_style()
+    assert _widths(view) == before
+    view.add_rows({"step": [4], "train_bpd": [2.6], "valid_bpd": [2.5], "test_bpd": [2.55]})
+    assert _widths(view) == before

@@ -159,7 +159,7 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
 
 def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, window) -> None:
     errors = _drive_modal(qtbot, _draw_two_and_ok)
-    window.target_panel.draw_images_button.click()
+    window.panels.target_panel.draw_images_button.click()
     assert not errors, errors
     assert window.doc.target["kind"] == "drawn_images" and not window.warnings
     assert len(window.current_preset().target["data"]["images"]) == 2  # saved with the preset
@@ -172,6 +172,6 @@ def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, 
         dialog.ok_button.click()
 
     errors = _drive_modal(qtbot, add_one_more)
-    window.target_panel.draw_images_button.click()
+    window.panels.target_panel.draw_images_button.click()
     assert not errors, errors
     assert len(window.doc.target["data"]["images"]) == 3

@@ -25,56 +25,56 @@ from flowlab.ui.main_window import MainWindow  # noqa: E402
 
 def _step(w: MainWindow) -> int:
     """The step the window was last told of (the session's Progress events)."""
-    return w.last_progress.step if w.last_progress is not None else 0
+    return w.controller.last_progress.step if w.controller.last_progress is not None else 0
 
 
 def _train(qtbot, w: MainWindow, steps: int = 15) -> None:
-    qtbot.waitUntil(lambda: w.last_ready is not None, timeout=60000)
+    qtbot.waitUntil(lambda: w.controller.last_ready is not None, timeout=60000)
     start = _step(w)
-    w.toggle_play()
+    w.controller.toggle_play()
     qtbot.waitUntil(lambda: _step(w) >= start + steps, timeout=60000)
-    w.toggle_play()
-    qtbot.waitUntil(lambda: not w._running, timeout=5000)
+    w.controller.toggle_play()
+    qtbot.waitUntil(lambda: not w.controller.running, timeout=5000)
 
 
 def test_opens_on_the_default_preset_ready_to_play(window) -> None:
     assert "RealNVP on two moons" in window.windowTitle()
     assert len(window.doc.stack) == 8 and window.play_action.isEnabled()
-    assert window.status_device.text().startswith(("CPU", "CUDA", "Apple"))
+    assert window.status.device.text().startswith(("CPU", "CUDA", "Apple"))
 
 
 def test_training_changes_every_view(qtbot, window) -> None:
-    qtbot.waitUntil(lambda: window.views["density"].current_image() is not None, timeout=10000)
-    before = window.views["density"].current_image().copy()
-    samples_before = window.views["samples"].model_item.getData()[0].copy()
-    window.train_form.editors["eval_every"].setValue(20)  # applies live
+    qtbot.waitUntil(lambda: window.docks.views["density"].current_image() is not None, timeout=10000)
+    before = window.docks.views["density"].current_image().copy()
+    samples_before = window.docks.views["samples"].model_item.getData()[0].copy()
+    window.panels.train_form.editors["eval_every"].setValue(20)  # applies live
     _train(qtbot, window, 40)
-    qtbot.waitUntil(lambda: window._latest.step >= 40, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.latest.step >= 40, timeout=20000)
     qtbot.wait(100)
-    after = window.views["density"].current_image()
+    after = window.docks.views["density"].current_image()
     assert not np.allclose(before, after)
-    assert not np.allclose(samples_before, window.views["samples"].model_item.getData()[0])
-    curves = window.views["curves"]
+    assert not np.allclose(samples_before, window.docks.views["samples"].model_item.getData()[0])
+    curves = window.docks.views["curves"]
     assert len(curves.train.getData()[0]) >= 40 and len(curves.test.getData()[0]) >= 1
-    assert "NLL train" in window.status_scores.text()
-    assert "train negative log-likelihood" in window.status_scores.toolTip()
+    assert "NLL train" in window.status.scores.text()
+    assert "train negative log-likelihood" in window.status.scores.toolTip()
 
 
 def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) -> None:
     for key in builtin_paths():
         window.files.open_builtin(key)
-        qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
-        first = window._latest
+        qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
+        first = window.controller.latest
         _train(qtbot, window, 5)
-        qtbot.waitUntil(lambda: window._latest is not None and window._latest is not first
-                        and window._latest.step >= 5, timeout=30000)
+        qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest is not first
+                        and window.controller.latest.step >= 5, timeout=30000)
         assert not warnings, warnings
 
 
 def test_save_and_reload_gives_an_equal_preset(qtbot, window, tmp_path: Path) -> None:
     path = tmp_path / "mine.json"
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    window.stack_panel.delete()
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    window.panels.stack_panel.delete()
     assert window.files.save_to(path)
     saved = load_preset(path)
     assert saved.to_dict() == window.current_preset().to_dict()
@@ -89,10 +89,10 @@ def test_a_broken_preset_shows_a_dialog_and_keeps_the_session(qtbot, window, tmp
     broken.write_text(json.dumps({"schema_version": 1, "name": "b", "layers": [{"kind": "warp_drive"}],
                                   "target": {"kind": "moons"}}))
     before = window.current_preset().to_dict()
-    session = window.session
+    session = window.controller.session
     assert not window.files.open_path(broken)
     assert warnings and "layers[0]" in warnings[-1] and "warp_drive" in warnings[-1]
-    assert window.current_preset().to_dict() == before and window.session is session
+    assert window.current_preset().to_dict() == before and window.controller.session is session
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps({"schema_version": 99, "name": "n"}))
     assert not window.files.open_path(newer)
@@ -112,8 +112,8 @@ def test_dropping_a_preset_file_on_the_window_opens_it(qtbot, window, tmp_path) 
 
 
 def test_undo_redo_from_the_edit_menu(qtbot, window) -> None:
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(2))
-    window.stack_panel.delete()
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(2))
+    window.panels.stack_panel.delete()
     assert len(window.doc.stack) == 7
     window.undo_action.trigger()
     assert len(window.doc.stack) == 8
@@ -122,36 +122,36 @@ def test_undo_redo_from_the_edit_menu(qtbot, window) -> None:
 
 
 def test_a_structural_edit_while_training_pauses_and_restarts(qtbot, window) -> None:
-    window.toggle_play()
-    qtbot.waitUntil(lambda: window._running, timeout=10000)
-    old = window.session
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    window.stack_panel.delete()
-    assert not window._running and not old.is_running  # paused at once, restarted once edits settle
+    window.controller.toggle_play()
+    qtbot.waitUntil(lambda: window.controller.running, timeout=10000)
+    old = window.controller.session
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    window.panels.stack_panel.delete()
+    assert not window.controller.running and not old.is_running  # paused at once, restarted once edits settle
     assert "stack changed" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: window.session is not old, timeout=5000)
+    qtbot.waitUntil(lambda: window.controller.session is not old, timeout=5000)
 
 
 def test_an_invalid_stack_is_marked_and_cannot_play(qtbot, window) -> None:
     window.editor.set_param(0, "mask", "channel")
     assert window.doc.problems.get(0) is not None
     assert not window.play_action.isEnabled()
-    assert "layer 1" in window.status_step.text()
+    assert "layer 1" in window.status.step.text()
     window.undo_stack.undo()
     assert window.play_action.isEnabled()
 
 
 def test_learning_rate_applies_live(qtbot, window) -> None:
-    window.train_form.editors["learning_rate"].setValue(0.005)
-    window.single_step()  # the next step trains at the new rate
-    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.step >= 1
-                    and 0.005 in window.last_progress.rows["learning_rate"], timeout=5000)
+    window.panels.train_form.editors["learning_rate"].setValue(0.005)
+    window.controller.single_step()  # the next step trains at the new rate
+    qtbot.waitUntil(lambda: window.controller.last_progress is not None and window.controller.last_progress.step >= 1
+                    and 0.005 in window.controller.last_progress.rows["learning_rate"], timeout=5000)
 
 
 def test_closing_while_training_exits_cleanly(qtbot, window, capfd) -> None:
-    window.toggle_play()
-    qtbot.waitUntil(lambda: window._running, timeout=10000)
-    thread = window.session.thread
+    window.controller.toggle_play()
+    qtbot.waitUntil(lambda: window.controller.running, timeout=10000)
+    thread = window.controller.session.thread
     window.close()
     assert thread.isFinished()
     assert "Destroyed while thread is still running" not in capfd.readouterr().err
@@ -161,28 +161,28 @@ def test_presentation_mode_enlarges_text_and_points(qtbot, window) -> None:
     size = window.font().pointSizeF()
     window.presentation_action.setChecked(True)
     assert window.font().pointSizeF() > size * 1.4
-    assert window.views["samples"].model_item.opts["size"] == 6
+    assert window.docks.views["samples"].model_item.opts["size"] == 6
     window.presentation_action.setChecked(False)
     assert window.font().pointSizeF() == pytest.approx(size)
-    assert window.views["samples"].model_item.opts["size"] == 3
+    assert window.docks.views["samples"].model_item.opts["size"] == 3
 
 
 def test_a_one_dimensional_preset_shows_the_change_of_variables_view(qtbot, window) -> None:
     window.files.open_builtin("change_of_variables_1d")
-    qtbot.waitUntil(lambda: "curve_1d" in window.shown_views(), timeout=5000)
-    assert "density" not in window.shown_views()  # behind the 1-D tab: not computed
+    qtbot.waitUntil(lambda: "curve_1d" in window.docks.shown_views(), timeout=5000)
+    assert "density" not in window.docks.shown_views()  # behind the 1-D tab: not computed
     _train(qtbot, window, 20)
-    qtbot.waitUntil(lambda: window.views["one_d"].model.getData()[0] is not None, timeout=10000)
-    x, density = window.views["one_d"].model.getData()
+    qtbot.waitUntil(lambda: window.docks.views["one_d"].model.getData()[0] is not None, timeout=10000)
+    x, density = window.docks.views["one_d"].model.getData()
     assert len(x) == 400 and np.all(density >= 0)
     assert (np.diff(x) * density[:-1]).sum() == pytest.approx(1.0, abs=0.05)  # a density, on screen
 
 
 def test_a_one_dimensional_preset_shows_target_and_model_sample_histograms(qtbot, window) -> None:
     window.files.open_builtin("change_of_variables_1d")
-    window.view_docks["samples"].raise_()
-    qtbot.waitUntil(lambda: "samples" in window.shown_views(), timeout=5000)
-    view = window.views["samples"]
+    window.docks.docks["samples"].raise_()
+    qtbot.waitUntil(lambda: "samples" in window.docks.shown_views(), timeout=5000)
+    view = window.docks.views["samples"]
     _train(qtbot, window, 20)
     qtbot.waitUntil(lambda: view.one_d and all(len(d) for _, d in view.histograms().values()), timeout=20000)
     items = (view.data_hist, view.model_hist, view.target_outline)
@@ -211,21 +211,21 @@ def test_a_one_dimensional_preset_shows_target_and_model_sample_histograms(qtbot
 
 def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, window) -> None:
     window.files.open_builtin("realnvp_digits")
-    qtbot.waitUntil(lambda: "images" in window.shown_views(), timeout=5000)
-    view = window.views["images"]
+    qtbot.waitUntil(lambda: "images" in window.docks.shown_views(), timeout=5000)
+    view = window.docks.views["images"]
     qtbot.waitUntil(lambda: view.items["recon"].image is not None and view.items["interp"].image is not None,
                     timeout=30000)
     assert view.items["samples"].image is not None
     view.temperature.setValue(50)  # the slider reaches the worker's snapshots
-    qtbot.waitUntil(lambda: window._latest is not None and window._latest.temperature == 0.5, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.temperature == 0.5, timeout=20000)
     seen = []
-    window.session.event.connect(lambda e: seen.append(e.snapshot) if isinstance(e, SnapshotReady)
+    window.controller.session.event.connect(lambda e: seen.append(e.snapshot) if isinstance(e, SnapshotReady)
                                  and e.snapshot.image_reconstructions is not None else None)
-    window.single_step()  # a step refreshes every view, the reconstructions too
+    window.controller.single_step()  # a step refreshes every view, the reconstructions too
     qtbot.waitUntil(lambda: bool(seen), timeout=20000)
     originals, back = seen[-1].image_reconstructions
     assert np.allclose(originals, back, atol=1e-3)  # invertibility, on screen
-    assert "bits per dimension" in window.views["curves"].plot.titleLabel.text
+    assert "bits per dimension" in window.docks.views["curves"].plot.titleLabel.text
 
 
 def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_path) -> None:
@@ -234,35 +234,35 @@ def test_weights_saved_beside_the_preset_are_resumed_on_open(qtbot, window, tmp_
     _train(qtbot, window, 12)
     step = _step(window)
     saved = []
-    window.session.event.connect(lambda e: saved.append(e.path) if isinstance(e, Saved) else None)
+    window.controller.session.event.connect(lambda e: saved.append(e.path) if isinstance(e, Saved) else None)
     assert window.files.save_weights()
     qtbot.waitUntil(lambda: bool(saved), timeout=10000)
     assert Path(saved[0]) == tmp_path / "mine.weights.pt"
     window.files.open_builtin("realnvp_checkerboard")
     assert window.files.open_path(path)
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
-    assert window.last_ready.step == step  # resumed, ActNorm state and all
-    resumed = window.session
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    window.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
-    qtbot.waitUntil(lambda: window.session is not resumed and window.last_ready is not None,
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    assert window.controller.last_ready.step == step  # resumed, ActNorm state and all
+    resumed = window.controller.session
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    window.panels.stack_panel.delete()  # a different stack: fresh weights, never the saved ones
+    qtbot.waitUntil(lambda: window.controller.session is not resumed and window.controller.last_ready is not None,
                     timeout=20000)
-    assert window.last_ready.step == 0
+    assert window.controller.last_ready.step == 0
 
 
 def test_reverse_kl_preset_shows_the_loss_and_the_true_kl(qtbot, window) -> None:
     window.files.open_builtin("reverse_kl_8gaussians")
-    curves = window.views["curves"]
+    curves = window.docks.views["curves"]
     qtbot.waitUntil(lambda: curves.energy, timeout=20000)
     assert "true KL" in curves.plot.titleLabel.text
-    window.train_form.editors["eval_every"].setValue(5)  # applies live
+    window.panels.train_form.editors["eval_every"].setValue(5)  # applies live
     _train(qtbot, window, 12)
     qtbot.waitUntil(lambda: len(curves.test.getData()[0] if curves.test.getData()[0] is not None else []) >= 2,
                     timeout=20000)
     true_kl = [v for v in curves.columns["true_kl"] if v == v]
     assert list(curves.test.getData()[1]) == pytest.approx(true_kl)
     assert len(curves.valid.getData()[0] or []) == 0  # no validation NLL on a reverse-KL curve
-    window.reset_weights()
+    window.controller.reset_weights()
     assert curves.energy, "resetting the weights keeps the objective's curves"
 
 
@@ -270,14 +270,14 @@ def test_reset_weights_keeps_the_entropy_line(qtbot, window) -> None:
     """The session computes H(p) (the NLL floor) and says so in Ready; a reset keeps the line."""
     from flowlab.targets import build_target
 
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
-    floor = window.views["curves"].floor
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    floor = window.docks.views["curves"].floor
     entropy = build_target(window.doc.target_config()).entropy().value
-    assert window.entropy == pytest.approx(entropy, abs=0.05) and window.entropy == window.last_ready.entropy
-    assert floor.isVisible() and floor.value() == pytest.approx(window.entropy)
+    assert window.controller.entropy == pytest.approx(entropy, abs=0.05) and window.controller.entropy == window.controller.last_ready.entropy
+    assert floor.isVisible() and floor.value() == pytest.approx(window.controller.entropy)
     _train(qtbot, window, 5)
-    window.reset_weights()
-    assert floor.isVisible() and floor.value() == pytest.approx(window.entropy)
+    window.controller.reset_weights()
+    assert floor.isVisible() and floor.value() == pytest.approx(window.controller.entropy)
 
 
 def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window, monkeypatch) -> None:
@@ -295,7 +295,7 @@ def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window,
 
     monkeypatch.setattr(session_module, "Trainer", Recording)
     window.files.open_builtin("realnvp_moons")
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
     window.files.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
     assert len(died) == 1, "the old model must be gone before the next session starts (not left to a later GC)"
     assert died[0] != threading.main_thread().name  # and it died on the session's thread, not the UI's

@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from flowlab.ui import main_window  # noqa: E402
+from flowlab.ui import controller, main_window  # noqa: E402
 from flowlab.ui.main_window import MainWindow  # noqa: E402
 from tests.ui.conftest import open_window  # noqa: E402
 
@@ -22,12 +22,12 @@ def starts(monkeypatch):
     """Every training session the window starts, in order."""
     started: list = []
 
-    class Counting(main_window.SessionWorker):
+    class Counting(controller.SessionWorker):
         def start(self) -> None:
             started.append(self)
             super().start()
 
-    monkeypatch.setattr(main_window, "SessionWorker", Counting)
+    monkeypatch.setattr(controller, "SessionWorker", Counting)
     return started
 
 
@@ -40,47 +40,47 @@ def window(qtbot, warnings, starts):
 
 def test_quick_edits_restart_once_with_the_final_stack(qtbot, window, starts) -> None:
     assert len(starts) == 1
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    hidden = window.layer_editor.form.editors["hidden"]
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    hidden = window.panels.layer_editor.form.editors["hidden"]
     for value in (40, 48, 56, 64, 72):  # a dragged spin box: five edits within a few tens of milliseconds
         hidden.setValue(value)
         qtbot.wait(20)
     assert window.doc.stack[0].params["hidden"] == 72 and len(starts) == 1
     qtbot.waitUntil(lambda: len(starts) == 2, timeout=3000)
-    qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
-    assert len(starts) == 2 and window.session is starts[-1]
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
-    assert window.session.spec.layers[0]["params"]["hidden"] == 72  # the final state is what trains
+    qtbot.wait(2 * controller.RESTART_DEBOUNCE_MS)
+    assert len(starts) == 2 and window.controller.session is starts[-1]
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    assert window.controller.session.spec.layers[0]["params"]["hidden"] == 72  # the final state is what trains
 
 
 def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, window, starts) -> None:
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    window.layer_editor.form.editors["mask"].setCurrentText("checkerboard")  # invalid on 2-D data
-    assert not window.play_action.isEnabled() and "layer 1" in window.status_step.text()  # before any restart
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    window.panels.layer_editor.form.editors["mask"].setCurrentText("checkerboard")  # invalid on 2-D data
+    assert not window.play_action.isEnabled() and "layer 1" in window.status.step.text()  # before any restart
     assert window.doc.problems.get(0) is not None
-    qtbot.waitUntil(lambda: window.session is None, timeout=3000)  # an invalid stack: stopped, nothing started
+    qtbot.waitUntil(lambda: window.controller.session is None, timeout=3000)  # an invalid stack: stopped, nothing started
     assert len(starts) == 1
     for _ in range(3):
-        window.stack_panel.delete()
+        window.panels.stack_panel.delete()
     count = len(starts)
     for _ in range(4):  # Ctrl+Z held down
         window.undo_action.trigger()
     assert len(window.doc.stack) == 8 and window.play_action.isEnabled()  # the mark went at once
     qtbot.waitUntil(lambda: len(starts) == count + 1, timeout=3000)
-    qtbot.wait(2 * main_window.RESTART_DEBOUNCE_MS)
+    qtbot.wait(2 * controller.RESTART_DEBOUNCE_MS)
     assert len(starts) == count + 1
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
-    assert window.session.spec.layers == window.doc.layers()
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    assert window.controller.session.spec.layers == window.doc.layers()
 
 
 def test_play_during_a_pending_restart_trains_the_new_stack(qtbot, window, starts) -> None:
-    window.stack_panel.view.setCurrentIndex(window.stack_panel.model.index(0))
-    window.stack_panel.delete()
-    window.toggle_play()  # at once, before the debounce interval: restarts now and plays the edited stack
-    assert len(starts) == 2 and not window.restart_timer.isActive()
-    qtbot.waitUntil(lambda: window._running, timeout=10000)
-    assert len(window.session.spec.layers) == 7
-    window.toggle_play()
+    window.panels.stack_panel.view.setCurrentIndex(window.panels.stack_panel.model.index(0))
+    window.panels.stack_panel.delete()
+    window.controller.toggle_play()  # at once, before the debounce interval: restarts now and plays the edited stack
+    assert len(starts) == 2 and not window.controller.restart_timer.isActive()
+    qtbot.waitUntil(lambda: window.controller.running, timeout=10000)
+    assert len(window.controller.session.spec.layers) == 7
+    window.controller.toggle_play()
 
 
 def _save_as(monkeypatch, path) -> None:
@@ -99,13 +99,13 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
     for preset in (None, "change_of_variables_1d", "realnvp_digits"):  # each view shows for the data it can draw
         if preset is not None:
             window.files.open_builtin(preset)
-            qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
+            qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
         _train(qtbot, window, 5)
-        for key, view in window.views.items():
-            if key in done or window.view_docks[key].isHidden():
+        for key, view in window.docks.views.items():
+            if key in done or window.docks.docks[key].isHidden():
                 continue
             done.add(key)
-            window.view_docks[key].raise_()
+            window.docks.docks[key].raise_()
             qtbot.waitUntil(lambda: view.isVisible() and view.graphics.width() > 50, timeout=5000)
             button = view.export_button
             assert button.isVisible() and button.menu() is view.export_menu
@@ -118,7 +118,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
                 assert len(np.unique(np.asarray(img.convert("L")))) > 2, f"{key}: a blank picture"
             root = ET.parse(tmp_path / f"{key}.svg").getroot()
             assert root.tag.endswith("svg") and len(list(root.iter())) > 3
-    assert done == set(window.views)
+    assert done == set(window.docks.views)
     assert not warnings
 
 
@@ -126,7 +126,7 @@ def test_export_menu_triggers_and_unwritable_paths_show_a_message(qtbot, window,
                                                                   warnings) -> None:
     import numpy as np
 
-    view = window.views["density"]
+    view = window.docks.views["density"]
     _save_as(monkeypatch, tmp_path / "density.svg")
     view.export_actions["svg"].trigger()  # the menu entry, as clicked
     assert (tmp_path / "density.svg").stat().st_size > 100
@@ -135,12 +135,12 @@ def test_export_menu_triggers_and_unwritable_paths_show_a_message(qtbot, window,
         assert not view.export_dialog(fmt)
         assert "no such folder" in warnings[-1]
     assert len(warnings) == 2 and not (tmp_path / "no such folder").exists()
-    samples = window.views["samples"]
+    samples = window.docks.views["samples"]
     for name in ("s.csv", "s.npy"):  # the samples view exports its data through File ▸ Export samples
         _save_as(monkeypatch, tmp_path / name)
         samples.export_actions["samples"].trigger()
     from_csv = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
-    assert from_csv.shape == np.load(tmp_path / "s.npy").shape == window._latest.model_samples.shape
+    assert from_csv.shape == np.load(tmp_path / "s.npy").shape == window.controller.latest.model_samples.shape
 
 
 def test_closed_svg_paths_are_rewritten_for_pyqtgraphs_exporter() -> None:
@@ -151,18 +151,18 @@ def test_closed_svg_paths_are_rewritten_for_pyqtgraphs_exporter() -> None:
 
 
 def _train(qtbot, w: MainWindow, steps: int) -> None:
-    w.toggle_play()
-    qtbot.waitUntil(lambda: w.last_progress is not None and w.last_progress.step >= steps, timeout=60000)
-    w.toggle_play()
-    qtbot.waitUntil(lambda: not w._running, timeout=5000)
+    w.controller.toggle_play()
+    qtbot.waitUntil(lambda: w.controller.last_progress is not None and w.controller.last_progress.step >= steps, timeout=60000)
+    w.controller.toggle_play()
+    qtbot.waitUntil(lambda: not w.controller.running, timeout=5000)
 
 
 def test_one_dimensional_layer_scrubber_shows_histograms(qtbot, window) -> None:
     import numpy as np
 
     window.files.open_builtin("change_of_variables_1d")
-    scrubber = window.views["layers"]
-    qtbot.waitUntil(lambda: "layers" in window.shown_views(), timeout=5000)
+    scrubber = window.docks.views["layers"]
+    qtbot.waitUntil(lambda: "layers" in window.docks.shown_views(), timeout=5000)
     _train(qtbot, window, 150)
     qtbot.waitUntil(lambda: scrubber._inverse is not None and scrubber._forward is not None
                     and scrubber.hist.xData is not None and len(scrubber.hist.xData) > 0, timeout=20000)
@@ -217,11 +217,11 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     monkeypatch.chdir(elsewhere)
     assert window.files.open_path(folder / "p.json"), warnings
     assert window.doc.target["kind"] == "picture" and not warnings
-    assert str(folder / "pic.png") in window.target_panel.help.text()  # the panel names the file in use
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=20000)
-    qtbot.waitUntil(lambda: window._latest is not None and window._latest.model_samples is not None, timeout=20000)
-    assert window.session.spec.target == window.doc.target_config() and window._latest.model_samples.shape[1] == 2
-    window.save()  # Save: back to the same file, the path still relative
+    assert str(folder / "pic.png") in window.panels.target_panel.help.text()  # the panel names the file in use
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.model_samples is not None, timeout=20000)
+    assert window.controller.session.spec.target == window.doc.target_config() and window.controller.latest.model_samples.shape[1] == 2
+    window.files.save()  # Save: back to the same file, the path still relative
     assert json.loads((folder / "p.json").read_text())["target"]["data"]["path"] == "pic.png"
 
 
@@ -236,7 +236,7 @@ def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
     w.resize(*size)
     w.show()
     qtbot.waitExposed(w)
-    qtbot.waitUntil(lambda: w._latest is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.latest is not None, timeout=20000)
     qtbot.wait(100)
     hint = w.minimumSizeHint()
     assert hint.width() <= 1024 and hint.height() <= 600, hint
@@ -245,10 +245,10 @@ def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
     compact = size[0] < main_window.COMPACT_WIDTH
     assert (panel in w.tabifiedDockWidgets(layers)) == compact  # one side column on a small screen
     assert layers.width() >= 200 and params.height() >= 120
-    for name, button in w.stack_panel.buttons.items():  # every stack button whole, not clipped
+    for name, button in w.panels.stack_panel.buttons.items():  # every stack button whole, not clipped
         assert button.isVisible() and button.width() >= button.sizeHint().width(), name
-    for key, view in w.views.items():
-        if w.view_docks[key].isVisible() and not w.view_docks[key].visibleRegion().isEmpty():
+    for key, view in w.docks.views.items():
+        if w.docks.docks[key].isVisible() and not w.docks.docks[key].visibleRegion().isEmpty():
             assert view.graphics.width() >= 100 and view.graphics.height() >= 80, key
     scroll = panel.widget()  # the target and training panel scrolls rather than setting the window's height
     assert isinstance(scroll, QScrollArea) and panel.minimumSizeHint().height() < 200
@@ -256,8 +256,8 @@ def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
         panel.raise_()
         qtbot.waitUntil(lambda: scroll.isVisible(), timeout=2000)
     assert scroll.verticalScrollBar().maximum() > 0  # taller than the screen: it scrolls
-    scroll.ensureWidgetVisible(w.train_form.editors["eval_every"])
-    assert not w.train_form.editors["eval_every"].visibleRegion().isEmpty()
+    scroll.ensureWidgetVisible(w.panels.train_form.editors["eval_every"])
+    assert not w.panels.train_form.editors["eval_every"].visibleRegion().isEmpty()
     w.close()
 
 
@@ -265,8 +265,8 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
     from PySide6.QtCore import Qt
 
     def labels() -> list[str]:
-        view = window.stack_panel.view
-        return [view.model().data(window.stack_panel.model.index(r), Qt.DisplayRole) for r in range(len(window.doc.stack))]
+        view = window.panels.stack_panel.view
+        return [view.model().data(window.panels.stack_panel.model.index(r), Qt.DisplayRole) for r in range(len(window.doc.stack))]
 
     assert not any("→" in text for text in labels())  # 2-D moons: nothing changes shape
     from flowlab.flows import stack_shapes
@@ -276,7 +276,7 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
     assert (1, 8, 8) in shapes and len(set(shapes)) > 1  # the preset reshapes (squeeze, factor-out)
     for text, shape in zip(labels(), shapes):
         assert text.endswith("→ " + "×".join(map(str, shape))), text
-    window.target_panel.combo.setCurrentIndex(window.target_panel.combo.findData("moons"))  # back to 2-D data
+    window.panels.target_panel.combo.setCurrentIndex(window.panels.target_panel.combo.findData("moons"))  # back to 2-D data
     valid = [r for r in range(len(window.doc.stack)) if window.doc.problems.get(r) is None]
     assert valid and all(window.doc.shapes[r] == (2,) for r in valid)  # recomputed for the new target
     assert not any("→" in text for text in labels())

@@ -72,18 +72,18 @@ def test_a_drawing_becomes_the_target_and_trains(qtbot, window) -> None:
     c = DrawCanvas()
     for x in np.linspace(-2, 2, 12):
         c.stroke(float(x), float(x) ** 2 / 2 - 1, spray=True)
-    window.target_panel.config_requested.emit(c.target_config())
+    window.panels.target_panel.config_requested.emit(c.target_config())
     assert window.doc.target["kind"] == "points" and len(window.doc.target["data"]["points"]) == 12 * SPRAY
     assert window.current_preset().target["data"]["points"]  # the drawing is part of the preset
-    window.toggle_play()
-    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.step > 5,
+    window.controller.toggle_play()
+    qtbot.waitUntil(lambda: window.controller.last_progress is not None and window.controller.last_progress.step > 5,
                     timeout=20000)
-    window.toggle_play()
+    window.controller.toggle_play()
 
 
 def test_an_empty_drawing_is_refused_with_a_message(qtbot, window) -> None:
     before = window.doc.target_config()
-    window.target_panel.config_requested.emit(DrawCanvas().target_config())
+    window.panels.target_panel.config_requested.emit(DrawCanvas().target_config())
     assert window.warnings and "point" in window.warnings[-1].lower()
     assert window.doc.target_config() == before
 
@@ -91,12 +91,12 @@ def test_an_empty_drawing_is_refused_with_a_message(qtbot, window) -> None:
 def test_picture_button_uses_the_chosen_file(qtbot, window, monkeypatch, tmp_path) -> None:
     picture = next(iter(shipped_pictures().values()))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(picture), ""))
-    window.target_panel.picture_button.click()
+    window.panels.target_panel.picture_button.click()
     assert window.doc.target_config() == {"kind": "picture", "params": {}, "data": {"path": str(picture)}}
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png at all")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(broken), ""))
-    window.target_panel.picture_button.click()
+    window.panels.target_panel.picture_button.click()
     assert "broken.png" in window.warnings[-1]
     assert window.doc.target["data"]["path"] == str(picture)  # the previous target is kept
 
@@ -106,11 +106,11 @@ def test_points_file_button_and_sample_export(qtbot, window, monkeypatch, tmp_pa
     rng = np.random.default_rng(0)
     np.savetxt(data, rng.normal(size=(200, 2)), delimiter=",", header="x,y", comments="")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(data), ""))
-    window.target_panel.file_button.click()
+    window.panels.target_panel.file_button.click()
     assert window.doc.target["kind"] == "file_points"
-    qtbot.waitUntil(lambda: window._latest is not None and window._latest.model_samples is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.model_samples is not None, timeout=20000)
     assert window.files.export_samples(tmp_path / "s.csv") and window.files.export_samples(tmp_path / "s.npy")
     from_csv = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     from_npy = np.load(tmp_path / "s.npy")
-    assert from_csv.shape == from_npy.shape == window._latest.model_samples.shape
+    assert from_csv.shape == from_npy.shape == window.controller.latest.model_samples.shape
     assert np.allclose(from_csv, from_npy, rtol=1e-5, atol=1e-5)

@@ -103,12 +103,12 @@ def test_undo_texts_name_the_edit(editor: Editor) -> None:
 
 
 def test_name_and_description_are_edited_in_the_window_with_undo(qtbot, window) -> None:
-    info = window.preset_info
+    info = window.panels.preset_info
     qtbot.keyClicks(info.name, " v2")
     assert window.doc.name.endswith(" v2") and window.windowTitle().startswith(f"flowlab — {window.doc.name}")
     assert window.isWindowModified()
     info.description.setPlainText("my lecture")
-    assert window.doc.description == "my lecture" and "my lecture" in window.notes.text()
+    assert window.doc.description == "my lecture" and "my lecture" in window.panels.notes.text()
     window.undo_stack.undo()
     window.undo_stack.undo()
     assert not window.doc.name.endswith(" v2") and info.name.text() == window.doc.name
@@ -117,10 +117,10 @@ def test_name_and_description_are_edited_in_the_window_with_undo(qtbot, window) 
 
 
 def test_target_and_training_edits_in_the_window_undo(qtbot, window) -> None:
-    panel = window.target_panel
+    panel = window.panels.target_panel
     panel.form.editors["noise"].setValue(0.25)
     assert window.doc.target["params"]["noise"] == 0.25
-    lr = window.train_form.editors["learning_rate"]
+    lr = window.panels.train_form.editors["learning_rate"]
     lr.setValue(0.005)
     assert window.doc.training.learning_rate == 0.005
     i = panel.combo.findData("circles")
@@ -157,6 +157,6 @@ def test_closing_an_edited_window_can_be_cancelled(qtbot, window) -> None:
 
     window.editor.set_field("description", "unsaved")
     window.questions.answer = QMessageBox.Cancel
-    assert not window.close() and window.isVisible() and window.session is not None
+    assert not window.close() and window.isVisible() and window.controller.session is not None
     window.questions.answer = QMessageBox.Discard
     assert window.close()

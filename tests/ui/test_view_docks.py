@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from flowlab.ui.main_window import MainWindow  # noqa: E402
-from flowlab.ui.views import data_kind  # noqa: E402
+from flowlab.ui.views import VIEWS, data_kind  # noqa: E402
 
 SHOWN = {
     "2d": {"density", "samples", "latent", "warp", "layers", "curves"},
@@ -21,23 +21,24 @@ SHOWN = {
 
 def _open(qtbot, window, key: str) -> None:
     window.files.open_builtin(key)
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
     qtbot.wait(50)
 
 
 def _shown(window) -> set[str]:
-    return {k for k, dock in window.view_docks.items() if not dock.isHidden()}
+    return {k for k, dock in window.docks.docks.items() if not dock.isHidden()}
 
 
 def _check_rule(window, kind: str) -> None:
     assert data_kind(window.doc.shape) == kind
     assert _shown(window) == SHOWN[kind]
-    for key, dock in window.view_docks.items():
+    for key, dock in window.docks.docks.items():
         action = dock.toggleViewAction()
-        assert action.isEnabled() == window.views[key].applies_to(window.doc.shape)
+        assert action.isEnabled() == window.docks.views[key].applies_to(window.doc.shape)
         if not action.isEnabled():
             assert "does not apply" in action.statusTip()
-            assert window.SNAPSHOT_VIEWS.get(key) not in window.shown_views()  # nothing computed for it
+            snapshot = next(row.snapshot for row in VIEWS if row.key == key)
+            assert snapshot is None or snapshot not in window.docks.shown_views()  # nothing computed for it
 
 
 @pytest.mark.parametrize("preset, kind", [("glow_digits", "image"), ("change_of_variables_1d", "1d"),
@@ -50,83 +51,83 @@ def test_only_the_views_that_can_draw_the_data_are_shown(qtbot, window, preset, 
 def test_image_targets_hide_the_layer_scrubber_and_the_point_views(qtbot, window) -> None:
     _open(qtbot, window, "glow_digits")
     for key in ("layers", "density", "samples", "latent", "warp", "one_d"):
-        assert window.view_docks[key].isHidden(), key
-    curves = window.view_docks["curves"]
-    assert curves.isVisible() and curves.width() > 0.9 * window.view_area.width()  # the scrubber's room too
-    assert "images" in window.shown_views() and "layers" not in window.shown_views()
+        assert window.docks.docks[key].isHidden(), key
+    curves = window.docks.docks["curves"]
+    assert curves.isVisible() and curves.width() > 0.9 * window.docks.area.width()  # the scrubber's room too
+    assert "images" in window.docks.shown_views() and "layers" not in window.docks.shown_views()
 
 
 def test_one_dimensional_targets_hide_the_latent_and_warped_grid_views(qtbot, window) -> None:
     _open(qtbot, window, "change_of_variables_1d")
-    assert window.view_docks["latent"].isHidden() and window.view_docks["warp"].isHidden()
-    assert {"curve_1d", "samples", "layers"} <= window.shown_views()
+    assert window.docks.docks["latent"].isHidden() and window.docks.docks["warp"].isHidden()
+    assert {"curve_1d", "samples", "layers"} <= window.docks.shown_views()
 
 
 def test_docks_come_back_in_their_places(qtbot, window) -> None:
-    d = window.view_docks
-    area = {k: window.view_area.dockWidgetArea(dock) for k, dock in d.items()}
-    tabs = set(window.view_area.tabifiedDockWidgets(d["samples"]))
+    d = window.docks.docks
+    area = {k: window.docks.area.dockWidgetArea(dock) for k, dock in d.items()}
+    tabs = set(window.docks.area.tabifiedDockWidgets(d["samples"]))
     assert {d["latent"], d["warp"]} <= tabs
     for key in ("glow_digits", "change_of_variables_1d", "glow_digits", "realnvp_moons"):
         _open(qtbot, window, key)
     _check_rule(window, "2d")
-    assert {k: window.view_area.dockWidgetArea(dock) for k, dock in d.items()} == area
-    assert set(window.view_area.tabifiedDockWidgets(d["samples"])) == tabs  # the same tab group
-    assert not window.view_area.tabifiedDockWidgets(d["layers"])  # still beside the curves, not a tab
+    assert {k: window.docks.area.dockWidgetArea(dock) for k, dock in d.items()} == area
+    assert set(window.docks.area.tabifiedDockWidgets(d["samples"])) == tabs  # the same tab group
+    assert not window.docks.area.tabifiedDockWidgets(d["layers"])  # still beside the curves, not a tab
     assert d["layers"].x() > d["curves"].x() and d["layers"].y() == d["curves"].y()
-    assert "density" in window.shown_views() and "samples" in window.shown_views()
+    assert "density" in window.docks.shown_views() and "samples" in window.docks.shown_views()
 
 
 def test_the_users_view_menu_choices_are_kept(qtbot, window) -> None:
-    layers = window.view_docks["layers"]
+    layers = window.docks.docks["layers"]
     layers.toggleViewAction().trigger()  # View ▸ Layer by layer: closed by the user
-    assert layers.isHidden() and "layers" in window.closed_views
+    assert layers.isHidden() and "layers" in window.docks.closed
     _open(qtbot, window, "glow_digits")
     _open(qtbot, window, "realnvp_moons")
     assert layers.isHidden()  # it applies again, but the user closed it
     layers.toggleViewAction().trigger()  # opened again
-    assert not layers.isHidden() and "layers" not in window.closed_views
+    assert not layers.isHidden() and "layers" not in window.docks.closed
     _open(qtbot, window, "glow_digits")
     assert layers.isHidden() and not layers.toggleViewAction().isEnabled()
     _open(qtbot, window, "realnvp_moons")
     assert not layers.isHidden()
 
-    window.view_docks["warp"].close()  # the dock's own close button counts as the user's choice too
-    assert "warp" in window.closed_views
+    window.docks.docks["warp"].close()  # the dock's own close button counts as the user's choice too
+    assert "warp" in window.docks.closed
     _open(qtbot, window, "change_of_variables_1d")
     _open(qtbot, window, "realnvp_moons")
-    assert window.view_docks["warp"].isHidden()
+    assert window.docks.docks["warp"].isHidden()
 
 
 def test_closed_views_stay_closed_after_a_restart(qtbot, window) -> None:
-    window.view_docks["latent"].toggleViewAction().trigger()
+    window.docks.docks["latent"].toggleViewAction().trigger()
     _open(qtbot, window, "glow_digits")  # hidden by the rule when the window closes: not the user's choice
     window.close()
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.session is not None and again.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.controller.session is not None and again.controller.last_ready is not None, timeout=30000)
     try:
-        assert again.closed_views == {"latent"}
-        assert again.view_docks["latent"].isHidden()
+        assert again.docks.closed == {"latent"}
+        assert again.docks.docks["latent"].isHidden()
         assert _shown(again) == SHOWN["2d"] - {"latent"}
     finally:
         again.close()
 
 
 def test_a_layout_saved_before_the_rule_keeps_the_users_closed_docks(qtbot, window) -> None:
-    window._ruling = True  # an older flowlab hid no dock itself: only the user's closed ones were hidden
-    for key, dock in window.view_docks.items():
+    window.docks.ruling = True  # an older flowlab hid no dock itself: only the user's closed ones were hidden
+    for key, dock in window.docks.docks.items():
         dock.setVisible(key != "warp")
     settings = QSettings()
-    settings.setValue("viewState", window.view_area.saveState())
+    settings.setValue("viewState", window.docks.area.saveState())
     settings.remove("closedViews")
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.session is not None and again.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.controller.session is not None and again.controller.last_ready is not None, timeout=30000)
     try:
-        assert again.closed_views == {"warp"} and again.view_docks["warp"].isHidden()
+        assert again.docks.closed == {"warp"} and again.docks.docks["warp"].isHidden()
         assert _shown(again) == SHOWN["2d"] - {"warp"}
     finally:
         again.close()

@@ -11,27 +11,27 @@ pytest.importorskip("PySide6")
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QPoint, QRectF  # noqa: E402
 
+from flowlab.training.messages import Scored  # noqa: E402
 from flowlab.training.scoring import ImageScore  # noqa: E402
-from flowlab.ui.anomaly_view import AnomalyView  # noqa: E402
-from flowlab.ui.views import DensityView, View  # noqa: E402
 from flowlab.training.messages import Progress, Ready  # noqa: E402
+from flowlab.ui.views import AnomalyView, DensityView, View, ViewContext  # noqa: E402
 
 LONG_DEVICE = "CUDA: NVIDIA GeForce RTX 4090 Laptop GPU"
 
 
 def _labels(w):
-    return (w.status_device, w.status_step, w.status_scores)
+    return (w.status.device, w.status.step, w.status.scores)
 
 
 def test_the_status_bar_fits_1024_px_and_tells_everything(qtbot, window) -> None:
-    window._stop_session()  # no live progress overwrites the texts below
+    window.controller.stop()  # no live progress overwrites the texts below
     qtbot.wait(200)  # what the stopped worker had already sent arrives now, not later
     font = window.font()
     font.setPointSizeF(font.pointSizeF() * 1.5)  # presentation-size text: the worst case
     window.setFont(font)
     window.resize(1024, 600)
-    window._session_ready(Ready(LONG_DEVICE, "mle", (), None, False))
-    window._on_progress(Progress(step=123456, steps_per_s=312.4, device=LONG_DEVICE, running=False, rows={
+    window.controller.handle(Ready(LONG_DEVICE, "mle", (), None, False))
+    window.controller.handle(Progress(step=123456, steps_per_s=312.4, device=LONG_DEVICE, running=False, rows={
         "step": [123456.0], "train_nll": [-53.246], "train_bpd": [2.887], "test_nll": [-51.667],
         "test_bpd": [2.923]}))
     qtbot.wait(50)
@@ -49,15 +49,15 @@ def test_the_status_bar_fits_1024_px_and_tells_everything(qtbot, window) -> None
 
 
 def test_the_status_bar_leaves_room_for_messages_at_1024_px(qtbot, window) -> None:
-    window._stop_session()
+    window.controller.stop()
     qtbot.wait(200)
     window.resize(1024, 600)
-    window._session_ready(Ready(LONG_DEVICE, "mle", (), None, False))
-    window._on_progress(Progress(step=20000, steps_per_s=85.0, device=LONG_DEVICE, running=True, rows={
+    window.controller.handle(Ready(LONG_DEVICE, "mle", (), None, False))
+    window.controller.handle(Progress(step=20000, steps_per_s=85.0, device=LONG_DEVICE, running=True, rows={
         "step": [20000.0], "train_nll": [1.2341], "test_nll": [1.2501], "kl_gap": [0.0123]}))
     qtbot.wait(50)
-    assert window.status_scores.text() == "NLL train 1.234 · test 1.250 · gap 0.012"
-    assert window.status_device.x() >= 300  # "saved weights to …" and such show left of the labels
+    assert window.status.scores.text() == "NLL train 1.234 · test 1.250 · gap 0.012"
+    assert window.status.device.x() >= 300  # "saved weights to …" and such show left of the labels
     assert all(label.shown_text() == label.text() for label in _labels(window)[1:])  # at normal size: whole
 
 
@@ -92,11 +92,11 @@ def _score(step: int = 3) -> ImageScore:
 def test_the_export_button_does_not_cover_the_anomaly_histogram(qtbot) -> None:
     view = AnomalyView()
     qtbot.addWidget(view)
-    view.set_image_shape((1, 8, 8))
+    view.configure(ViewContext(shape=(1, 8, 8)))
     view.resize(480, 280)
     view.show()
     qtbot.waitExposed(view)
-    view.show_score(_score())
+    view.handle_event(Scored(_score()))
     qtbot.waitUntil(lambda: not _covered(view), timeout=3000)
     assert view.corner_margin > 0  # the histogram has no title row: it moved down just enough
     assert view.corner_margin <= view.export_button.height() + 4
@@ -118,15 +118,15 @@ def test_a_plot_with_a_title_row_keeps_its_space(qtbot) -> None:
 def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window, size) -> None:
     window.files.open_builtin("realnvp_digits")
     window.resize(*size)
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
-    window.views["anomaly"].show_score(_score())
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
+    window.docks.views["anomaly"].handle_event(Scored(_score()))
     checked = set()
     for front in (("anomaly", "density"), ("samples", "images")):  # one view of each tab group at a time
         for key in front:
-            window.view_docks[key].raise_()
+            window.docks.docks[key].raise_()
         qtbot.wait(100)
-        for key, view in window.views.items():
-            dock = window.view_docks[key]
+        for key, view in window.docks.views.items():
+            dock = window.docks.docks[key]
             if dock.isVisible() and not dock.visibleRegion().isEmpty():
                 qtbot.waitUntil(lambda view=view: not _covered(view), timeout=3000)
                 checked.add(key)
@@ -153,9 +153,9 @@ def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, windo
 
     window.resize(1400, 900)  # as ``flowlab render`` shoots it
     window.files.open_builtin("glow_digits")
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
     _train(qtbot, window, 3)
-    view = window.views["images"]
+    view = window.docks.views["images"]
     qtbot.waitUntil(lambda: all(item.image is not None for item in view.items.values()), timeout=30000)
     qtbot.waitUntil(lambda: not _fits(view), timeout=3000)
     samples = view.items["samples"].sceneBoundingRect()
@@ -163,11 +163,11 @@ def test_image_samples_fill_their_cells_after_training_and_resizing(qtbot, windo
     box = view.items["samples"].getViewBox().sceneBoundingRect()
     assert samples.height() >= 0.8 * min(box.width(), box.height())
 
-    dock = window.view_docks["images"]
+    dock = window.docks.docks["images"]
     dock.setFloating(True)
     for size, arrangement in (((320, 760), "column"), ((820, 330), "grid"), ((420, 360), "grid")):
         dock.resize(*size)
-        qtbot.waitUntil(lambda: view.arrangement == arrangement and not _fits(view), timeout=3000)
+        qtbot.waitUntil(lambda a=arrangement: view.arrangement == a and not _fits(view), timeout=3000)
         if arrangement == "column":  # one above the other, each as wide as the dock allows
             tops = [view.items[k].sceneBoundingRect().top() for k in ("samples", "recon", "interp")]
             assert tops == sorted(tops)
@@ -212,7 +212,7 @@ def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> Non
     qtbot.addWidget(holder)
     holder.resize(900, 700)
     view = AnomalyView()
-    view.set_image_shape((1, 8, 8))
+    view.configure(ViewContext(shape=(1, 8, 8)))
     dock = QDockWidget(AnomalyView.title, holder)
     dock.setWidget(view)
     dock.setGeometry(0, 0, *size)
@@ -234,9 +234,9 @@ def test_the_drawing_canvas_shrinks_to_fit_above_its_buttons(qtbot, size) -> Non
 def test_the_drawing_canvas_clears_its_buttons_in_the_window(qtbot, window, size) -> None:
     window.resize(*size)  # the dock gets about 351×289 and 304×289 here: short of the old 140 px canvas
     window.files.open_builtin("realnvp_digits")
-    qtbot.waitUntil(lambda: window.last_ready is not None, timeout=30000)
-    view = window.views["anomaly"]
-    window.view_docks["anomaly"].raise_()
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
+    view = window.docks.views["anomaly"]
+    window.docks.docks["anomaly"].raise_()
     qtbot.waitExposed(view.canvas)
     qtbot.wait(50)
     canvas = view.canvas.geometry()

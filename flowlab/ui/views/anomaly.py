@@ -1,6 +1,8 @@
 """Anomaly detection in one click: draw an image, Score it, and see its bits/dim under the current model against
 the histogram of the test images' bits/dim. The numbers are computed on the training thread
-(:meth:`flowlab.ui.worker.TrainingWorker.score`); this panel only asks and draws the answer."""
+(a :class:`~flowlab.training.messages.Score` command); this panel only asks and draws the answer (the session's
+:class:`~flowlab.training.messages.Scored` event, or a :class:`~flowlab.training.messages.Failure` of kind
+``"score"``)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from flowlab.training.messages import Event, Failure, Score, Scored
 from flowlab.training.scoring import ImageScore
 from flowlab.training.views import Snapshot
 from flowlab.ui.image_canvas import ImageCanvas
-from flowlab.ui.views import View
+from flowlab.ui.views.base import View, ViewContext
 
 CANVAS_MIN, CANVAS_MAX = 64, 240  # the drawing canvas's side: it shrinks in a short dock rather than overlap
 BAR_BRUSH = pg.mkBrush(150, 150, 150)
@@ -27,7 +30,6 @@ class AnomalyView(View):
 
     title = "Score a drawing"
     data_kinds = frozenset({"image"})  # scoring a drawing needs a model of images
-    score_requested = Signal(dict)  # {"image": (H, W) array} or {"test_index": int}, for the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,7 +91,7 @@ class AnomalyView(View):
         inner.addWidget(self.label)
         inner.addWidget(self.info)
         self.box.addLayout(inner)
-        self.set_image_shape(None)
+        self._set_image_shape(None)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if watched is self.canvas and event.type() == QEvent.Resize:
@@ -99,7 +101,16 @@ class AnomalyView(View):
         return super().eventFilter(watched, event)
 
     # -- what the window tells it -------------------------------------------------------------------------------
-    def set_image_shape(self, shape: tuple[int, ...] | None) -> None:
+    def configure(self, ctx: ViewContext) -> None:
+        self._set_image_shape(ctx.shape if ctx.images else None)
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, Scored):
+            self.show_score(event.result)
+        elif isinstance(event, Failure) and event.kind == "score":
+            self.show_error(event.message)
+
+    def _set_image_shape(self, shape: tuple[int, ...] | None) -> None:
         """The data's image shape (C, H, W), or None when the target is not made of images."""
         reason = None
         if shape is None or len(shape) != 3:
@@ -132,11 +143,11 @@ class AnomalyView(View):
             self._say("The canvas is empty: draw something first (or score a random test image).", error=True)
             return
         self._say("scoring…")
-        self.score_requested.emit({"image": self.canvas.image()})
+        self.command.emit(Score(image=self.canvas.image()))
 
     def score_random_test_image(self) -> None:
         self._say("scoring…")
-        self.score_requested.emit({"test_index": int(self._rng.integers(0, 2**31 - 1))})
+        self.command.emit(Score(test_index=int(self._rng.integers(0, 2**31 - 1))))
 
     # -- answers ------------------------------------------------------------------------------------------------
     @Slot(object)

@@ -1,0 +1,243 @@
+"""The session's life cycle in the window: one training session for the document, restarted when it changes.
+
+A change to the stack, the target or a setting that is not live pauses training at once and restarts it once the
+edits stop for :data:`RESTART_DEBOUNCE_MS` (a dragged spin box restarts once); live settings go to the running
+session. The session's typed events are routed here: to the views, the status line and the run state. The UI
+thread never touches a trainer or a tensor: it sends commands and receives events.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from flowlab.document import Document
+from flowlab.errors import FlowlabError
+from flowlab.targets import TARGETS
+from flowlab.training.checkpoints import weights_path_for
+from flowlab.training.messages import (ChangeSettings, Command, Event, Failure, Pause, Play, Progress, Ready, Reset,
+                                       RunningChanged, Save, Saved, Score, SetViews, SnapshotReady, Step)
+from flowlab.training.session import SessionSpec
+from flowlab.training.settings import TrainSettings, live_settings
+from flowlab.ui.status import StatusLine
+from flowlab.ui.view_docks import ViewDocks
+from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.worker import SessionWorker
+
+RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
+FAILURE_DIALOGS = frozenset({"step", "views", "save"})  # failures worth a dialog; the others go to the status bar
+
+
+class SessionController(QObject):
+    """Runs one :class:`SessionWorker` for ``doc`` at a time. ``running_changed`` follows training;
+    ``valid_changed`` says whether the document can train at all (Play and Step follow it); ``notes_changed``
+    carries the session's notes on its plan."""
+
+    running_changed = Signal(bool)
+    valid_changed = Signal(bool)
+    notes_changed = Signal(str)
+
+    def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine) -> None:
+        super().__init__(window)
+        self.window, self.doc, self.docks, self.status = window, doc, docks, status
+        self.session: SessionWorker | None = None
+        self.last_ready: Ready | None = None  # the current session's Ready event (None until it is built)
+        self.last_progress: Progress | None = None  # the current session's latest Progress event
+        self.running = False
+        self._settings: TrainSettings | None = None  # what the running session was given or sent
+        self._scores: dict[str, list[float]] = {}  # the latest finite value of each metric, for the status line
+        self.weights: Path | None = None  # saved weights to resume, once, at the next start
+        self.restart_timer = QTimer(self)
+        self.restart_timer.setSingleShot(True)
+        self.restart_timer.setInterval(RESTART_DEBOUNCE_MS)
+        self.restart_timer.timeout.connect(self.restart)
+        docks.command.connect(self._forward)
+        docks.shown_changed.connect(self._shown_changed)
+
+    # -- reading ----------------------------------------------------------------------------------------------
+    @property
+    def entropy(self) -> float | None:
+        """H(p) of the target (the NLL floor), as the session computed it; None for images or unknown."""
+        r = self.last_ready
+        return None if r is None or r.images else r.entropy
+
+    @property
+    def latest(self):  # noqa: ANN201 - a Snapshot or None
+        return self.docks.latest
+
+    def latest_samples(self) -> np.ndarray | None:
+        snap = self.docks.latest
+        return None if snap is None else (snap.model_samples if snap.model_samples is not None
+                                          else snap.image_samples)
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+    def start_document(self, path: Path | None) -> None:
+        """The document was replaced: train it now, resuming the weights saved beside ``path`` if any."""
+        self.weights = weights_path_for(path) if path is not None else None
+        self.restart()
+
+    def stop(self) -> None:
+        """End the session: it frees its model on its own thread; the worker deletes itself once its thread has
+        finished (at once, or later if the loop was still busy)."""
+        if self.session is not None:
+            self.session.event.disconnect(self.on_event)
+            self.session.shutdown()
+            self.session = None
+        self.last_ready = self.last_progress = None
+        self._set_running(False)
+
+    def _check(self) -> bool:
+        """Play and Step follow the document's validity at once (no waiting for a restart)."""
+        problem = self.doc.first_problem()
+        self.valid_changed.emit(problem is None)
+        self.status.show_problem(problem)
+        return problem is None
+
+    def schedule_restart(self, why: str) -> None:
+        """Pause now and restart once edits stop: a burst of edits builds one model, for the final state."""
+        if self.running:
+            self.status.say(f"Training paused: {why}. Press play to train the new model.")
+        if self.session is not None:
+            self.session.send(Pause())
+            self._set_running(False)
+        self._check()
+        self.restart_timer.start()
+
+    def flush_restart(self) -> None:
+        """Restart now if one is pending (before anything that needs the session: play, step, save...)."""
+        if self.restart_timer.isActive():
+            self.restart()
+
+    def restart(self) -> None:
+        """A new session for the document as it stands (fresh weights, or the saved ones once)."""
+        self.restart_timer.stop()
+        self.stop()
+        self._scores = {}
+        if not self._check():
+            self.docks.show_applicable(self.doc.shape)  # no model to draw, but the docks follow the data
+            return
+        weights, self.weights = self.weights, None  # saved weights belong to the preset as opened
+        self._settings = self.doc.training
+        spec = SessionSpec(self.doc.layers(), self.doc.target_config(), self._settings, base=self.doc.base,
+                           weights=weights)
+        try:
+            bounds = self.doc.built_target().bounds
+        except FlowlabError:
+            bounds = None
+        self.docks.configure(ViewContext(
+            shape=tuple(self.doc.shape), bounds=tuple(bounds) if bounds else None,
+            layer_names=tuple(e.kind for e in self.doc.stack if e.enabled),
+            energy=TARGETS[self.doc.target["kind"]].objective == "energy"))
+        self.session = SessionWorker(spec, parent=self)
+        self.session.event.connect(self.on_event)
+        self.session.start()
+        for view, command in self.docks.session_commands():  # the views' controls as they stand
+            self._forward(view, command)
+        QTimer.singleShot(0, self._shown_changed)
+
+    def training_changed(self) -> None:
+        """The document's training settings changed: live ones go to the session, any other restarts it."""
+        if self.session is None or self._settings is None:
+            self.schedule_restart("a setting changed")
+            return
+        old, new = self._settings.to_dict(), self.doc.training.to_dict()
+        changes = {k: v for k, v in new.items() if old[k] != v}
+        if not changes:
+            return
+        if set(changes) <= live_settings():
+            self.session.send(ChangeSettings(changes))
+            self._settings = self.doc.training
+        else:
+            self.schedule_restart(f"{', '.join(sorted(changes))} changed")
+
+    # -- commands ---------------------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        self.flush_restart()
+        if self.session is not None:
+            self.session.send(Pause() if self.running else Play())
+
+    def single_step(self) -> None:
+        self.flush_restart()
+        if self.session is not None:
+            self.session.send(Step())
+
+    def reset_weights(self) -> None:
+        """Fresh weights from the seed; the curves start again (keeping the entropy floor)."""
+        self.flush_restart()
+        if self.session is not None:
+            self.session.send(Reset())
+
+    def save_weights_to(self, path: Path) -> bool:
+        self.flush_restart()
+        if self.session is None:
+            return False
+        self.session.send(Save(path))
+        return True
+
+    @Slot(object, object)
+    def _forward(self, view: View, command: Command) -> None:
+        """The one place the views' commands reach the session. A score asked for while no model trains is
+        answered at once, to the view that asked."""
+        if isinstance(command, Score):
+            self.flush_restart()
+            if self.session is None or not self.session.thread.isRunning():
+                view.handle_event(Failure("score", "No model is training: fix the stack first."))
+                return
+        if self.session is not None:
+            self.session.send(command)
+
+    @Slot()
+    def _shown_changed(self) -> None:
+        if self.session is not None:
+            self.session.send(SetViews(self.docks.shown_views()))
+            self.docks.redraw_all()
+
+    # -- events -----------------------------------------------------------------------------------------------
+    @Slot(object)
+    def on_event(self, event: Event) -> None:
+        """Every event of the current session (a stopped session's late ones are dropped)."""
+        if self.sender() is self.session and self.session is not None:
+            self.handle(event)
+
+    def handle(self, event: Event) -> None:
+        """Route one event by its type: to the views (all of them take every event), the status, the run state."""
+        if isinstance(event, SnapshotReady):
+            self.docks.show_snapshot(event.snapshot)
+            return
+        self.docks.route(event)
+        if isinstance(event, Ready):
+            self.last_ready = event
+            self.status.show_device(event.device)
+            self.notes_changed.emit("\n".join(event.notes))
+        elif isinstance(event, Progress):
+            self._progress(event)
+        elif isinstance(event, RunningChanged):
+            self._set_running(event.running)
+        elif isinstance(event, Saved):
+            self.status.say(f"saved weights to {event.path}", 5000)
+        elif isinstance(event, Failure) and event.kind != "score":  # the scoring view answers those
+            self.status.say(event.message.splitlines()[0], 8000)
+            if event.kind == "diverged":
+                QMessageBox.warning(self.window, "Training paused", event.message)
+            elif event.kind in FAILURE_DIALOGS:
+                QMessageBox.warning(self.window, "Training problem", event.message)
+
+    def _progress(self, p: Progress) -> None:
+        self.last_progress = p
+        self.status.show_step(p.step, p.steps_per_s)
+        if p.restarted:
+            self._scores = {}
+        for key, values in p.rows.items():
+            finite = [v for v in values if not math.isnan(v)]
+            if finite:
+                self._scores[key] = [finite[-1]]
+        self.status.show_scores(self._scores)
+
+    def _set_running(self, running: bool) -> None:
+        if running != self.running:
+            self.running = running
+            self.running_changed.emit(running)

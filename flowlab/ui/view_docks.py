@@ -1,0 +1,194 @@
+"""The live views as docks, built from the view table (``flowlab.ui.views.table``), and how they are fed.
+
+Every view is a dock the user can move, tab, float or close (the View menu brings it back). The docks live in an
+inner main window so that the editing panels keep their place at the sides. One rule decides which docks show:
+a dock shows when its view can draw the target's data and the user has not closed it. Snapshots are drawn at
+most 30 times a second, the newest only, into the visible views; the session's events go to every view.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+
+from flowlab.training.messages import Command, Event
+from flowlab.training.views import Snapshot
+from flowlab.ui.views import table as view_table
+from flowlab.ui.views.base import View, ViewContext, data_kind, set_presentation
+
+REDRAW_MS = 33  # ≤ 30 Hz
+DATA_WORDS = {"1d": "1-D points", "2d": "2-D points", "nd": "points in more than 2 dimensions", "image": "images"}
+
+
+def add_dock(window: QMainWindow, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(f"dock_{title}")
+    dock.setWidget(widget)
+    window.addDockWidget(area, dock)
+    return dock
+
+
+class ViewDocks(QObject):
+    """``views`` and ``docks`` by the table's keys; ``area`` is the inner window holding them, the central widget of
+    ``parent``. ``command`` carries
+    a view's session command (the view, the command); ``shown_changed`` fires when which views are visible may
+    have changed (the session then computes only those)."""
+
+    command = Signal(object, object)
+    shown_changed = Signal()
+
+    def __init__(self, parent: QMainWindow) -> None:
+        super().__init__(parent)
+        self.area = QMainWindow()
+        self.area.setObjectName("viewArea")
+        self.area.setDockNestingEnabled(True)
+        parent.setCentralWidget(self.area)  # before the docks are added: their layout needs its real size
+        self.views: dict[str, View] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        for row in view_table.VIEWS:
+            view = self.views[row.key] = row.cls()
+            view.command.connect(lambda command, view=view: self.command.emit(view, command))
+            self.docks[row.key] = add_dock(self.area, row.title, view, row.area)
+        self._arrange()
+        # Which docks the user closed (View menu, a dock's close button): they stay closed. The others show
+        # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
+        self.closed: set[str] = set()
+        self.ruling = False  # the window itself is showing or hiding docks: not the user's choice
+        for key, dock in self.docks.items():
+            dock.visibilityChanged.connect(lambda _visible: self.shown_changed.emit())
+            dock.toggleViewAction().toggled.connect(lambda on, key=key: self._toggled(key, on))
+        self.latest: Snapshot | None = None  # the newest snapshot; the redraw timer draws it
+        self._drawn: Snapshot | None = None
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(REDRAW_MS)
+        self.redraw_timer.timeout.connect(self._redraw)
+        self.redraw_timer.start()
+
+    def _arrange(self) -> None:
+        """Tab groups and splits from the table: groups of one area side by side (split before the tabs are made:
+        Qt splits a tabbed dock by adding a tab), each group's views as tabs in the table's order."""
+        groups = view_table.groups()
+        first = {group: self.docks[rows[0].key] for group, rows in groups.items()}
+        previous: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        for group, rows in groups.items():
+            if rows[0].area in previous:
+                self.area.splitDockWidget(previous[rows[0].area], first[group], Qt.Horizontal)
+            previous[rows[0].area] = first[group]
+        for group, rows in groups.items():
+            for a, b in pairwise(rows):
+                self.area.tabifyDockWidget(self.docks[a.key], self.docks[b.key])
+            first[group].raise_()
+        for pair in view_table.SIDE_BY_SIDE:
+            self.area.resizeDocks([first[g] for g in pair], [1, 1], Qt.Horizontal)
+        self.area.resizeDocks([first[g] for g, _ in view_table.HEIGHTS], [h for _, h in view_table.HEIGHTS],
+                              Qt.Vertical)
+
+    def _toggled(self, key: str, on: bool) -> None:
+        if not self.ruling:
+            (self.closed.discard if on else self.closed.add)(key)
+
+    # -- following the document -----------------------------------------------------------------------------------
+    def show_applicable(self, shape: tuple[int, ...]) -> None:
+        """Show the docks whose view can draw data of ``shape`` (unless the user closed them), hide the others;
+        the View menu entry of a view that cannot draw the data is disabled and says why. Qt keeps a hidden
+        dock's place (its tab group, its split) for when it shows again."""
+        kind = data_kind(shape)
+        self.ruling = True
+        try:
+            for key, dock in self.docks.items():
+                applies = self.views[key].applies_to(shape)
+                action = dock.toggleViewAction()
+                action.setEnabled(applies)
+                why = "" if applies else f"{dock.windowTitle()} does not apply to {DATA_WORDS[kind]}"
+                action.setToolTip(why or dock.windowTitle())
+                action.setStatusTip(why)
+                show = applies and key not in self.closed
+                if dock.isHidden() == show:
+                    dock.setVisible(show)
+        finally:
+            self.ruling = False
+
+    def configure(self, ctx: ViewContext) -> None:
+        """A new model: the docks that apply show, the first shown view of each tab group comes to the front
+        (views behind other tabs are not computed at all), every view learns the context and forgets the old
+        model's pictures."""
+        self.show_applicable(ctx.shape)
+        for rows in view_table.groups().values():
+            shown = [self.docks[r.key] for r in rows if not self.docks[r.key].isHidden()]
+            if shown:
+                shown[0].raise_()
+        self.latest = self._drawn = None
+        for v in self.views.values():
+            v.configure(ctx)
+            v.clear()
+        QTimer.singleShot(0, self._balance)
+
+    def _balance(self) -> None:
+        """Even out the docks once the layout has settled (Qt keeps stale split sizes otherwise): the first shown
+        dock of each group of a side-by-side pair; a group all hidden leaves its neighbour the room."""
+        groups = view_table.groups()
+        for pair in view_table.SIDE_BY_SIDE:
+            docks = [next((self.docks[r.key] for r in groups[g] if not self.docks[r.key].isHidden()), None)
+                     for g in pair]
+            if None not in docks:
+                self.area.resizeDocks(docks, [1, 1], Qt.Horizontal)
+
+    def shown_views(self) -> frozenset[str]:
+        """The snapshot parts the visible docks need (a tab behind another one is not visible)."""
+        return frozenset(row.snapshot for row in view_table.VIEWS
+                         if row.snapshot is not None and self.docks[row.key].isVisible()
+                         and not self.docks[row.key].visibleRegion().isEmpty())
+
+    def session_commands(self) -> list[tuple[View, Command]]:
+        """What a new session must be told to match the views' controls (image options…)."""
+        return [(v, c) for v in self.views.values() for c in v.session_commands()]
+
+    # -- feeding the views ----------------------------------------------------------------------------------------
+    def route(self, event: Event) -> None:
+        """Hand one of the session's events to every view (each takes what concerns it)."""
+        for v in self.views.values():
+            v.handle_event(event)
+
+    @Slot(object)
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self.latest = snap  # only the newest is kept; the redraw timer draws it
+
+    def _redraw(self) -> None:
+        snap = self.latest
+        if snap is None or snap is self._drawn:
+            return
+        self._drawn = snap
+        for key, view in self.views.items():
+            if self.docks[key].isVisible():
+                view.update_snapshot(snap)
+
+    def redraw_all(self) -> None:
+        """Draw the newest snapshot again at the next tick (after a style change, a newly shown dock)."""
+        self._drawn = None
+
+    def set_presentation(self, on: bool) -> None:
+        set_presentation(on)
+        for v in self.views.values():
+            v.apply_style()
+        self.redraw_all()
+
+    # -- remembered between runs ----------------------------------------------------------------------------------
+    def restore(self, settings: QSettings) -> None:
+        state = settings.value("viewState")
+        if state is not None:
+            self.ruling = True
+            try:
+                self.area.restoreState(state)
+            finally:
+                self.ruling = False
+        if settings.contains("closedViews"):
+            self.closed = {str(k) for k in settings.value("closedViews", [], type=list) if k in self.views}
+        elif state is not None:  # saved before the window hid docks itself: a hidden dock was the user's
+            self.closed = {k for k, dock in self.docks.items() if dock.isHidden()}
+
+    def save(self, settings: QSettings) -> None:
+        settings.setValue("viewState", self.area.saveState())
+        settings.setValue("closedViews", sorted(self.closed))
+        self.redraw_timer.stop()

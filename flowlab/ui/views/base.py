@@ -1,0 +1,300 @@
+"""What every live view shares: the :class:`View` protocol (snapshots, events, context, commands), its export
+button, and the small helpers the views draw with (points, plots, histograms, the presentation style).
+
+Every pyqtgraph item is made once and updated in place from the latest snapshot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QRectF, QTimer, Signal
+from PySide6.QtGui import QAction, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
+
+from flowlab.training.messages import Command, Event
+from flowlab.training.views import Snapshot
+from flowlab.ui.export import FORMATS, ExportError, export_view, with_suffix
+
+MAX_POINTS = 3000
+DATA_BRUSH = pg.mkBrush(120, 120, 120, 110)
+MODEL_BRUSH = pg.mkBrush(230, 97, 1, 140)
+LATENT_BRUSH = pg.mkBrush(76, 120, 168, 140)
+LOG_SPAN = 10.0  # the log-density heatmap shows [max − LOG_SPAN, max]
+HIST_BINS = 40
+BASE_POINT_SIZE = 3
+STYLE = {"point_size": BASE_POINT_SIZE, "line_width": 1}  # line_width: the factor on each line's own width
+
+
+def set_presentation(on: bool) -> None:
+    """Bigger points and lines for a lecture hall (each view applies it in :meth:`View.apply_style`)."""
+    STYLE["point_size"] = 6 if on else BASE_POINT_SIZE
+    STYLE["line_width"] = 3 if on else 1
+
+
+def scatter() -> pg.ScatterPlotItem:
+    """A point cloud: screen-sized points, no outline, one shared brush."""
+    return pg.ScatterPlotItem(size=STYLE["point_size"], pxMode=True, pen=None, brush=MODEL_BRUSH)
+
+
+def plot(widget: pg.GraphicsLayoutWidget, title: str, row: int = 0, col: int = 0) -> pg.PlotItem:
+    """A square-aspect plot with a light grid (points and densities in data coordinates)."""
+    p = widget.addPlot(row=row, col=col, title=title)
+    p.setAspectLocked(True)
+    p.showGrid(x=True, y=True, alpha=0.15)
+    return p
+
+
+def cap_points(points: np.ndarray | None) -> np.ndarray | None:
+    return None if points is None else points[:MAX_POINTS]
+
+
+def set_points(item: pg.ScatterPlotItem, points: np.ndarray | None) -> None:
+    """Show the first two coordinates of at most ``MAX_POINTS`` points (nothing for None or 1-D data)."""
+    points = cap_points(points)
+    if points is None or points.ndim != 2 or points.shape[1] < 2:
+        item.setData([], [])
+    else:
+        item.setData(points[:, 0], points[:, 1])
+
+
+def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """``(edges, density)`` of 1-D values over their 0.5–99.5 % range (a stray point does not squash the rest)."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.zeros(0), np.zeros(0)
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    pad = max(hi - lo, 1e-6) * 0.05
+    density, edges = np.histogram(values, bins=bins, range=(lo - pad, hi + pad), density=True)
+    return edges, density
+
+
+DATA_KINDS = frozenset({"1d", "2d", "nd", "image"})
+
+
+def data_kind(shape: tuple[int, ...]) -> str:
+    """The kind of data a view is drawn for: ``"1d"`` or ``"2d"`` points, ``"nd"`` points (more coordinates),
+    or ``"image"`` (one data point's shape is (C, H, W))."""
+    if len(shape) == 3:
+        return "image"
+    if len(shape) == 1 and shape[0] in (1, 2):
+        return f"{shape[0]}d"
+    return "nd"
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """What a new session tells every view before its first snapshot: the data's shape (one point's), the
+    target's natural extents (2-D: ``(xmin, xmax, ymin, ymax)``, 1-D: ``(lo, hi)``), the enabled layers' names in
+    order, and whether the target is an energy (fitted by reverse KL, no data samples)."""
+
+    shape: tuple[int, ...]
+    bounds: tuple[float, ...] | None = None
+    layer_names: tuple[str, ...] = ()
+    energy: bool = False
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.shape)
+
+    @property
+    def images(self) -> bool:
+        """Image data: scores in bits/dim, pictures instead of points."""
+        return self.kind == "image"
+
+
+class View(QWidget):
+    """Base of the live views: one pyqtgraph layout and a generic protocol, so the window treats every view
+    alike —
+
+    - :meth:`configure` (a :class:`ViewContext`) when a session starts, then :meth:`clear`;
+    - :meth:`update_snapshot` with the newest snapshot while the view is shown;
+    - :meth:`handle_event` with each of the session's events (:mod:`flowlab.training.messages`); default: ignore;
+    - ``command`` (a signal) carries the session commands the view's controls ask for, and
+      :meth:`session_commands` those that bring a new session in line with the controls as they are.
+
+    A small button in the top right corner saves the view as PNG or SVG (``add_export_action`` adds more; a view
+    with ``exports_samples`` offers the window's samples export there). ``data_kinds`` says which data the view
+    can draw (see :func:`data_kind`); the window hides the view's dock for any other data."""
+
+    title = ""
+    data_kinds: frozenset[str] = DATA_KINDS
+    exports_samples = False
+    command = Signal(object)  # a flowlab.training.messages command, for the session
+
+    @classmethod
+    def applies_to(cls, shape: tuple[int, ...]) -> bool:
+        return data_kind(shape) in cls.data_kinds
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("w")
+        self.graphics.setMinimumSize(120, 90)  # docks may shrink far on a small screen
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.graphics)
+        self.export_menu = QMenu(self)
+        self.export_actions: dict[str, QAction] = {}
+        for fmt in FORMATS:
+            self.add_export_action(f"Save view as {fmt.upper()}…", lambda fmt=fmt: self.export_dialog(fmt), fmt)
+        self.export_button = QToolButton(self)  # floats over the plot's top right corner, outside the layout
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setIcon(self.style().standardIcon(QStyle.SP_DialogSaveButton))
+        self.export_button.setToolTip("Export this view (PNG, SVG)")
+        self.export_button.setAutoRaise(True)
+        self.export_button.setPopupMode(QToolButton.InstantPopup)
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.raise_()
+        # The button floats over the graphics' top right corner. Where a title row is there, the corner is
+        # empty; where plot content reaches up into it (a plot without a title, a long title in a narrow dock),
+        # the layout's top margin grows by just enough (``corner_margin``) once the layout has settled.
+        self.corner_margin = 0
+        self._top_margin = self.graphics.ci.layout.getContentsMargins()[1]
+        self._watched: set[int] = set()
+        self._corner_timer = QTimer(self)
+        self._corner_timer.setSingleShot(True)
+        self._corner_timer.setInterval(0)
+        self._corner_timer.timeout.connect(self._keep_corner_free)
+        self._base_style: dict[int, tuple[float, float]] = {}  # id(item) → (line width, symbol size) as made
+
+    # -- the protocol -------------------------------------------------------------------------------------------
+    def configure(self, ctx: ViewContext) -> None:
+        """A new session: the data's shape, the target's extents, the layers (default: nothing to set)."""
+
+    def update_snapshot(self, snap: Snapshot) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget what is drawn (a new stack or target)."""
+
+    def handle_event(self, event: Event) -> None:
+        """One of the session's events (``Ready``, ``Progress``, ``Scored``, ``Failure``…); default: ignore."""
+
+    def session_commands(self) -> tuple[Command, ...]:
+        """The commands that set a new session up as this view's controls stand (default: none)."""
+        return ()
+
+    # -- export -------------------------------------------------------------------------------------------------
+    def add_export_action(self, text: str, slot: Callable[[], object], key: str | None = None) -> QAction:
+        action = self.export_menu.addAction(text)
+        action.triggered.connect(lambda _=False: slot())
+        self.export_actions[key or text] = action
+        return action
+
+    def export_dialog(self, fmt: str) -> bool:
+        """Ask for a file (``QFileDialog.getSaveFileName``) and save the view; a failure shows a message."""
+        name = re.sub(r"[^a-z0-9]+", "_", self.title.lower()).strip("_") or "view"
+        path, _ = QFileDialog.getSaveFileName(self, f"Save {self.title or 'view'} as {fmt.upper()}",
+                                              f"{name}.{fmt}", FORMATS[fmt])
+        if not path:
+            return False
+        try:
+            export_view(self.graphics, with_suffix(path, fmt), fmt)
+        except ExportError as e:
+            QMessageBox.warning(self, "Cannot export the view", str(e))
+            return False
+        return True
+
+    # -- the export button's corner -----------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        hint = self.export_button.sizeHint()
+        self.export_button.setGeometry(max(0, self.width() - hint.width() - 2), 2, hint.width(), hint.height())
+        self.export_button.raise_()  # above anything a subclass added later
+        self.schedule_corner_check()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        for item in self.graphics.ci.items:  # plots resized by their own layout (a title, a colour bar) recheck
+            if isinstance(item, pg.PlotItem) and id(item) not in self._watched:
+                self._watched.add(id(item))
+                item.vb.sigResized.connect(lambda _vb: self.schedule_corner_check())
+        self.schedule_corner_check()
+
+    def schedule_corner_check(self) -> None:
+        """Recheck, once the layout has settled, that no plot content lies under the export button."""
+        self._corner_timer.start()
+
+    def content_rects(self) -> list[QRectF]:
+        """Where the plots draw (view boxes, visible axes, colour bars, title text), in this widget's pixels."""
+        offset = self.graphics.viewport().mapTo(self, QPoint(0, 0))
+        rects: list[QRectF] = []
+
+        def add(item, inset: float = 0.0) -> None:  # noqa: ANN001 - any QGraphicsItem
+            if item is None or not item.isVisible():
+                return
+            r = QRectF(self.graphics.mapFromScene(item.sceneBoundingRect()).boundingRect())
+            r.adjust(inset, inset, -inset, -inset)
+            if r.width() > 0 and r.height() > 0:
+                rects.append(r.translated(offset.x(), offset.y()))
+
+        def add_text(label: pg.LabelItem) -> None:  # the glyphs, without the text document's margin
+            if label.text:
+                add(label.item, label.item.document().documentMargin())
+
+        for item in self.graphics.ci.items:
+            if isinstance(item, pg.PlotItem):
+                for i in range(item.layout.count()):
+                    child = item.layout.itemAt(i)
+                    if child is item.titleLabel:  # a title row is free space, except where its text is
+                        add_text(child)
+                    elif isinstance(child, pg.GraphicsWidget):
+                        add(child)
+            elif isinstance(item, pg.LabelItem):
+                add_text(item)
+            else:
+                add(item)
+        return rects
+
+    def _keep_corner_free(self) -> None:
+        if not self.isVisible():
+            return
+        button = QRectF(self.export_button.geometry())
+        need = 0.0
+        for r in self.content_rects():
+            if r.left() < button.right() and r.right() > button.left():  # under the button's columns
+                need = max(need, button.bottom() + 2 - (r.top() - self.corner_margin))  # top without the extra
+        need = int(math.ceil(need))
+        fit = QRectF(self.graphics.range)  # pyqtgraph sizes its layout only when the widget resizes: a layout
+        if self.graphics.ci.geometry() != fit:  # that was wider than the widget (its minimum) stays too wide
+            self.graphics.ci.setGeometry(fit)
+        if need != self.corner_margin:
+            self.corner_margin = need
+            left, _, right, bottom = self.graphics.ci.layout.getContentsMargins()
+            self.graphics.ci.layout.setContentsMargins(left, self._top_margin + need, right, bottom)
+
+    # -- presentation style -------------------------------------------------------------------------------------
+    def apply_style(self) -> None:
+        """Apply ``STYLE`` (presentation mode): point clouds take its point size; every line is drawn at its own
+        width (as made) times its factor, symbols grow alike. The widths as made are remembered, so mode on then
+        off gives back each line its own width. Lines inside a ``PlotDataItem`` are set on the item, whose own pen
+        is applied again with every ``setData``."""
+        factor = STYLE["line_width"]
+        grow = STYLE["point_size"] / BASE_POINT_SIZE
+        owned = set()  # curves and symbols of PlotDataItems: styled through their item
+        for item in self.graphics.scene().items():
+            if isinstance(item, pg.PlotDataItem):
+                owned.update((id(item.curve), id(item.scatter)))
+                width, size = self._base_style.setdefault(
+                    id(item), (pg.mkPen(item.opts["pen"]).widthF(), float(item.opts["symbolSize"])))
+                pen = pg.mkPen(item.opts["pen"])
+                pen.setWidthF(width * factor)
+                item.setPen(pen)
+                if item.opts["symbol"] is not None:
+                    item.setSymbolSize(size * grow)
+        for item in self.graphics.scene().items():
+            if id(item) in owned:
+                continue
+            if isinstance(item, pg.ScatterPlotItem):
+                item.setSize(STYLE["point_size"])
+            elif isinstance(item, pg.PlotCurveItem):
+                width, _ = self._base_style.setdefault(id(item), (pg.mkPen(item.opts["pen"]).widthF(), 0.0))
+                pen = pg.mkPen(item.opts["pen"])
+                pen.setWidthF(width * factor)
+                item.setPen(pen)

@@ -1,0 +1,147 @@
+"""The training curves: train, validation and test scores, the entropy floor and the step early stopping keeps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+
+from flowlab.training.messages import Event, Progress, Ready
+from flowlab.training.views import Snapshot
+from flowlab.ui.views.base import View, ViewContext
+
+
+class CurvesView(View):
+    """Train, validation and test negative log-likelihood (or bits/dim), the target's entropy as the floor, and a
+    mark at the step whose weights early stopping keeps."""
+
+    title = "Log-likelihood"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = self.graphics.addPlot(title="negative log-likelihood (nats)")
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setLabel("bottom", "step")
+        self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
+        self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
+                                   symbolBrush=(76, 120, 168))
+        self.valid = self.plot.plot(name="validation", pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DashLine))
+        self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
+                                     label="entropy of the target", labelOpts={"position": 0.7, "color": (80, 80, 80)})
+        self.floor.setVisible(False)
+        self.plot.addItem(self.floor)
+        # Where the weights early stopping keeps were seen (best validation score, else best test score).
+        self.best = pg.InfiniteLine(angle=90, pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DotLine),
+                                    label="kept", labelOpts={"position": 0.95, "color": (84, 162, 75)})
+        self.best.setVisible(False)
+        self.plot.addItem(self.best)
+        for item in (self.train, self.test, self.valid):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+        self.columns: dict[str, list[float]] = {}
+        self.bits = False
+        self.energy = False  # fitted by reverse KL: the loss and the true KL(q‖p), not NLLs
+        self._best_step: float | None = None
+
+    def reset(self, entropy: float | None = None, bits: bool = False, energy: bool = False) -> None:
+        self.columns = {}
+        self.bits = bits
+        self.energy = energy
+        self._best_step = None
+        self.plot.setTitle("bits per dimension" if bits else
+                           ("reverse KL loss and true KL(q‖p) (nats)" if energy else
+                            "negative log-likelihood (nats)"))
+        self.schedule_corner_check()  # a longer title may reach under the export button
+        self.floor.setVisible(entropy is not None and not bits)
+        if entropy is not None:
+            self.floor.setValue(entropy)
+        for item in (self.train, self.test, self.valid):
+            item.setData([], [])
+        self.best.setVisible(False)
+
+    def set_objective(self, objective: str) -> None:
+        """Follow the objective the trainer settled on ('mle' or 'reverse_kl'), keeping the rows seen so far."""
+        energy = objective == "reverse_kl"
+        if energy != self.energy:
+            columns = self.columns
+            self.reset(self.entropy(), self.bits, energy)
+            self.add_rows(columns)
+
+    def best_step(self) -> float | None:
+        """The step whose held-out score early stopping keeps (None before the first evaluation)."""
+        return self._best_step
+
+    def add_rows(self, rows: Mapping[str, list[float]]) -> None:
+        for k, v in rows.items():
+            self.columns.setdefault(k, []).extend(v)
+        steps = np.asarray(self.columns.get("step", []), dtype=float)
+        if not len(steps):
+            return
+        train_key = "train_nll" if not math.isnan(_last(self.columns.get("train_nll", []))) else "train_loss"
+        test_key = "test_bpd" if self.bits else ("true_kl" if self.energy else "test_nll")
+        if self.bits:
+            train_key = "train_bpd"
+        train = np.asarray(self.columns.get(train_key, []), dtype=float)
+        ok = np.isfinite(train)
+        self.train.setData(steps[ok], train[ok])
+        test = np.asarray(self.columns.get(test_key, []), dtype=float)
+        ok = np.isfinite(test)
+        self.test.setData(steps[ok], test[ok])
+        valid = np.asarray(self.columns.get("valid_bpd" if self.bits else "valid_nll", []), dtype=float)
+        if len(valid) != len(steps) or self.energy:  # reverse KL keeps by the true KL: no validation NLL
+            valid = np.full_like(steps, np.nan)
+        ok = np.isfinite(valid)
+        self.valid.setData(steps[ok], valid[ok])
+        chooser, where = (valid, ok) if ok.any() else (test, np.isfinite(test))
+        self._best_step = float(steps[where][np.argmin(chooser[where])]) if where.any() else None
+        self.best.setVisible(self._best_step is not None)
+        if self._best_step is not None:
+            self.best.setValue(self._best_step)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        pass  # the curves come from the session's Progress events, not from snapshots
+
+    def entropy(self) -> float | None:
+        """The entropy floor shown (None when there is none)."""
+        return self.floor.value() if self.floor.isVisible() else None
+
+    # -- the protocol -------------------------------------------------------------------------------------------
+    def configure(self, ctx: ViewContext) -> None:
+        """A new target: bits/dim for images, the loss and the true KL for energies; no floor until ``Ready``."""
+        self.reset(None, bits=ctx.images, energy=ctx.energy)
+
+    def clear(self) -> None:
+        """Forget the rows (fresh weights), keeping what the curves are (NLL, bits/dim or KL) and the floor."""
+        self.reset(self.entropy(), bits=self.bits, energy=self.energy)
+
+    def handle_event(self, event: Event) -> None:
+        """``Ready``: the objective the session settled on and the target's entropy (the NLL floor, not shown for
+        images, whose scores are in bits/dim). ``Progress``: new rows; rows that start again (a reset, a
+        roll-back) replace the record."""
+        if isinstance(event, Ready):
+            self.set_objective(event.objective)
+            if event.entropy is not None and not event.images:
+                self.floor.setValue(event.entropy)
+                self.floor.setVisible(True)
+        elif isinstance(event, Progress):
+            self.add_progress(event.rows, restarted=event.restarted)
+
+    def add_progress(self, rows: Mapping[str, list[float]], restarted: bool = False) -> None:
+        """Rows from the session; a record that restarted (flagged, or whose first step is not after the last one
+        shown) replaces the rows shown so far."""
+        first, last = rows.get("step"), self.columns.get("step")
+        if restarted or (first and last and first[0] <= last[-1]):
+            self.clear()
+        self.add_rows(rows)
+
+
+def _last(values: list[float]) -> float:
+    for v in reversed(values):
+        if not math.isnan(v):
+            return v
+    return math.nan

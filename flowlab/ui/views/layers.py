@@ -1,0 +1,152 @@
+"""The layer scrubber: the distribution after each layer of the stack, in either direction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
+
+from flowlab.training.views import Snapshot
+from flowlab.ui.views.base import (
+    LATENT_BRUSH,
+    MODEL_BRUSH,
+    STYLE,
+    View,
+    ViewContext,
+    histogram,
+    plot,
+    scatter,
+    set_points,
+)
+
+
+class LayerScrubber(View):
+    """The distribution after each layer: slide through the stack, in either direction. Points on 2-D data,
+    a histogram on 1-D data (with the standard normal for reference where the state is a latent)."""
+
+    title = "Layer by layer"
+    data_kinds = frozenset({"1d", "2d", "nd"})
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = plot(self.graphics, "")
+        self.points = scatter()
+        self.plot.addItem(self.points)
+        self.hist = pg.PlotDataItem(stepMode="center", fillLevel=0.0, brush=pg.mkBrush(230, 97, 1, 90),
+                                    pen=pg.mkPen(230, 97, 1, width=1))
+        self.normal = pg.PlotDataItem(pen=pg.mkPen(80, 80, 80, width=1, style=Qt.DashLine))
+        t = np.linspace(-4.0, 4.0, 161)
+        self.normal.setData(t, np.exp(-0.5 * t**2) / math.sqrt(2 * math.pi))
+        for item in (self.hist, self.normal):
+            item.setVisible(False)
+            self.plot.addItem(item)
+        self._one_d = False
+        self.plot.getAxis("left").enableAutoSIPrefix(False)  # densities read as they are, not "×0.001"
+        row = QHBoxLayout()
+        self.sampling = QRadioButton("sampling: z → x")
+        self.density = QRadioButton("density: x → z")
+        self.sampling.setChecked(True)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setObjectName("layerSlider")
+        self.slider.setRange(0, 0)  # at the end until the first snapshot: it then follows the last layer
+        self.slider.setMinimumWidth(80)
+        row.addWidget(self.sampling)
+        row.addWidget(self.density)
+        row.addWidget(self.slider, 1)  # where it points is the plot's title (a label would crowd a small dock)
+        self.box.addLayout(row)
+        self.slider.valueChanged.connect(lambda _: self._redraw())
+        self.sampling.toggled.connect(lambda _: self._redraw())
+        self._forward: tuple[np.ndarray, ...] | None = None
+        self._inverse: tuple[np.ndarray, ...] | None = None
+        self.layer_names: list[str] = []
+
+    def configure(self, ctx: ViewContext) -> None:
+        self.layer_names = list(ctx.layer_names)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        if snap.layers_forward is not None:
+            self._forward = snap.layers_forward
+        if snap.layers_inverse is not None:
+            self._inverse = snap.layers_inverse
+        self._redraw()
+
+    def clear(self) -> None:
+        self._forward = self._inverse = None
+        self.hist.setData([], [])
+        self._redraw()
+
+    def _set_one_d(self, one_d: bool) -> None:
+        """Histogram (1-D data) or scatter (2-D); the same plot, its aspect and axes switched once."""
+        if one_d == self._one_d:
+            return
+        self._one_d = one_d
+        self.points.setVisible(not one_d)
+        self.hist.setVisible(one_d)
+        self.normal.setVisible(one_d)
+        if one_d:
+            set_points(self.points, None)
+        else:
+            self.hist.setData([], [])
+        self.plot.setAspectLocked(not one_d)
+        self.plot.setLabel("left", "density")
+        self.plot.showLabel("left", one_d)
+        self.plot.enableAutoRange()
+
+    def _states(self) -> tuple[np.ndarray, ...] | None:
+        return self._inverse if self.sampling.isChecked() else self._forward
+
+    def _redraw(self) -> None:
+        states = self._states()
+        if not states:
+            set_points(self.points, None)
+            self._describe("" if self.sampling.isChecked() else "no data to push through")
+            return
+        self.slider.blockSignals(True)
+        at_end = self.slider.value() == self.slider.maximum()
+        self.slider.setRange(0, len(states) - 1)
+        if at_end:  # follow the end of the stack (the finished distribution) unless the user scrubbed back
+            self.slider.setValue(len(states) - 1)
+        self.slider.blockSignals(False)
+        k = min(self.slider.value(), len(states) - 1)
+        pts = states[k]
+        n = len(states) - 1
+        one_d = pts.ndim == 2 and pts.shape[1] == 1
+        self._set_one_d(one_d)
+        if one_d:
+            edges, density = histogram(pts[:, 0])
+            self.hist.setData(edges, density)
+            brush = MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH
+            self.hist.setBrush(brush)
+            self.hist.setPen(pg.mkPen(brush.color().darker(120), width=STYLE["line_width"]))
+            latent = (k == 0) == self.sampling.isChecked()  # base samples, or data pushed all the way
+            self.normal.setVisible(latent)
+        else:
+            set_points(self.points, pts if pts.ndim == 2 else None)
+            self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
+        if self.sampling.isChecked():  # states: z, then after undoing layer n, n−1, …, 1
+            text = ("base samples z" if k == 0 else f"samples x (through all {n} layers)" if k == n
+                    else f"z through layers {n}…{n - k + 1} ({k} of {n})")
+        else:
+            text = ("data x" if k == 0 else f"latent z (after all {n} layers)" if k == n
+                    else f"data after layers 1…{k} ({k} of {n})")
+        self._describe(text, self._layer_name(k, n))
+
+    def _layer_name(self, k: int, n: int) -> str | None:
+        """The kind of the layer the state at ``k`` was last pushed through (None for the first state, or where
+        the session's layers do not map one to one onto the states)."""
+        if k == 0 or len(self.layer_names) != n:
+            return None
+        return self.layer_names[n - k] if self.sampling.isChecked() else self.layer_names[k - 1]
+
+    def _describe(self, text: str, layer: str | None = None) -> None:
+        if text != self.plot.titleLabel.text:
+            self.plot.setTitle(text)
+            self.schedule_corner_check()  # a longer title may reach under the export button
+        self.slider.setToolTip(text + (f"\nlast layer applied: {layer}" if layer else ""))
+
+    def description(self) -> str:
+        """What the slider points at, as the plot's title says it."""
+        return self.plot.titleLabel.text

@@ -1,0 +1,177 @@
+"""The view table is the one place a view is declared: the window builds exactly one dock per row, and every
+fact it needs (dock, tab group, menu entry, snapshot part, front view) comes from the rows."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+import numpy as np  # noqa: E402
+from PySide6.QtWidgets import QDockWidget  # noqa: E402
+
+from flowlab.training.messages import Failure, Progress, Ready, Score, Scored, SetImageOptions  # noqa: E402
+from flowlab.training.views import ALL_VIEWS, Snapshot  # noqa: E402
+from flowlab.ui.views import table  # noqa: E402
+from flowlab.ui.views.base import DATA_KINDS, View, ViewContext  # noqa: E402
+from flowlab.ui.views.table import VIEWS, ViewRow  # noqa: E402
+
+
+def test_every_row_is_a_view_with_a_known_snapshot_part() -> None:
+    keys = [row.key for row in VIEWS]
+    assert len(set(keys)) == len(keys)
+    titles = [row.title for row in VIEWS]
+    assert len(set(titles)) == len(titles) and all(titles)  # docks are saved by title: each its own
+    for row in VIEWS:
+        assert issubclass(row.cls, View), row.key
+        assert row.snapshot is None or row.snapshot in ALL_VIEWS, row.key
+        assert row.data_kinds and row.data_kinds <= DATA_KINDS, row.key
+    snapshots = [row.snapshot for row in VIEWS if row.snapshot]
+    assert len(set(snapshots)) == len(snapshots)
+    groups = table.groups()
+    for pair in table.SIDE_BY_SIDE:
+        assert set(pair) <= set(groups)
+    for group, _ in table.HEIGHTS:
+        assert group in groups
+    for rows in groups.values():
+        assert len({row.area for row in rows}) == 1  # a tab group has one place
+
+
+def test_the_window_builds_one_dock_per_row(qtbot, window) -> None:
+    docks = window.docks.area.findChildren(QDockWidget)
+    assert len(docks) == len(VIEWS)
+    assert list(window.docks.docks) == [row.key for row in VIEWS]
+    for row in VIEWS:
+        dock = window.docks.docks[row.key]
+        assert dock.widget() is window.docks.views[row.key] and type(window.docks.views[row.key]) is row.cls
+        assert dock.windowTitle() == row.title
+        assert window.docks.area.dockWidgetArea(dock) == row.area
+    for rows in table.groups().values():  # a group's shown views are tabs of one place (Qt lists shown tabs)
+        shown = [window.docks.docks[r.key] for r in rows if not window.docks.docks[r.key].isHidden()]
+        if len(shown) > 1:
+            assert set(window.docks.area.tabifiedDockWidgets(shown[0])) == set(shown) - {shown[0]}
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    actions = view_menu.actions()
+    for row in VIEWS:
+        assert window.docks.docks[row.key].toggleViewAction() in actions
+
+
+class _ProbeView(View):
+    """A view the window has never heard of: one class and one row."""
+
+    title = "Probe"
+    data_kinds = frozenset({"2d"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts: list[ViewContext] = []
+        self.events: list[object] = []
+        self.snapshots: list[Snapshot] = []
+
+    def configure(self, ctx: ViewContext) -> None:
+        self.contexts.append(ctx)
+
+    def update_snapshot(self, snap: Snapshot) -> None:
+        self.snapshots.append(snap)
+
+    def handle_event(self, event) -> None:  # noqa: ANN001
+        self.events.append(event)
+
+
+def test_a_new_view_is_one_row(qtbot, monkeypatch) -> None:
+    from tests.ui.conftest import open_window
+
+    row = ViewRow("probe", _ProbeView, table.R, "probe", "warp")
+    monkeypatch.setattr(table, "VIEWS", (*VIEWS, row))
+    window = open_window(qtbot)
+    try:
+        probe = window.docks.views["probe"]
+        assert isinstance(probe, _ProbeView) and window.docks.docks["probe"].windowTitle() == "Probe"
+        assert probe.contexts and probe.contexts[-1].shape == (2,) and probe.contexts[-1].bounds is not None
+        assert probe.contexts[-1].layer_names  # the default preset's stack
+        qtbot.waitUntil(lambda: bool(probe.snapshots), timeout=20000)  # drawn like any other view
+        window.docks.docks["probe"].raise_()
+        probe_dock, samples_dock = window.docks.docks["probe"], window.docks.docks["samples"]
+        assert probe_dock not in window.docks.area.tabifiedDockWidgets(samples_dock)  # its own place, beside
+        assert probe_dock.x() > samples_dock.x()
+        qtbot.waitUntil(lambda: "warp" in window.docks.shown_views(), timeout=5000)
+        window.files.open_builtin("glow_digits")  # images: the probe cannot draw them, its dock hides
+        assert window.docks.docks["probe"].isHidden()
+        assert not window.docks.docks["probe"].toggleViewAction().isEnabled()
+        window.docks.route(Failure("score", "x"))  # events reach every view
+        assert probe.events[-1] == Failure("score", "x")
+    finally:
+        window.close()
+
+
+# -- the generic protocol, view by view ---------------------------------------------------------------------------
+def test_curves_follow_ready_and_progress_events(qtbot) -> None:
+    from flowlab.ui.views import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.configure(ViewContext(shape=(2,)))
+    view.handle_event(Ready(device="cpu", objective="mle", notes=(), entropy=1.5, images=False))
+    assert view.floor.isVisible() and view.floor.value() == 1.5
+    view.handle_event(Progress(step=2, steps_per_s=1.0, rows={"step": [1, 2], "train_nll": [3.0, 2.0]},
+                               device="cpu", running=True))
+    view.handle_event(Progress(step=3, steps_per_s=1.0, rows={"step": [3], "train_nll": [1.8]}, device="cpu",
+                               running=True))
+    assert list(view.train.getData()[1]) == [3.0, 2.0, 1.8]
+    view.handle_event(Progress(step=1, steps_per_s=1.0, rows={"step": [1], "train_nll": [2.9]}, device="cpu",
+                               running=True, restarted=True))  # a reset: the record starts again, the floor stays
+    assert list(view.train.getData()[1]) == [2.9] and view.floor.isVisible()
+    view.handle_event(Progress(step=1, steps_per_s=1.0, rows={"step": [1], "train_nll": [2.8]}, device="cpu",
+                               running=True))  # not flagged, but it starts again all the same
+    assert list(view.train.getData()[1]) == [2.8]
+    view.handle_event(Ready(device="cpu", objective="reverse_kl", notes=(), entropy=None, images=False))
+    assert view.energy and "true KL" in view.plot.titleLabel.text
+    view.configure(ViewContext(shape=(1, 8, 8)))  # a new target: bits/dim, no floor
+    assert view.bits and not view.floor.isVisible() and not view.columns
+    view.handle_event(Ready(device="cpu", objective="mle", notes=(), entropy=4.0, images=True))
+    assert not view.floor.isVisible()  # no entropy floor on a bits/dim plot
+
+
+def test_image_options_are_commands(qtbot) -> None:
+    from flowlab.ui.views import ImageSamplesView
+
+    view = ImageSamplesView()
+    qtbot.addWidget(view)
+    assert view.session_commands() == (SetImageOptions(view.options()),)
+    with qtbot.waitSignal(view.command) as sent:
+        view.temperature.setValue(50)
+    assert isinstance(sent.args[0], SetImageOptions) and sent.args[0].options["temperature"] == 0.5
+
+
+def test_the_anomaly_view_asks_by_command_and_answers_events(qtbot) -> None:
+    from flowlab.training.scoring import ImageScore
+    from flowlab.ui.views import AnomalyView
+
+    view = AnomalyView()
+    qtbot.addWidget(view)
+    view.configure(ViewContext(shape=(1, 8, 8)))
+    assert view.score_button.isEnabled() and view.canvas.size_px == 8
+    with qtbot.waitSignal(view.command) as sent:
+        view.random_button.click()
+    assert isinstance(sent.args[0], Score) and sent.args[0].test_index is not None
+    view.handle_event(Failure("step", "not for me"))
+    assert "not for me" not in view.label.text()
+    view.handle_event(Failure("score", "cannot score that"))
+    assert "cannot score that" in view.label.text()
+    score = ImageScore(step=3, image=np.zeros((8, 8)), bpd=3.0, test_bpd=np.linspace(2.0, 4.0, 50),
+                       source="your drawing", noun="test digits")
+    view.handle_event(Scored(score))
+    assert view.result is score and view.line.isVisible()
+    view.configure(ViewContext(shape=(2,)))  # not images: nothing to score
+    assert not view.score_button.isEnabled() and view.result is None
+
+
+def test_the_image_view_draws_the_shared_tiling(qtbot) -> None:
+    from flowlab.training.tiling import tile
+    from flowlab.ui.views import ImageSamplesView
+
+    view = ImageSamplesView()
+    qtbot.addWidget(view)
+    images = np.random.default_rng(1).random((16, 1, 4, 4))
+    view.update_snapshot(Snapshot(step=1, image_samples=images))
+    assert np.array_equal(view.items["samples"].image, tile(images, 8)[::-1])  # ImageItem: row 0 at the bottom
