@@ -18,7 +18,6 @@ from typing import Literal
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 Ink = Literal["add", "cap"]
@@ -143,9 +142,9 @@ class BrushItem(pg.ImageItem):
 class _PointsBox(pg.ViewBox):
     """A view box that neither pans nor zooms; in points mode its buttons place, spray and erase points."""
 
-    def __init__(self, canvas: PaintCanvas) -> None:
+    def __init__(self) -> None:
         super().__init__(enableMenu=False)
-        self.canvas = canvas
+        self.canvas: PaintCanvas | None = None  # set once the canvas is built around it
         self.setMouseEnabled(False, False)
 
     def mouseClickEvent(self, ev) -> None:  # noqa: N802, ANN001 - pyqtgraph's name
@@ -158,7 +157,7 @@ class _PointsBox(pg.ViewBox):
         ev.ignore()
 
     def _points(self, ev, spray: bool) -> None:  # noqa: ANN001
-        if self.canvas.mode != "points" or ev.button() not in (Qt.LeftButton, Qt.RightButton):
+        if self.canvas is None or self.canvas.mode != "points" or ev.button() not in (Qt.LeftButton, Qt.RightButton):
             ev.ignore()
             return
         p = self.mapSceneToView(ev.scenePos())
@@ -166,7 +165,7 @@ class _PointsBox(pg.ViewBox):
         ev.accept()
 
 
-class PaintCanvas(pg.GraphicsLayoutWidget):
+class PaintCanvas(pg.GraphicsView):
     """A grid of ``shape`` cells painted over ``bounds`` = (xmin, xmax, ymin, ymax), and in ``"points"`` mode a
     point set in the same plane instead. ``grid`` is the live painted array (row 0 at the top)."""
 
@@ -175,9 +174,11 @@ class PaintCanvas(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None, shape: tuple[int, int] = (GRID, GRID),
                  bounds: tuple[float, float, float, float] = BOUNDS, ink: Ink = "add", brush: float = 2.0,
                  axes: bool = True, seed: int = 0) -> None:
-        super().__init__(parent)
-        self.view = _PointsBox(self)
-        self.plot = self.addPlot(viewBox=self.view)
+        super().__init__(parent, background="w")  # a bare view: PlotWidget's forwarded clear() would hide ours
+        self.view = _PointsBox()
+        self.view.canvas = self
+        self.plot = pg.PlotItem(viewBox=self.view)
+        self.setCentralItem(self.plot)
         self.plot.hideButtons()
         self.plot.setAspectLocked(True)
         if axes:
@@ -243,12 +244,10 @@ class PaintCanvas(pg.GraphicsLayoutWidget):
         self.changed.emit()
 
     def clear(self) -> None:
-        self.points = []
-        self.scatter.setData([], [])
         self.grid[:] = 0.0
         self.paint.updateImage()
         self._show_levels()
-        self.changed.emit()
+        self.set_points([])
 
     def is_empty(self) -> bool:
         return not self.points if self.mode == "points" else not bool(self.grid.any())
@@ -269,7 +268,12 @@ class PaintCanvas(pg.GraphicsLayoutWidget):
             self.points += [(x + dx, y + dy) for dx, dy in self._rng.normal(0.0, SPRAY_RADIUS, size=(SPRAY, 2))]
         else:
             self.points.append((x, y))
-        pts = np.asarray(self.points, dtype=float).reshape(-1, 2)
+        self.set_points(self.points)
+
+    def set_points(self, points: list[tuple[float, float]]) -> None:
+        """Show ``points`` [(x, y), …] (the canvas keeps the list)."""
+        self.points = points
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
         self.scatter.setData(pts[:, 0], pts[:, 1])
         self.changed.emit()
 
@@ -304,14 +308,16 @@ class ImageCanvas(PaintCanvas):
     of ``brush`` pixels; faint pixel lines where pixels are big enough to see them."""
 
     def __init__(self, size: int = 8, parent: QWidget | None = None) -> None:
-        self._lines = pg.PlotCurveItem(connect="pairs")
-        self._frame = pg.PlotCurveItem(pen=pg.mkPen(120, 120, 120))
         super().__init__(parent, shape=(size, size), bounds=(0.0, size, 0.0, size), ink="cap",
                          brush=default_brush(size), axes=False)
         self.setBackground(self.palette().window().color())
         self.paint.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)]))
+        self._lines = pg.PlotCurveItem(connect="pairs")
+        self._frame = pg.PlotCurveItem(pen=pg.mkPen(120, 120, 120))
         self.plot.addItem(self._lines)
         self.plot.addItem(self._frame)
+        self.view.sigResized.connect(self._show_lines)
+        self._draw_lines()
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
@@ -344,6 +350,10 @@ class ImageCanvas(PaintCanvas):
 
     def set_grid(self, grid: np.ndarray, bounds: tuple[float, float, float, float] | None = None) -> None:
         super().set_grid(grid, bounds)
+        if hasattr(self, "_lines"):  # not while the base class is being built
+            self._draw_lines()
+
+    def _draw_lines(self) -> None:
         n = self.size_px
         ticks = np.repeat(np.arange(1, n, dtype=float), 2)
         ends = np.tile([0.0, float(n)], n - 1)
@@ -354,15 +364,11 @@ class ImageCanvas(PaintCanvas):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(280, 280)
 
-    def resizeEvent(self, ev: QResizeEvent) -> None:  # noqa: N802
-        super().resizeEvent(ev)
-        if ev is not None:  # pyqtgraph calls it with None while it is being built
-            self._show_lines()
-
     def _show_lines(self) -> None:
         n = self.size_px
         self._lines.setPen(pg.mkPen(0, 0, 0, 28 if n > 16 else 40))
-        self._lines.setVisible(min(self.width(), self.height()) / n >= 6)
+        side = min(self.view.width(), self.view.height())  # the view box's size, in screen pixels
+        self._lines.setVisible(side / n >= 6)
 
 
 def default_brush(size: int) -> float:

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -17,18 +17,20 @@ from flowlab.targets import build_target  # noqa: E402
 from flowlab.ui.image_canvas import DrawImagesDialog, ImageCanvas  # noqa: E402
 from flowlab.ui.target_panel import TargetPanel  # noqa: E402
 
-
-def _at(canvas: ImageCanvas, row: float, col: float) -> QPoint:
-    p = canvas.to_widget(row, col)
-    return QPoint(round(p.x()), round(p.y()))
+MOVE_MS = 15
 
 
 def drag(canvas: ImageCanvas, points: list[tuple[float, float]], button=Qt.LeftButton) -> None:
-    """Press at the first (row, col), move through the others, release at the last: real mouse events."""
-    QTest.mousePress(canvas, button, Qt.NoModifier, _at(canvas, *points[0]))
+    """Press at the first (row, col), move through the others, release at the last: real mouse events, sent to
+    the viewport that takes them, 15 ms apart (pyqtgraph's scene drops moves faster than its 100 Hz rate limit,
+    as a real mouse never sends them)."""
+    target = canvas.viewport()
+    QTest.mousePress(target, button, Qt.NoModifier, canvas.to_widget(*points[0]))
     for row, col in points[1:]:
-        QTest.mouseMove(canvas, _at(canvas, row, col))
-    QTest.mouseRelease(canvas, button, Qt.NoModifier, _at(canvas, *points[-1]))
+        QTest.qWait(MOVE_MS)
+        QTest.mouseMove(target, canvas.to_widget(row, col))
+    QTest.qWait(MOVE_MS)
+    QTest.mouseRelease(target, button, Qt.NoModifier, canvas.to_widget(*points[-1]))
 
 
 @pytest.fixture
