@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -111,13 +111,13 @@ def test_fewer_than_two_images_or_an_unadded_drawing_is_refused(qtbot) -> None:
     assert target.train_images.max() > 0  # the ink became levels
 
 
-def _drive_modal(qtbot, action: Callable[[DrawImagesDialog], None]) -> list[BaseException]:
-    """Run ``action`` on the Draw images dialog once it is open (exec() blocks); never leave it hanging."""
+def drive_modal(qtbot, action: Callable, kind: type = DrawImagesDialog) -> list[BaseException]:
+    """Run ``action`` on the modal dialog of type ``kind`` once it is open (exec() blocks); never leave it open."""
     errors: list[BaseException] = []
 
     def drive() -> None:
         dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, DrawImagesDialog):
+        if not isinstance(dialog, kind):
             QTimer.singleShot(20, drive)
             return
         try:
@@ -148,7 +148,7 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
     panel.show()
     configs: list[dict] = []
     panel.config_requested.connect(configs.append)
-    errors = _drive_modal(qtbot, _draw_two_and_ok)
+    errors = drive_modal(qtbot, _draw_two_and_ok)
     panel.draw_images_button.click()
     assert not errors, errors
     assert len(configs) == 1
@@ -160,7 +160,7 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
 
 
 def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, window) -> None:
-    errors = _drive_modal(qtbot, _draw_two_and_ok)
+    errors = drive_modal(qtbot, _draw_two_and_ok)
     window.target_panel.draw_images_button.click()
     assert not errors, errors
     assert window.target_config["kind"] == "drawn_images" and not window.warnings
@@ -173,7 +173,7 @@ def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, 
         dialog.add_button.click()
         dialog.ok_button.click()
 
-    errors = _drive_modal(qtbot, add_one_more)
+    errors = drive_modal(qtbot, add_one_more)
     window.target_panel.draw_images_button.click()
     assert not errors, errors
     assert len(window.target_config["data"]["images"]) == 3
