@@ -187,6 +187,7 @@ class PaintCanvas(pg.GraphicsView):
             self.plot.hideAxis("left")
             self.plot.hideAxis("bottom")
         self.paint = BrushItem(ink, brush)
+        self.paint.setColorMap(pg.colormap.get("viridis"))  # masses; an image canvas shows ink on paper instead
         self.paint.painted.connect(self._painted)
         self.plot.addItem(self.paint)
         self.scatter = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(230, 97, 1, 200))
