@@ -177,21 +177,20 @@ class PaintCanvas(pg.GraphicsView):
         super().__init__(parent, background="w")  # a bare view: PlotWidget's forwarded clear() would hide ours
         self.view = _PointsBox()
         self.view.canvas = self
-        self.plot = pg.PlotItem(viewBox=self.view)
-        self.setCentralItem(self.plot)
-        self.plot.hideButtons()
-        self.plot.setAspectLocked(True)
+        self.view.setAspectLocked(True)
         if axes:
-            self.plot.showGrid(x=True, y=True, alpha=0.2)
-        else:
-            self.plot.hideAxis("left")
-            self.plot.hideAxis("bottom")
+            plot = pg.PlotItem(viewBox=self.view)
+            plot.hideButtons()
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            self.setCentralItem(plot)
+        else:  # the bare view box, as pyqtgraph's Draw example: the drawing fills the widget
+            self.setCentralItem(self.view)
         self.paint = BrushItem(ink, brush)
         self.paint.setColorMap(pg.colormap.get("viridis"))  # masses; an image canvas shows ink on paper instead
         self.paint.painted.connect(self._painted)
-        self.plot.addItem(self.paint)
+        self.view.addItem(self.paint)
         self.scatter = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(230, 97, 1, 200))
-        self.plot.addItem(self.scatter)
+        self.view.addItem(self.scatter)
         self.viewport().setCursor(Qt.CrossCursor)
         self.points: list[tuple[float, float]] = []
         self._rng = np.random.default_rng(seed)
@@ -240,7 +239,7 @@ class PaintCanvas(pg.GraphicsView):
         xmin, xmax, ymin, ymax = self._bounds
         self.paint.setImage(np.array(grid, dtype=np.float32), autoLevels=False)
         self.paint.setRect(QRectF(xmin, ymax, xmax - xmin, ymin - ymax))  # negative height: row 0 at the top
-        self.plot.setRange(xRange=(xmin, xmax), yRange=(ymin, ymax), padding=0)
+        self.view.setRange(xRange=(xmin, xmax), yRange=(ymin, ymax), padding=0)
         self._show_levels()
         self.changed.emit()
 
@@ -315,8 +314,8 @@ class ImageCanvas(PaintCanvas):
         self.paint.setColorMap(pg.ColorMap([0.0, 1.0], [(255, 255, 255), (0, 0, 0)]))
         self._lines = pg.PlotCurveItem(connect="pairs")
         self._frame = pg.PlotCurveItem(pen=pg.mkPen(120, 120, 120))
-        self.plot.addItem(self._lines)
-        self.plot.addItem(self._frame)
+        self.view.addItem(self._lines)
+        self.view.addItem(self._frame)
         self.view.sigResized.connect(self._show_lines)
         self._draw_lines()
         self.setMinimumSize(160, 160)
@@ -344,6 +343,12 @@ class ImageCanvas(PaintCanvas):
             raise ValueError(f"the canvas takes a square 2-D image, not shape {a.shape}")
         n = a.shape[0]
         self.set_grid(np.clip(a, 0.0, 1.0), (0.0, n, 0.0, n))
+
+    def pixel_rect(self) -> QRectF:
+        """Where the image is drawn, in ``viewport()`` coordinates."""
+        n = self.size_px
+        corners = [self.to_widget(0, 0), self.to_widget(n, n)]
+        return QRectF(corners[0].toPointF(), corners[1].toPointF()).normalized()
 
     def to_widget(self, row: float, col: float) -> QPoint:
         """(row, col) in pixel units → the point of ``viewport()`` over it (for tests and overlays)."""
