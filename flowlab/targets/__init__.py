@@ -3,13 +3,24 @@
 import importlib
 import pkgutil
 
-from flowlab.targets.base import (TARGETS, EnergyTarget, Estimate, SampleTarget, Target, TargetError,
-                                  TargetSpec, build_target, grid_points, register_target)
+from flowlab.targets.base import (
+    TARGETS,
+    DataSource,
+    EnergyTarget,
+    Estimate,
+    SampleTarget,
+    Target,
+    TargetError,
+    TargetSpec,
+    build_target,
+    grid_points,
+    register_target,
+)
 
 # Every module in this package registers its target kinds when imported (one file per family).
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in {"base"}
                       and not m.name.startswith("_")):
     importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["TARGETS", "Target", "SampleTarget", "EnergyTarget", "Estimate", "TargetError", "TargetSpec",
+__all__ = ["TARGETS", "DataSource", "Target", "SampleTarget", "EnergyTarget", "Estimate", "TargetError", "TargetSpec",
            "build_target", "grid_points", "register_target"]

@@ -8,8 +8,9 @@ it). ``data`` carries what a user made: drawn points, a painted grid, a file pat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -121,7 +122,7 @@ def grid_points(bounds: tuple[float, ...], resolution: int) -> tuple[Tensor, flo
     """Cell midpoints of a regular grid over ``bounds`` (float64) and the cell volume."""
     axes = []
     cell = 1.0
-    for lo, hi in zip(bounds[0::2], bounds[1::2]):
+    for lo, hi in zip(bounds[0::2], bounds[1::2], strict=True):
         step = (hi - lo) / resolution
         axes.append(lo + step * (torch.arange(resolution, dtype=torch.float64) + 0.5))
         cell *= step
@@ -131,6 +132,23 @@ def grid_points(bounds: tuple[float, ...], resolution: int) -> tuple[Tensor, flo
 
 # -- the registry ------------------------------------------------------------------------------------------------
 TargetBuilder = Callable[[Mapping[str, Any], Mapping[str, Any]], Target]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """How a user points a target at its data, ``data["path"]``: a file picked with the file-dialog filter
+    ``pattern`` (such as ``"Pictures (*.png *.jpg)"``), or a folder. ``title`` names it where it is offered; kinds
+    sharing a ``group`` are offered together; ``start`` is the folder the dialog opens in ("" = the last one)."""
+
+    title: str
+    pattern: str = ""
+    folder: bool = False
+    group: str = ""
+    start: str = ""
+
+    def __post_init__(self) -> None:
+        if self.folder == bool(self.pattern):
+            raise ValueError(f"data source {self.title!r}: give a file pattern or folder=True, not both")
 
 
 @dataclass(frozen=True)
@@ -144,9 +162,8 @@ class TargetSpec:
     objective: Objective = "samples"
     params: tuple[Param, ...] = ()
     data_fields: tuple[str, ...] = ()  # keys of "data" the builder reads (drawn points, a painted grid, a path)
-    dim: int | None = 2  # 1 or 2 for vector targets; None for images
     reference: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    source: DataSource | None = None  # for kinds read from a file or folder (data "path")
 
 
 TARGETS: dict[str, TargetSpec] = {}
@@ -155,6 +172,8 @@ TARGETS: dict[str, TargetSpec] = {}
 def register_target(spec: TargetSpec) -> TargetSpec:
     if spec.kind in TARGETS:
         raise ValueError(f"target kind '{spec.kind}' is registered twice")
+    if spec.source is not None and "path" not in spec.data_fields:
+        raise ValueError(f"target kind '{spec.kind}' has a data source but reads no data 'path'")
     TARGETS[spec.kind] = spec
     return spec
 

@@ -30,8 +30,9 @@ corners); the tests check it against grid integration.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,7 +103,7 @@ class GridNormalizedEnergy(EnergyTarget):
     @property
     def integration_bounds(self) -> tuple[float, ...]:
         pad = 0.0 if self.wall is None else WALL_PAD * self.wall
-        return tuple(b + s * pad for b, s in zip(self.bounds, (-1, 1, -1, 1)))
+        return tuple(b + s * pad for b, s in zip(self.bounds, (-1, 1, -1, 1), strict=True))
 
     def log_normalizer(self, resolution: int = 800) -> float:
         """log ∫ exp(−U) by the midpoint rule, ``resolution`` cells across the box (more across the padding)."""

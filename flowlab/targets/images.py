@@ -22,17 +22,17 @@ import functools
 import gzip
 import math
 import struct
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
 from flowlab.params import Param
-from flowlab.targets.base import SampleTarget, TargetError, TargetSpec, register_target
+from flowlab.targets.base import DataSource, SampleTarget, TargetError, TargetSpec, register_target
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -40,6 +40,7 @@ _IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "
               0x0E: "double"}
 
 Num = TypeVar("Num", Tensor, float)
+IMAGE_DATA = "Image data"  # the data sources offered together: an IDX file or a folder of pictures
 
 
 # -- pure functions -----------------------------------------------------------------------------------------------
@@ -47,22 +48,6 @@ def bits_per_dim(nll_nats: Num, dims: int, levels: int) -> Num:
     """Bits per dimension of the discrete data from the NLL (nats, per example) of the dequantised x ∈ [0, 1]^D:
     (NLL + D ln L) / (D ln 2). A uniform model (NLL = 0) gives log₂ L."""
     return (nll_nats + dims * math.log(levels)) / (dims * math.log(2.0))
-
-
-def logit_transform(x: Tensor, alpha: float = 0.05) -> tuple[Tensor, Tensor]:
-    """RealNVP's pre-transform y = logit(α + (1 − 2α) x), x ∈ [0, 1]; returns (y, log|dy/dx|) with the log-det
-    summed per example (shape (n,)). NLL of x = NLL of y − ladj. Same maths as the ``logit`` layer kind."""
-    s = alpha + (1.0 - 2.0 * alpha) * x
-    y = torch.log(s) - torch.log1p(-s)
-    ladj = math.log(1.0 - 2.0 * alpha) - torch.log(s) - torch.log1p(-s)
-    return y, ladj.reshape(len(x), -1).sum(dim=1)
-
-
-def inverse_logit_transform(y: Tensor, alpha: float = 0.05) -> tuple[Tensor, Tensor]:
-    """Inverse of :func:`logit_transform`: x = (σ(y) − α)/(1 − 2α); returns (x, log|dx/dy|) summed per example."""
-    # log σ'(y) = −softplus(−y) − softplus(y), exact without forming σ(1 − σ)
-    ladj = -F.softplus(-y) - F.softplus(y) - math.log(1.0 - 2.0 * alpha)
-    return (torch.sigmoid(y) - alpha) / (1.0 - 2.0 * alpha), ladj.reshape(len(y), -1).sum(dim=1)
 
 
 def quantise(values: np.ndarray, levels: int) -> np.ndarray:
@@ -293,7 +278,7 @@ def _fraction_param() -> Param:
 
 
 register_target(TargetSpec(
-    kind="digits", family="image", dim=None,
+    kind="digits", family="image",
     help="Tiny 8×8 handwritten digits (1797 of them, 17 grey levels) that ship with scikit-learn.",
     builder=_build_digits,
     params=(Param("n_test", "int", 500, "images held out for testing; the rest (1297 by default) train",
@@ -301,19 +286,19 @@ register_target(TargetSpec(
             _seed_param(),
             Param("digit", "int", -1, "train on one digit only (0–9), or −1 for all ten", low=-1, high=9)),
     reference="UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak 1998)",
-    extra={"levels": 17, "shape": (1, 8, 8)},
 ))
 register_target(TargetSpec(
-    kind="idx_images", family="image", dim=None,
+    kind="idx_images", family="image",
     help="Images from an MNIST-format IDX file (such as train-images-idx3-ubyte, gzipped or not).",
     builder=_build_idx, data_fields=("path",),
     params=(Param("limit", "int", 0, "read at most this many images (0 = all)", low=0, high=10_000_000),
             _fraction_param(), _seed_param()),
     reference="LeCun, Bottou, Bengio & Haffner 1998 (the MNIST file format)",
-    extra={"levels": 256},
+    source=DataSource("IDX file (MNIST format)", pattern="IDX images (*idx3-ubyte* *.idx *.gz);;All files (*)",
+                      group=IMAGE_DATA),
 ))
 register_target(TargetSpec(
-    kind="image_folder", family="image", dim=None,
+    kind="image_folder", family="image",
     help="Every PNG or JPEG in a folder, made grey and square, as an image data set.",
     builder=_build_folder, data_fields=("path",),
     params=(Param("size", "int", 28, "images are resized to size × size pixels", low=4, high=64),
@@ -322,9 +307,10 @@ register_target(TargetSpec(
             Param("invert", "bool", False, "swap black and white (dark strokes on white paper → MNIST style)"),
             Param("limit", "int", 0, "read at most this many files (0 = all)", low=0, high=1_000_000),
             _fraction_param(), _seed_param()),
+    source=DataSource("Folder of images", folder=True, group=IMAGE_DATA),
 ))
 register_target(TargetSpec(
-    kind="drawn_images", family="image", dim=None,
+    kind="drawn_images", family="image",
     help="Small images you drew yourself, all the same size, as a (very small) image data set.",
     builder=_build_drawn, data_fields=("images",),
     params=(Param("levels", "int", 17, "grey levels the drawn intensities are rounded to", low=2, high=256),

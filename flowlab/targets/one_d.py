@@ -76,7 +76,7 @@ class AffineGaussian1D(OneDTarget):
 
 
 register_target(TargetSpec(
-    kind="gaussian_mixture_1d", family="1d", dim=1,
+    kind="gaussian_mixture_1d", family="1d",
     help="A few equal bumps on a line; watch one monotone curve squeeze a bell into several.",
     builder=lambda p, d: GaussianMixture1D(p["components"], p["separation"]),
     params=(Param("components", "int", 2, "how many bumps", low=1, high=6),
@@ -85,7 +85,7 @@ register_target(TargetSpec(
 ))
 
 register_target(TargetSpec(
-    kind="affine_gaussian_1d", family="1d", dim=1,
+    kind="affine_gaussian_1d", family="1d",
     help="The lecture example u = 0.75·v + 1: a stretched and shifted bell with an exact answer.",
     builder=lambda p, d: AffineGaussian1D(p["scale"], p["shift"]),
     params=(Param("scale", "float", 0.75, "the stretch a in u = a·v + b", low=0.05, high=5.0, log_scale=True),

@@ -33,7 +33,8 @@ log p of −100 or less).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -191,7 +192,8 @@ class CurveTarget(ToyTarget):
         if self._nodes is None:
             rules = [curve_rule(curve, self.noise) for curve in self.curves]
             nodes = torch.cat([r[0] for r in rules])
-            log_w = torch.cat([torch.log(r[1]) + math.log(w) for r, w in zip(rules, self.weights.tolist())])
+            weights = self.weights.tolist()
+            log_w = torch.cat([torch.log(r[1]) + math.log(w) for r, w in zip(rules, weights, strict=True)])
             self._nodes = (nodes, log_w)
         return self._nodes
 

@@ -10,8 +10,9 @@ Two densities serve them all, both with an exact ``log_prob`` so the app can sho
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 
 from flowlab.params import Param
-from flowlab.targets.base import Estimate, SampleTarget, TargetError, TargetSpec, register_target
+from flowlab.targets.base import DataSource, Estimate, SampleTarget, TargetError, TargetSpec, register_target
 
 DEFAULT_BOUNDS = (-4.0, 4.0, -4.0, 4.0)
 _PICTURES_DIR = Path(__file__).resolve().parents[2] / "resources" / "pictures"
@@ -40,7 +41,7 @@ class KdeTarget(SampleTarget):
         lo = self.points.min(dim=0).values
         hi = self.points.max(dim=0).values
         pad = 0.1 * (hi - lo) + 4.0 * self.jitter
-        self.bounds = tuple(float(v) for pair in zip(lo - pad, hi + pad) for v in pair)
+        self.bounds = tuple(float(v) for pair in zip(lo - pad, hi + pad, strict=True) for v in pair)
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         idx = torch.randint(len(self.points), (n,), generator=generator)
@@ -365,7 +366,8 @@ register_target(TargetSpec(
                   low=4, high=1024),
             Param("gamma", "float", 1.0, "raise each pixel's mass to this power; above 1 sharpens, below 1 "
                   "evens out", low=0.1, high=10.0, log_scale=True)),
-    extra={"shipped": tuple(shipped_pictures())},
+    source=DataSource("Picture", pattern="Pictures (*.png *.jpg *.jpeg)",
+                      start=str(_PICTURES_DIR) if _PICTURES_DIR.is_dir() else ""),
 ))
 register_target(TargetSpec(
     kind="file_points", family="user",
@@ -373,5 +375,5 @@ register_target(TargetSpec(
     builder=_build_file_points, data_fields=("path",),
     params=(Param("jitter", "float", 0.05, _JITTER_HELP + " (in the file's units)", low=1e-4, high=1e4,
                   log_scale=True),),
-    extra={"dim_from_file": True},  # a one-column file gives a 1-D target, shape (1,)
+    source=DataSource("Points file", pattern="Points (*.csv *.npy *.txt)"),  # one column gives a 1-D target
 ))

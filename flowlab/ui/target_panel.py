@@ -1,4 +1,5 @@
-"""Pick what to fit: a target from the registry with its parameters, a picture, a points file, or a drawing."""
+"""Pick what to fit: a target from the registry with its parameters, or the user's own: a drawing (points, a
+painted density or energy, small images) or a file or folder for each kind the registry says reads one."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from flowlab.targets import TARGETS
-from flowlab.ui.draw_canvas import DrawDialog
-from flowlab.ui.image_canvas import DrawImagesDialog
+from flowlab.ui.canvas_dialogs import DrawDialog, DrawImagesDialog
 from flowlab.ui.param_editor import ParamForm
 
 
@@ -31,29 +32,61 @@ class TargetPanel(QWidget):
             self.combo.addItem(f"{kind}  ({spec.family})", kind)
             self.combo.setItemData(self.combo.count() - 1, spec.help, Qt.ToolTipRole)
         self._config: dict[str, Any] = {}
-        buttons = QGridLayout()
-        self.draw_button = QPushButton("Draw…")
-        self.draw_button.setToolTip("Draw points or paint a density to fit")
-        self.draw_images_button = QPushButton("Draw images…")
-        self.draw_images_button.setToolTip("Draw a few 8×8 or 28×28 images as a small image data set")
-        self.picture_button = QPushButton("Picture…")
-        self.picture_button.setToolTip("Use a PNG or JPEG as a density: dark is mass")
-        self.file_button = QPushButton("Points file…")
-        self.file_button.setToolTip("Fit points from a CSV (two numeric columns) or NPY file")
-        for i, b in enumerate((self.draw_button, self.draw_images_button, self.picture_button, self.file_button)):
-            buttons.addWidget(b, i // 2, i % 2)
-        self.draw_button.clicked.connect(self.draw)
-        self.draw_images_button.clicked.connect(self.draw_images)
-        self.picture_button.clicked.connect(lambda: self._pick_file("picture", "Pictures (*.png *.jpg *.jpeg)"))
-        self.file_button.clicked.connect(lambda: self._pick_file("file_points", "Points (*.csv *.npy *.txt)"))
+        self.draw_button = self._button("Draw…", "Draw points or paint a density to fit", self.draw)
+        self.draw_images_button = self._button("Draw images…", "Draw a few 8×8 or 28×28 images as a small image "
+                                                "data set", self.draw_images)
+        self.energy_button = self._button("Energy: paint…", "Paint an energy: where you paint, the energy is low "
+                                          "and the flow should put its samples", self.paint_energy)
+        self.source_actions: dict[str, QAction] = {}
+        buttons = [self.draw_button, self.draw_images_button, self.energy_button, *self._source_buttons()]
+        grid = QGridLayout()
+        for i, b in enumerate(buttons):
+            grid.addWidget(b, i // 2, i % 2)
         self.help = QLabel("")
         self.help.setWordWrap(True)
         self.form = ParamForm()
         box.addWidget(self.combo)
-        box.addLayout(buttons)
+        box.addLayout(grid)
         box.addWidget(self.help)
         box.addWidget(self.form)
         box.addStretch(1)
+
+    def _button(self, text: str, tip: str, slot: Any) -> QPushButton:
+        b = QPushButton(text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        return b
+
+    def _source_buttons(self) -> list[QPushButton]:
+        """One button per kind the registry says reads a file or folder; kinds of one group share a button
+        whose menu offers each."""
+        groups: dict[str, list[str]] = {}
+        for kind, spec in TARGETS.items():
+            if spec.source is not None:
+                groups.setdefault(spec.source.group or kind, []).append(kind)
+                action = QAction(f"{spec.source.title}…", self)
+                action.setToolTip(spec.help)
+                action.triggered.connect(lambda _=False, k=kind: self.pick_source(k))
+                self.source_actions[kind] = action
+        out = []
+        for name, kinds in groups.items():
+            if len(kinds) == 1:
+                action = self.source_actions[kinds[0]]
+                out.append(self._button(action.text(), action.toolTip(), action.trigger))
+                continue
+            b = QPushButton(f"{name}…")
+            b.setToolTip(" or ".join(TARGETS[k].source.title for k in kinds))  # type: ignore[union-attr]
+            menu = QMenu(b)
+            menu.setToolTipsVisible(True)
+            menu.addActions([self.source_actions[k] for k in kinds])
+            b.setMenu(menu)
+            out.append(b)
+        self._buttons_by_kind = {k: b for b, kinds in zip(out, groups.values(), strict=True) for k in kinds}
+        return out
+
+    def source_button(self, kind: str) -> QPushButton:
+        """The button that offers ``kind`` (a kind whose registry entry has a data source)."""
+        return self._buttons_by_kind[kind]
 
     def show_config(self, config: dict[str, Any]) -> None:
         self._config = config
@@ -70,21 +103,29 @@ class TargetPanel(QWidget):
         self.help.setText(spec.help + (f"\n{source}" if source else ""))
         self.form.set_params(spec.params, config.get("params", {}))
 
-    def _pick_file(self, kind: str, pattern: str) -> None:
-        start = ""
-        if kind == "picture":
-            from flowlab.targets.user_data import shipped_pictures
-
-            shipped = shipped_pictures()
-            start = str(next(iter(shipped.values())).parent) if shipped else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, pattern)
+    def pick_source(self, kind: str) -> None:
+        """Ask for ``kind``'s file or folder, as its registry entry describes it; a choice becomes the target."""
+        source = TARGETS[kind].source
+        assert source is not None, f"target kind {kind!r} reads no file"
+        caption = source.title
+        if source.folder:
+            path = QFileDialog.getExistingDirectory(self, caption, source.start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, caption, source.start, source.pattern)
         if path:
             self.config_requested.emit({"kind": kind, "params": {}, "data": {"path": path}})
 
     def draw(self) -> None:
-        dialog = DrawDialog(self)
+        """Draw points or paint a density, starting from the current drawing if the target is one."""
+        dialog = DrawDialog(self, ("points", "painted_density"), start=self._config)
         if dialog.exec():
-            self.config_requested.emit(dialog.canvas.target_config())
+            self.config_requested.emit(dialog.target_config())
+
+    def paint_energy(self) -> None:
+        """Paint an energy, starting from the current painted energy if the target is one."""
+        dialog = DrawDialog(self, ("painted_energy",), start=self._config, title="Paint an energy")
+        if dialog.exec():
+            self.config_requested.emit(dialog.target_config())
 
     def draw_images(self) -> None:
         """The image-drawing dialog, starting from the current drawn images if the target is made of them."""

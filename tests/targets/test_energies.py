@@ -4,7 +4,8 @@ the painted energy (orientation, interpolation, closed-form normaliser, user err
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,8 +51,10 @@ def _energy(kind: str, points: list[tuple[float, float]] | torch.Tensor, **build
 def test_kinds_are_registered_as_energies() -> None:
     for kind in KINDS + ["painted_energy"]:
         spec = TARGETS[kind]
-        assert spec.family == "energy" and spec.objective == "energy" and spec.dim == 2
+        assert spec.family == "energy" and spec.objective == "energy"
         assert spec.help and "\n" not in spec.help
+    painted = build_target({"kind": "painted_energy", "data": {"grid": [[0.0, 1.0], [2.0, 0.0]]}})
+    assert painted.objective == "energy" and painted.shape == (2,)
     for kind in KINDS:
         target = build_target({"kind": kind})
         assert target.objective == "energy" and target.bounds == (-4.0, 4.0, -4.0, 4.0) and target.shape == (2,)
@@ -60,7 +63,7 @@ def test_kinds_are_registered_as_energies() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_energies_equal_the_paper_at_known_points(kind: str) -> None:
     got = _energy(kind, POINTS)
-    for (z1, z2), u in zip(POINTS, got.tolist()):
+    for (z1, z2), u in zip(POINTS, got.tolist(), strict=True):
         assert u == pytest.approx(PAPER[kind](z1, z2), abs=1e-12), (z1, z2)
     assert float(_energy("u1", [(0.0, 0.0)])) == pytest.approx(12.5 - math.log(2) + 0.5 * (2 / 0.6) ** 2)
 

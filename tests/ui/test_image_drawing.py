@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from flowlab.targets import build_target  # noqa: E402
-from flowlab.ui.image_canvas import DrawImagesDialog, ImageCanvas  # noqa: E402
+from flowlab.ui.canvas import ImageCanvas  # noqa: E402
+from flowlab.ui.canvas_dialogs import DrawImagesDialog  # noqa: E402
 from flowlab.ui.target_panel import TargetPanel  # noqa: E402
 
-
-def _at(canvas: ImageCanvas, row: float, col: float) -> QPoint:
-    p = canvas.to_widget(row, col)
-    return QPoint(round(p.x()), round(p.y()))
+MOVE_MS = 15
 
 
 def drag(canvas: ImageCanvas, points: list[tuple[float, float]], button=Qt.LeftButton) -> None:
-    """Press at the first (row, col), move through the others, release at the last: real mouse events."""
-    QTest.mousePress(canvas, button, Qt.NoModifier, _at(canvas, *points[0]))
+    """Press at the first (row, col), move through the others, release at the last: real mouse events, sent to
+    the viewport that takes them, 15 ms apart (pyqtgraph's scene drops moves faster than its 100 Hz rate limit,
+    as a real mouse never sends them)."""
+    target = canvas.viewport()
+    QTest.mousePress(target, button, Qt.NoModifier, canvas.to_widget(*points[0]))
     for row, col in points[1:]:
-        QTest.mouseMove(canvas, _at(canvas, row, col))
-    QTest.mouseRelease(canvas, button, Qt.NoModifier, _at(canvas, *points[-1]))
+        QTest.qWait(MOVE_MS)
+        QTest.mouseMove(target, canvas.to_widget(row, col))
+    QTest.qWait(MOVE_MS)
+    QTest.mouseRelease(target, button, Qt.NoModifier, canvas.to_widget(*points[-1]))
 
 
 @pytest.fixture
@@ -109,13 +112,13 @@ def test_fewer_than_two_images_or_an_unadded_drawing_is_refused(qtbot) -> None:
     assert target.train_images.max() > 0  # the ink became levels
 
 
-def _drive_modal(qtbot, action: Callable[[DrawImagesDialog], None]) -> list[BaseException]:
-    """Run ``action`` on the Draw images dialog once it is open (exec() blocks); never leave it hanging."""
+def drive_modal(qtbot, action: Callable, kind: type = DrawImagesDialog) -> list[BaseException]:
+    """Run ``action`` on the modal dialog of type ``kind`` once it is open (exec() blocks); never leave it open."""
     errors: list[BaseException] = []
 
     def drive() -> None:
         dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, DrawImagesDialog):
+        if not isinstance(dialog, kind):
             QTimer.singleShot(20, drive)
             return
         try:
@@ -146,7 +149,7 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
     panel.show()
     configs: list[dict] = []
     panel.config_requested.connect(configs.append)
-    errors = _drive_modal(qtbot, _draw_two_and_ok)
+    errors = drive_modal(qtbot, _draw_two_and_ok)
     panel.draw_images_button.click()
     assert not errors, errors
     assert len(configs) == 1
@@ -158,7 +161,7 @@ def test_draw_images_button_emits_a_target_that_builds(qtbot) -> None:
 
 
 def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, window) -> None:
-    errors = _drive_modal(qtbot, _draw_two_and_ok)
+    errors = drive_modal(qtbot, _draw_two_and_ok)
     window.panels.target_panel.draw_images_button.click()
     assert not errors, errors
     assert window.doc.target["kind"] == "drawn_images" and not window.warnings
@@ -171,7 +174,7 @@ def test_drawn_images_become_the_windows_target_and_reopen_in_the_dialog(qtbot, 
         dialog.add_button.click()
         dialog.ok_button.click()
 
-    errors = _drive_modal(qtbot, add_one_more)
+    errors = drive_modal(qtbot, add_one_more)
     window.panels.target_panel.draw_images_button.click()
     assert not errors, errors
     assert len(window.doc.target["data"]["images"]) == 3

@@ -11,12 +11,20 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Slot
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from flowlab.training.messages import Event, Failure, Score, Scored
 from flowlab.training.scoring import ImageScore
 from flowlab.training.views import Snapshot
-from flowlab.ui.image_canvas import ImageCanvas
+from flowlab.ui.canvas import ImageCanvas
 from flowlab.ui.views.base import View, ViewContext
 
 CANVAS_MIN, CANVAS_MAX = 64, 240  # the drawing canvas's side: it shrinks in a short dock rather than overlap
