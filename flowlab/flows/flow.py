@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,10 +30,15 @@ def _numel(shape: Sequence[int]) -> int:
     return n
 
 
+def sends_out(info: LayerInfo) -> bool:
+    """Whether a layer hands on fewer entries than it receives: the rest leave for the base (multi-scale)."""
+    return _numel(info.out_shape) < _numel(info.in_shape)
+
+
 def latent_shape(infos: Sequence[LayerInfo], shape: Sequence[int]) -> tuple[int, ...]:
-    """The shape of z: the last layer's output, or a flat vector of every dimension when channels were
-    factored out along the way (multi-scale flows)."""
-    if any(i.kind == "factor_out" for i in infos):
+    """The shape of z: the last layer's output, or a flat vector of every dimension when entries left for the
+    base along the way (multi-scale flows)."""
+    if any(sends_out(i) for i in infos):
         return (_numel(shape),)
     return tuple(infos[-1].out_shape) if infos else tuple(shape)
 
@@ -70,13 +76,24 @@ class Flow(nn.Module):
     def forward(self, x: Tensor, return_intermediates: bool = False):
         """Data → latent. Returns ``(z, ladj)``, or ``(z, ladj, [x, h1, ..., h_last])`` with intermediates
         (the running tensor after each layer; z itself when nothing is factored out)."""
-        ladj = x.new_zeros(x.shape[0])
         states = [x] if return_intermediates else None
+        z, ladj = self._forward(x, states, inplace=False)
+        return (z, ladj, states) if states is not None else (z, ladj)
+
+    def inverse(self, z: Tensor, return_intermediates: bool = False):
+        """Latent → data. Returns ``(x, ladj)``, or ``(x, ladj, [z, ..., x])`` with intermediates."""
+        states = [z] if return_intermediates else None
+        x, ladj = self._inverse(z, states, inplace=False)
+        return (x, ladj, states) if states is not None else (x, ladj)
+
+    def _forward(self, x: Tensor, states: list[Tensor] | None, inplace: bool) -> tuple[Tensor, Tensor]:
+        """``inplace``: layers that offer it overwrite the running tensor (no autograd; ``x`` is overwritten)."""
+        ladj = x.new_zeros(x.shape[0])
         leaving: list[Tensor] = []
         h = x
         for layer in self.layers:
-            h, l = layer(h)
-            ladj = ladj + l
+            h, step = layer(h, inplace=True) if inplace and layer.in_place else layer(h)
+            ladj = ladj.add_(step) if inplace else ladj + step
             if layer.factor_out:
                 leaving.append(h[:, h.shape[1] - layer.factor_out:].reshape(h.shape[0], -1))
                 h = h[:, : h.shape[1] - layer.factor_out]
@@ -84,25 +101,47 @@ class Flow(nn.Module):
                 states.append(h)
         if leaving:
             h = torch.cat([*leaving, h.reshape(h.shape[0], -1)], dim=1)
-        return (h, ladj, states) if states is not None else (h, ladj)
+        return h, ladj
 
-    def inverse(self, z: Tensor, return_intermediates: bool = False):
-        """Latent → data. Returns ``(x, ladj)``, or ``(x, ladj, [z, ..., x])`` with intermediates."""
+    def _inverse(self, z: Tensor, states: list[Tensor] | None, inplace: bool) -> tuple[Tensor, Tensor]:
         ladj = z.new_zeros(z.shape[0])
-        states = [z] if return_intermediates else None
         h = z
         if self._final is not None:
             start, final_shape = self._final
             h = z[:, start:].reshape(z.shape[0], *final_shape)
         for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             if i in self._parts:
                 a, b, shape = self._parts[i]
                 h = torch.cat([h, z[:, a:b].reshape(z.shape[0], *shape)], dim=1)
-            h, l = self.layers[i].inverse(h)
-            ladj = ladj + l
+            h, step = layer.inverse(h, inplace=True) if inplace and layer.in_place else layer.inverse(h)
+            ladj = ladj.add_(step) if inplace else ladj + step
             if states is not None:
                 states.append(h)
-        return (h, ladj, states) if states is not None else (h, ladj)
+        return h, ladj
+
+    @torch.no_grad()
+    def push(self, x: Tensor, inverse: bool = False, chunk: int = 8192) -> tuple[Tensor, Tensor, Tensor]:
+        """Many points through the flow without autograd, ``chunk`` at a time: ``(y, ladj, log_prob)``.
+
+        Forward (data → latent): y = f(x) and log_prob = log p(x). ``inverse`` (latent → data): y = f⁻¹(x) and
+        log_prob the model's log-density at the samples y (as :meth:`sample_and_log_prob`). The same numbers as
+        :meth:`forward` / :meth:`inverse` / :meth:`log_prob`, layer by layer and in the same order (hooks run as
+        they do there), but layers that offer it (``in_place``) update the running tensor in place, and each chunk
+        of activations stays in cache. ``x`` is not changed.
+        """
+        n = x.shape[0]
+        y = x.new_empty((n, *(self.shape if inverse else self.latent_shape)))
+        ladj, logp = x.new_empty(n), x.new_empty(n)
+        for rows in zip(x.split(chunk), y.split(chunk), ladj.split(chunk), logp.split(chunk), strict=True):
+            h, out_y, out_ladj, out_logp = rows
+            h = h.clone()  # in-place layers overwrite their input
+            h, step = self._inverse(h, None, inplace=True) if inverse else self._forward(h, None, inplace=True)
+            base = self.base.log_prob(rows[0] if inverse else h)
+            out_y.copy_(h)
+            out_ladj.copy_(step)
+            torch.sub(base, step, out=out_logp) if inverse else torch.add(base, step, out=out_logp)
+        return y, ladj, logp
 
     # -- densities and samples ----------------------------------------------------------------------------
     def log_prob(self, x: Tensor) -> Tensor:
@@ -128,7 +167,7 @@ class Flow(nn.Module):
 
         out = []
         for info in self.infos:
-            d = LAYERS[info.kind].directions
+            d = LAYERS[info.kind].directions_for(info.params)
             if d.forward == "numerical":
                 out.append((info.position, info.kind, "forward"))
             if d.inverse == "numerical":

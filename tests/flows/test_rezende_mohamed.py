@@ -11,8 +11,9 @@ from torch.func import functional_call, jacrev
 
 from flowlab.flows import LAYERS, build_flow
 from flowlab.flows.base import Bijection
-from flowlab.flows.layers.rezende_mohamed import (SOLVER_ITERATIONS, TOLERANCE, Householder, Planar, Radial,
-                                                  Sylvester, solve_tanh_equation)
+from flowlab.flows.layers.linear import Householder
+from flowlab.flows.layers.rezende_mohamed import SOLVER_ITERATIONS, TOLERANCE, Planar, Radial, solve_tanh_equation
+from flowlab.flows.layers.sylvester import Sylvester
 
 F64 = torch.float64
 
