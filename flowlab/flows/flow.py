@@ -64,7 +64,7 @@ class Flow(nn.Module):
         # Where each leaving part sits in the flat latent, by layer index: (start, stop, shape).
         self._parts: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         start = 0
-        for i, (layer, info) in enumerate(zip(layers, infos)):
+        for i, (layer, info) in enumerate(zip(layers, infos, strict=True)):
             if layer.factor_out:
                 c, *rest = info.in_shape
                 part = (layer.factor_out, *rest)

@@ -192,7 +192,7 @@ def _gradcheck_forward(layer: Bijection, x: torch.Tensor) -> bool:
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
 
     def fn(x: torch.Tensor, *ps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return functional_call(layer, dict(zip(names, ps)), (x,))
+        return functional_call(layer, dict(zip(names, ps, strict=True)), (x,))
 
     return torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), *params), atol=1e-6, rtol=1e-5)
 

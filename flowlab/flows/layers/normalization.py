@@ -122,7 +122,8 @@ def _build_batchnorm(shape: tuple[int, ...], params: Mapping[str, Any], gen: tor
 register(LayerSpec(
     kind="actnorm", family="normalization",
     help="Per-feature scale and shift, set from the first batch so activations start standardised (Glow).",
-    builder=_build_actnorm, data=frozenset({"vector", "image"}), data_dependent="first_batch", reference="Kingma & Dhariwal 2018 (Glow)",
+    builder=_build_actnorm, data=frozenset({"vector", "image"}), data_dependent="first_batch",
+    reference="Kingma & Dhariwal 2018 (Glow)",
 ))
 register(LayerSpec(
     kind="batchnorm", family="normalization",
