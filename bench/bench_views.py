@@ -1,6 +1,6 @@
 """View computations: the density grid and model samples through ``flow`` (the baseline) and through the views'
-path (``flowlab.training.views``, which pushes points with ``Flow.push``: chunked, no autograd, couplings updated
-in place), for the built-in RealNVP (8 affine couplings, alternating halves, MLP 1→128→128→2) on 2-D data.
+path (``flowlab.training.views``, which pushes points with ``Flow.push``: chunked, no autograd, the couplings'
+activations in place), for the built-in RealNVP (8 affine couplings, alternating halves, MLP 1→128→128→2) on 2-D data.
 
     python bench/bench_views.py [--threads 2] [--repeats 40] [--device cpu] [--profile]
 

@@ -21,9 +21,6 @@ class Bijection(nn.Module):
     #: Channels (the last ones, dim 1) that leave for the base after this layer (multi-scale factor-out);
     #: the flow carries only the rest on to the next layer.
     factor_out: int = 0
-    #: Whether ``forward`` and ``inverse`` take ``inplace=True``: then, without autograd, they overwrite their
-    #: input with the result and return it (the views' fast path, :meth:`flowlab.flows.flow.Flow.push`).
-    in_place: bool = False
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -11,6 +11,11 @@ from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection
 
+# Rows per chunk in Flow.push. A chunk's activations stay in cache, and with 128-wide networks each hidden tensor
+# is 2 MB in float32: at 8192 rows (4 MB) every allocation went back to the OS and page-faulted anew, which made a
+# 256² density grid through the built-in RealNVP 2.2× slower on the 2-core dev VM (bench/bench_views.py).
+PUSH_CHUNK = 4096
+
 
 @dataclass(frozen=True)
 class LayerInfo:
@@ -76,24 +81,13 @@ class Flow(nn.Module):
     def forward(self, x: Tensor, return_intermediates: bool = False):
         """Data → latent. Returns ``(z, ladj)``, or ``(z, ladj, [x, h1, ..., h_last])`` with intermediates
         (the running tensor after each layer; z itself when nothing is factored out)."""
-        states = [x] if return_intermediates else None
-        z, ladj = self._forward(x, states, inplace=False)
-        return (z, ladj, states) if states is not None else (z, ladj)
-
-    def inverse(self, z: Tensor, return_intermediates: bool = False):
-        """Latent → data. Returns ``(x, ladj)``, or ``(x, ladj, [z, ..., x])`` with intermediates."""
-        states = [z] if return_intermediates else None
-        x, ladj = self._inverse(z, states, inplace=False)
-        return (x, ladj, states) if states is not None else (x, ladj)
-
-    def _forward(self, x: Tensor, states: list[Tensor] | None, inplace: bool) -> tuple[Tensor, Tensor]:
-        """``inplace``: layers that offer it overwrite the running tensor (no autograd; ``x`` is overwritten)."""
         ladj = x.new_zeros(x.shape[0])
+        states = [x] if return_intermediates else None
         leaving: list[Tensor] = []
         h = x
         for layer in self.layers:
-            h, step = layer(h, inplace=True) if inplace and layer.in_place else layer(h)
-            ladj = ladj.add_(step) if inplace else ladj + step
+            h, step = layer(h)
+            ladj = ladj + step
             if layer.factor_out:
                 leaving.append(h[:, h.shape[1] - layer.factor_out:].reshape(h.shape[0], -1))
                 h = h[:, : h.shape[1] - layer.factor_out]
@@ -101,46 +95,51 @@ class Flow(nn.Module):
                 states.append(h)
         if leaving:
             h = torch.cat([*leaving, h.reshape(h.shape[0], -1)], dim=1)
-        return h, ladj
+        return (h, ladj, states) if states is not None else (h, ladj)
 
-    def _inverse(self, z: Tensor, states: list[Tensor] | None, inplace: bool) -> tuple[Tensor, Tensor]:
+    def inverse(self, z: Tensor, return_intermediates: bool = False):
+        """Latent → data. Returns ``(x, ladj)``, or ``(x, ladj, [z, ..., x])`` with intermediates."""
         ladj = z.new_zeros(z.shape[0])
+        states = [z] if return_intermediates else None
         h = z
         if self._final is not None:
             start, final_shape = self._final
             h = z[:, start:].reshape(z.shape[0], *final_shape)
         for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
             if i in self._parts:
                 a, b, shape = self._parts[i]
                 h = torch.cat([h, z[:, a:b].reshape(z.shape[0], *shape)], dim=1)
-            h, step = layer.inverse(h, inplace=True) if inplace and layer.in_place else layer.inverse(h)
-            ladj = ladj.add_(step) if inplace else ladj + step
+            h, step = self.layers[i].inverse(h)
+            ladj = ladj + step
             if states is not None:
                 states.append(h)
-        return h, ladj
+        return (h, ladj, states) if states is not None else (h, ladj)
 
+    # -- many points at once, for the views -----------------------------------------------------------------
     @torch.no_grad()
-    def push(self, x: Tensor, inverse: bool = False, chunk: int = 8192) -> tuple[Tensor, Tensor, Tensor]:
+    def push(self, x: Tensor, inverse: bool = False, chunk: int = PUSH_CHUNK) -> tuple[Tensor, Tensor, Tensor]:
         """Many points through the flow without autograd, ``chunk`` at a time: ``(y, ladj, log_prob)``.
 
         Forward (data → latent): y = f(x) and log_prob = log p(x). ``inverse`` (latent → data): y = f⁻¹(x) and
-        log_prob the model's log-density at the samples y (as :meth:`sample_and_log_prob`). The same numbers as
-        :meth:`forward` / :meth:`inverse` / :meth:`log_prob`, layer by layer and in the same order (hooks run as
-        they do there), but layers that offer it (``in_place``) update the running tensor in place, and each chunk
-        of activations stays in cache. ``x`` is not changed.
+        log_prob the model's log-density at the samples y (as :meth:`sample_and_log_prob`). The same numbers,
+        computed by :meth:`forward` / :meth:`inverse` (hooks run as they do there), with each chunk's activations
+        kept in cache and the results written into preallocated outputs. ``x`` is not changed.
+
+        The couplings' MLPs apply their activations in place (:func:`~flowlab.flows.nets.mlp`). An in-place
+        apply on the couplings themselves (updating the running tensor instead of a split and a cat) measured
+        0.98–1.00× in ``bench/bench_views.py`` and was left out, as was evaluating the first coupling's network
+        once per grid axis value (about 15 % of a 256² grid, but it needs the layer's internals).
         """
         n = x.shape[0]
         y = x.new_empty((n, *(self.shape if inverse else self.latent_shape)))
         ladj, logp = x.new_empty(n), x.new_empty(n)
-        for rows in zip(x.split(chunk), y.split(chunk), ladj.split(chunk), logp.split(chunk), strict=True):
-            h, out_y, out_ladj, out_logp = rows
-            h = h.clone()  # in-place layers overwrite their input
-            h, step = self._inverse(h, None, inplace=True) if inverse else self._forward(h, None, inplace=True)
-            base = self.base.log_prob(rows[0] if inverse else h)
-            out_y.copy_(h)
-            out_ladj.copy_(step)
-            torch.sub(base, step, out=out_logp) if inverse else torch.add(base, step, out=out_logp)
+        for x_c, y_c, ladj_c, logp_c in zip(x.split(chunk), y.split(chunk), ladj.split(chunk), logp.split(chunk),
+                                            strict=True):
+            h, step = self.inverse(x_c) if inverse else self.forward(x_c)
+            y_c.copy_(h)
+            ladj_c.copy_(step)
+            base = self.base.log_prob(x_c if inverse else h)
+            logp_c.copy_(base - step if inverse else base + step)
         return y, ladj, logp
 
     # -- densities and samples ----------------------------------------------------------------------------

@@ -61,13 +61,7 @@ def _unpack(h: Tensor, n_params: int, params_first: bool) -> Tensor:
 
 
 class Coupling(Bijection):
-    """y_A = x_A, y_B = g(x_B; θ(x_A)) over the features (dim 1) of vectors ``(B, D)`` or images ``(B, C, H, W)``.
-
-    With ``inplace=True`` (no autograd) ``forward`` / ``inverse`` write y_B into their input and return it: the
-    views' fast path (:meth:`flowlab.flows.flow.Flow.push`).
-    """
-
-    in_place = True
+    """y_A = x_A, y_B = g(x_B; θ(x_A)) over the features (dim 1) of vectors ``(B, D)`` or images ``(B, C, H, W)``."""
 
     def __init__(self, n: int, mask: str, flip: bool, net: NetFactory, elementwise: ElementwiseMap,
                  params_first: bool) -> None:
@@ -99,24 +93,17 @@ class Coupling(Bijection):
             return torch.cat([xc, yt] if self._cond_first else [yt, xc], dim=1)
         return torch.cat([xc, yt], dim=1)[:, self.unsplit]
 
-    def _couple(self, x: Tensor, inverse: bool, inplace: bool) -> tuple[Tensor, Tensor]:
+    def _couple(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         xc, xt = self._split(x)
         theta = _unpack(self.net(xc), self.map.n_params, self.params_first)
         yt, lad = self.map(xt, theta, inverse)
-        ladj = x.new_zeros(x.shape[0]) if lad is None else sum_except_batch(lad)
-        if not inplace:
-            return self._join(xc, yt), ladj
-        if self._slices is not None:
-            x[:, self._slices[1]] = yt
-        else:
-            x[:, self.trans] = yt
-        return x, ladj
+        return self._join(xc, yt), x.new_zeros(x.shape[0]) if lad is None else sum_except_batch(lad)
 
-    def forward(self, x: Tensor, inplace: bool = False) -> tuple[Tensor, Tensor]:
-        return self._couple(x, False, inplace)
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self._couple(x, inverse=False)
 
-    def inverse(self, z: Tensor, inplace: bool = False) -> tuple[Tensor, Tensor]:
-        return self._couple(z, True, inplace)
+    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self._couple(z, inverse=True)
 
 
 class MaskedCoupling(Bijection):

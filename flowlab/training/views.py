@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from flowlab.flows import Flow
+from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 
 Bounds = tuple[float, float, float, float]
@@ -96,10 +97,10 @@ def model_samples(flow: Flow, n: int, temperature: float = 1.0, generator: torch
 
 
 @torch.inference_mode()
-def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = 8192) -> DensityGrid:
+def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = PUSH_CHUNK) -> DensityGrid:
     """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``, through :meth:`Flow.push`.
 
-    Chunks keep each layer's activations in cache (one 65536-point chunk is ~3× slower on a 2-core CPU)."""
+    Chunks keep each layer's activations in cache (see :data:`~flowlab.flows.flow.PUSH_CHUNK`)."""
     p = next(flow.parameters(), None)
     device = p.device if p is not None else torch.device("cpu")
     dtype = p.dtype if p is not None else torch.float32
