@@ -1,6 +1,6 @@
 """View computations: the density grid and model samples through ``flow`` (the baseline) and through the views'
-exact fast path (``flowlab.training.views``), for the built-in RealNVP (8 affine couplings, alternating halves,
-MLP 1→128→128→2) on 2-D data.
+path (``flowlab.training.views``, which pushes points with ``Flow.push``: chunked, no autograd, the couplings'
+activations in place), for the built-in RealNVP (8 affine couplings, alternating halves, MLP 1→128→128→2) on 2-D data.
 
     python bench/bench_views.py [--threads 2] [--repeats 40] [--device cpu] [--profile]
 
@@ -50,9 +50,9 @@ def grid_via_flow(flow, bounds, res: int, chunk: int = 8192) -> torch.Tensor:
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(next(flow.parameters()).device)
     logp, ladj = [], []
     for c in pts.split(chunk):
-        z, l = flow(c)
-        logp.append(flow.base.log_prob(z) + l)
-        ladj.append(l)
+        z, step = flow(c)
+        logp.append(flow.base.log_prob(z) + step)
+        ladj.append(step)
     return torch.cat(logp).reshape(res, res).cpu()
 
 
@@ -103,7 +103,7 @@ def main() -> None:
     with torch.no_grad():
         same_samples = torch.equal(model_samples(flow, 10000, generator=gen.manual_seed(1)),
                                    flow.sample(10000, generator=gen.manual_seed(1)))
-    print(f"fast path identical to flow.log_prob: {same}; model_samples identical to flow.sample: {same_samples}")
+    print(f"density_grid identical to flow.log_prob: {same}; model_samples identical to flow.sample: {same_samples}")
 
     def flow_sample() -> None:
         with torch.no_grad():
@@ -111,19 +111,19 @@ def main() -> None:
 
     for res, target in ((256, "target well under 200 ms"), (128, "the live heatmap")):
         report(f"{res}x{res} density grid", interleaved({
-            "flow.log_prob, chunks of 8192": lambda: grid_via_flow(flow, BOUNDS, res),
-            "views.density_grid (fast path)": lambda: density_grid(flow, BOUNDS, res),
+            "flow.log_prob, chunks of 8192": lambda res=res: grid_via_flow(flow, BOUNDS, res),
+            "views.density_grid (Flow.push)": lambda res=res: density_grid(flow, BOUNDS, res),
         }, args.repeats, sync), target)
     report("10 000 samples", interleaved({
         "flow.sample (no_grad)": flow_sample,
-        "views.model_samples (fast path)": lambda: model_samples(flow, 10000),
+        "views.model_samples (Flow.push)": lambda: model_samples(flow, 10000),
     }, args.repeats * 3, sync), "target under 30 ms")
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
         for name, f in (("flow.log_prob", lambda: grid_via_flow(flow, BOUNDS, 256)),
-                        ("fast path", lambda: density_grid(flow, BOUNDS, 256))):
+                        ("Flow.push", lambda: density_grid(flow, BOUNDS, 256))):
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 for _ in range(5):
                     f()

@@ -22,6 +22,13 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         print(f"    {spec.help}")
         if d.note:
             print(f"    note: {d.note}")
+        for p in spec.params:  # parameters that change the directions: what each choice gives
+            if spec.directions_of is not None and p.type == "choice":
+                for choice in p.choices:
+                    dc = spec.directions_for({p.name: choice})
+                    if dc != d:
+                        print(f"    with {p.name}={choice}: density {dc.forward}, sampling {dc.inverse}, "
+                              f"fast {dc.fast} ({dc.note})")
         for p in spec.params:
             rng = f" in {p.choices}" if p.choices else (
                 f" in [{p.low:g}, {p.high:g}]" if p.low is not None and p.high is not None else "")

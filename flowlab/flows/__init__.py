@@ -11,7 +11,7 @@ from flowlab.flows.base import Bijection
 from flowlab.flows.build import build_flow, stack_shapes, validate_stack
 from flowlab.flows.distributions import DiagonalNormal, StandardNormal
 from flowlab.flows.flow import Flow, LayerInfo
-from flowlab.flows.registry import LAYERS, Directions, LayerSpec, Param, register
+from flowlab.flows.registry import LAYERS, Directions, LayerSpec, Param, layer_summary, register
 
-__all__ = ["LAYERS", "build_flow", "stack_shapes", "validate_stack", "Flow", "LayerInfo", "Bijection", "LayerSpec", "Param",
-           "Directions", "register", "StandardNormal", "DiagonalNormal"]
+__all__ = ["LAYERS", "build_flow", "stack_shapes", "validate_stack", "Flow", "LayerInfo", "Bijection", "LayerSpec",
+           "Param", "Directions", "register", "layer_summary", "StandardNormal", "DiagonalNormal"]

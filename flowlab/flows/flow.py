@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection
+
+# Rows per chunk in Flow.push. A chunk's activations stay in cache, and with 128-wide networks each hidden tensor
+# is 2 MB in float32: at 8192 rows (4 MB) every allocation went back to the OS and page-faulted anew, which made a
+# 256² density grid through the built-in RealNVP 2.2× slower on the 2-core dev VM (bench/bench_views.py).
+PUSH_CHUNK = 4096
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,15 @@ def _numel(shape: Sequence[int]) -> int:
     return n
 
 
+def sends_out(info: LayerInfo) -> bool:
+    """Whether a layer hands on fewer entries than it receives: the rest leave for the base (multi-scale)."""
+    return _numel(info.out_shape) < _numel(info.in_shape)
+
+
 def latent_shape(infos: Sequence[LayerInfo], shape: Sequence[int]) -> tuple[int, ...]:
-    """The shape of z: the last layer's output, or a flat vector of every dimension when channels were
-    factored out along the way (multi-scale flows)."""
-    if any(i.kind == "factor_out" for i in infos):
+    """The shape of z: the last layer's output, or a flat vector of every dimension when entries left for the
+    base along the way (multi-scale flows)."""
+    if any(sends_out(i) for i in infos):
         return (_numel(shape),)
     return tuple(infos[-1].out_shape) if infos else tuple(shape)
 
@@ -58,7 +69,7 @@ class Flow(nn.Module):
         # Where each leaving part sits in the flat latent, by layer index: (start, stop, shape).
         self._parts: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         start = 0
-        for i, (layer, info) in enumerate(zip(layers, infos)):
+        for i, (layer, info) in enumerate(zip(layers, infos, strict=True)):
             if layer.factor_out:
                 c, *rest = info.in_shape
                 part = (layer.factor_out, *rest)
@@ -75,8 +86,8 @@ class Flow(nn.Module):
         leaving: list[Tensor] = []
         h = x
         for layer in self.layers:
-            h, l = layer(h)
-            ladj = ladj + l
+            h, step = layer(h)
+            ladj = ladj + step
             if layer.factor_out:
                 leaving.append(h[:, h.shape[1] - layer.factor_out:].reshape(h.shape[0], -1))
                 h = h[:, : h.shape[1] - layer.factor_out]
@@ -98,11 +109,38 @@ class Flow(nn.Module):
             if i in self._parts:
                 a, b, shape = self._parts[i]
                 h = torch.cat([h, z[:, a:b].reshape(z.shape[0], *shape)], dim=1)
-            h, l = self.layers[i].inverse(h)
-            ladj = ladj + l
+            h, step = self.layers[i].inverse(h)
+            ladj = ladj + step
             if states is not None:
                 states.append(h)
         return (h, ladj, states) if states is not None else (h, ladj)
+
+    # -- many points at once, for the views -----------------------------------------------------------------
+    @torch.no_grad()
+    def push(self, x: Tensor, inverse: bool = False, chunk: int = PUSH_CHUNK) -> tuple[Tensor, Tensor, Tensor]:
+        """Many points through the flow without autograd, ``chunk`` at a time: ``(y, ladj, log_prob)``.
+
+        Forward (data → latent): y = f(x) and log_prob = log p(x). ``inverse`` (latent → data): y = f⁻¹(x) and
+        log_prob the model's log-density at the samples y (as :meth:`sample_and_log_prob`). The same numbers,
+        computed by :meth:`forward` / :meth:`inverse` (hooks run as they do there), with each chunk's activations
+        kept in cache and the results written into preallocated outputs. ``x`` is not changed.
+
+        The couplings' MLPs apply their activations in place (:func:`~flowlab.flows.nets.mlp`). An in-place
+        apply on the couplings themselves (updating the running tensor instead of a split and a cat) measured
+        0.98–1.00× in ``bench/bench_views.py`` and was left out, as was evaluating the first coupling's network
+        once per grid axis value (about 15 % of a 256² grid, but it needs the layer's internals).
+        """
+        n = x.shape[0]
+        y = x.new_empty((n, *(self.shape if inverse else self.latent_shape)))
+        ladj, logp = x.new_empty(n), x.new_empty(n)
+        for x_c, y_c, ladj_c, logp_c in zip(x.split(chunk), y.split(chunk), ladj.split(chunk), logp.split(chunk),
+                                            strict=True):
+            h, step = self.inverse(x_c) if inverse else self.forward(x_c)
+            y_c.copy_(h)
+            ladj_c.copy_(step)
+            base = self.base.log_prob(x_c if inverse else h)
+            logp_c.copy_(base - step if inverse else base + step)
+        return y, ladj, logp
 
     # -- densities and samples ----------------------------------------------------------------------------
     def log_prob(self, x: Tensor) -> Tensor:
@@ -128,7 +166,7 @@ class Flow(nn.Module):
 
         out = []
         for info in self.infos:
-            d = LAYERS[info.kind].directions
+            d = LAYERS[info.kind].directions_for(info.params)
             if d.forward == "numerical":
                 out.append((info.position, info.kind, "forward"))
             if d.inverse == "numerical":

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from flowlab.flows.registry import Param
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU, "elu": nn.ELU}
+
+class Tanh(nn.Tanh):
+    """``nn.Tanh`` with the ``inplace`` option its siblings (ReLU, SiLU, ELU) have."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh_() if self.inplace else torch.tanh(x)
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh, "silu": nn.SiLU, "elu": nn.ELU}
 
 # The conditioner parameters every network-based layer shares (one definition, many layer kinds).
 HIDDEN = Param("hidden", "int", 64, "width of each hidden layer of the conditioner network", low=1, high=1024)
@@ -15,13 +30,18 @@ DEPTH = Param("depth", "int", 2, "number of hidden layers of the conditioner net
 ACTIVATION = Param("activation", "choice", "relu", "the conditioner's nonlinearity", choices=tuple(ACTIVATIONS))
 
 
-def mlp(n_in: int, n_out: int, hidden: int, depth: int, activation: str = "relu") -> nn.Sequential:
-    """``n_in → hidden (× depth) → n_out`` with the last layer zero-initialised, so a new layer is the identity."""
+def mlp(n_in: int, n_out: int, hidden: int, depth: int, activation: str = "relu",
+        inplace: bool = False) -> nn.Sequential:
+    """``n_in → hidden (× depth) → n_out`` with the last layer zero-initialised, so a new layer is the identity.
+
+    ``inplace``: the activations overwrite the linear layers' outputs (never the network's input, since a linear
+    layer comes first). That saves a hidden-sized tensor per activation in training and in the views alike, and
+    autograd allows it: a linear layer's backward does not need its output."""
     act = ACTIVATIONS[activation]
     mods: list[nn.Module] = []
     width = n_in
     for _ in range(depth):
-        mods += [nn.Linear(width, hidden), act()]
+        mods += [nn.Linear(width, hidden), act(inplace=inplace)]
         width = hidden
     last = nn.Linear(width, n_out)
     nn.init.zeros_(last.weight)
@@ -93,7 +113,8 @@ class MADE(nn.Module):
     Returns ``(batch, dim, n_params)``; the natural order 1..D is used (compose with permutations to change it).
     """
 
-    def __init__(self, dim: int, n_params: int, hidden: int, depth: int, activation: str = "relu") -> None:
+    def __init__(self, dim: int, n_params: int, hidden: int, depth: int, activation: str = "relu",
+                 inplace: bool = False) -> None:
         super().__init__()
         self.dim, self.n_params = dim, n_params
         in_deg = torch.arange(1, dim + 1)
@@ -106,7 +127,7 @@ class MADE(nn.Module):
         prev_deg, width = in_deg, dim
         for _ in range(depth):
             mask = (hid_deg[:, None] >= prev_deg[None, :]).float()
-            mods += [MaskedLinear(width, hidden, mask), act()]
+            mods += [MaskedLinear(width, hidden, mask), act(inplace=inplace)]
             prev_deg, width = hid_deg, hidden
         last = MaskedLinear(width, dim * n_params, (out_deg[:, None] > prev_deg[None, :]).float())
         nn.init.zeros_(last.weight)
@@ -116,3 +137,8 @@ class MADE(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).reshape(x.shape[0], self.dim, self.n_params)
+
+
+def net_summary(params: Mapping[str, Any]) -> str:
+    """A conditioner's size for a one-line summary: "64×2" (width × hidden layers)."""
+    return f"{params['hidden']}×{params['depth']}" if "depth" in params else f"{params['hidden']} wide"

@@ -96,7 +96,7 @@ def plan(flow: Flow, target: Target, objective: str = "auto") -> Plan:
                      "the test NLL shows how well it covers the data")
     for info in flow.infos:
         spec = LAYERS[info.kind]
-        d = spec.directions
+        d = spec.directions_for(info.params)
         where = f"layer {info.position + 1} ({info.kind})"
         if objective == "mle":
             if d.forward == "numerical":
@@ -111,7 +111,7 @@ def plan(flow: Flow, target: Target, objective: str = "auto") -> Plan:
             elif d.fast == "forward":
                 notes.append(f"{where}: sampling runs its network once per dimension "
                              f"({flow.dim} passes per step)")
-            if info.kind in ("batchnorm", "actnorm"):
+            if spec.data_dependent != "none":
                 notes.append(f"{where}: fitted by reverse KL it never sees data, so it stays a plain "
                              f"learnable scale and shift")
     return Plan(objective, tuple(notes))

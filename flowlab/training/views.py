@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from flowlab.flows import Flow, StandardNormal
-from flowlab.flows.base import soft_clamp
-from flowlab.flows.layers.coupling import VectorCoupling, coupling_step
+from flowlab.flows import Flow
+from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 
 Bounds = tuple[float, float, float, float]
@@ -82,7 +80,6 @@ class Snapshot:
     image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
     temperature: float = 1.0
     cost_s: float = 0.0
-    extras: dict = field(default_factory=dict)
 
 
 def _grid_axes(bounds: Bounds, res: int, device, dtype) -> tuple[Tensor, Tensor]:
@@ -92,155 +89,25 @@ def _grid_axes(bounds: Bounds, res: int, device, dtype) -> tuple[Tensor, Tensor]
     return xs, ys
 
 
-# -- exact fast path for 2-D stacks of vector couplings -----------------------------------------------------------
-#
-# The density grid, the model samples and the warped grids push many points through the same stack. For the
-# common case (every layer a 2-D ``VectorCoupling`` with an MLP conditioner, a standard-normal base) the points go
-# through the same arithmetic as ``Flow.forward`` / ``Flow.inverse`` in the same order, but chunk by chunk into two
-# preallocated hidden buffers with in-place activations, the transformed coordinate updated in place instead of a
-# split and a cat per layer, and the base log-density summed in place. On a regular grid the first coupling's
-# conditioner sees only ``res`` distinct values (one axis), so it is evaluated once per axis value instead of once
-# per point: 1/8 of the work of the built-in RealNVP. Anything else takes the plain path through ``flow``.
-# ``tests/training/test_views.py`` checks both paths against ``flow.log_prob`` / ``flow.inverse``.
-
-_IN_PLACE = {nn.ReLU: lambda m, h: h.relu_(), nn.Tanh: lambda m, h: h.tanh_(),
-             nn.SiLU: lambda m, h: F.silu(h, inplace=True), nn.ELU: lambda m, h: F.elu(h, m.alpha, inplace=True)}
-
-
-Couplings = tuple[tuple[VectorCoupling, int, int], ...]  # (layer, conditioning coordinate, transformed coordinate)
-
-
-def _fast_couplings(flow: Flow) -> Couplings | None:
-    """The layers with their two coordinates, when the fast path computes exactly what ``flow`` does; else None."""
-    if tuple(flow.shape) != (2,) or type(flow.base) is not StandardNormal or len(flow.layers) == 0:
-        return None
-    for m in flow.modules():  # hooks would be skipped by the fast path
-        if m._forward_hooks or m._forward_pre_hooks:
-            return None
-    for layer in flow.layers:
-        if type(layer) is not VectorCoupling or layer.factor_out or not isinstance(layer.net, nn.Sequential):
-            return None
-        mods = list(layer.net)  # Linear first and last (an activation in place on the input would change it)
-        if not mods or type(mods[0]) is not nn.Linear or type(mods[-1]) is not nn.Linear:
-            return None
-        if any(type(m) is not nn.Linear and type(m) not in _IN_PLACE for m in mods):
-            return None
-    return tuple((layer, int(layer.cond[0]), int(layer.trans[0])) for layer in flow.layers)
-
-
-def _hidden_width(layers: Couplings) -> int:
-    return max([m.out_features for layer, _, _ in layers for m in list(layer.net)[:-1] if type(m) is nn.Linear],
-               default=1)
-
-
-def _conditioner(layer: VectorCoupling, xc: Tensor, bufs: tuple[Tensor, Tensor]) -> tuple[Tensor | None, Tensor]:
-    """``layer._params(xc)`` with the hidden activations in ``bufs`` (used alternately) and activations in place."""
-    mods = list(layer.net)
-    h, k, n = xc, 0, xc.shape[0]
-    for i, m in enumerate(mods):
-        if type(m) is nn.Linear:
-            out = None if i == len(mods) - 1 else bufs[k][:n, : m.out_features]
-            k ^= 1
-            if m.bias is None:
-                h = torch.mm(h, m.weight.t(), out=out) if out is not None else torch.mm(h, m.weight.t())
-            elif out is not None:
-                h = torch.addmm(m.bias, h, m.weight.t(), out=out)
-            else:
-                h = torch.addmm(m.bias, h, m.weight.t())
-        else:
-            _IN_PLACE[type(m)](m, h)
-    if not layer.affine:
-        return None, h
-    s, t = h.chunk(2, dim=1)
-    return soft_clamp(s, layer.max_log_scale), t
-
-
-def _apply(y: Tensor, j: int, s: Tensor | None, t: Tensor, ladj: Tensor, inverse: bool) -> None:
-    """Transform coordinate ``j`` of ``y`` in place given the conditioner's output ``(s, t)``; add log|det|."""
-    yt = y[:, j: j + 1]
-    yt.copy_(coupling_step(yt, s, t, inverse))
-    if s is not None:
-        (ladj.sub_ if inverse else ladj.add_)(s[:, 0])
-
-
-def _push_couplings(layers: Couplings, y: Tensor, ladj: Tensor, inverse: bool, chunk: int) -> None:
-    """Push the ``(n, 2)`` points ``y`` through ``layers`` (data → latent, or latent → data with ``inverse``) in
-    place, adding each layer's log|det| to ``ladj``."""
-    width = _hidden_width(layers)
-    n = min(chunk, y.shape[0])
-    bufs = (y.new_empty(n, width), y.new_empty(n, width))
-    order = tuple(reversed(layers)) if inverse else layers
-    for yc, lc in zip(y.split(chunk), ladj.split(chunk)):
-        for layer, c, j in order:
-            s, t = _conditioner(layer, yc[:, c: c + 1], bufs)
-            _apply(yc, j, s, t, lc, inverse)
-
-
-def _base_log_prob_into(z: Tensor, ladj: Tensor) -> Tensor:
-    """``StandardNormal.log_prob(z) + ladj`` for ``(n, 2)`` points, the same sums in the same order, in place on
-    ``z`` (which it overwrites)."""
-    z.mul_(z).add_(math.log(2.0 * math.pi)).mul_(-0.5)
-    return torch.add(z[:, 0], z[:, 1]).add_(ladj)
-
-
-@torch.no_grad()
-def push(flow: Flow, x: Tensor, inverse: bool = False, chunk: int = 8192) -> tuple[Tensor, Tensor]:
-    """``flow(x)`` (or ``flow.inverse(x)``) for many points, in chunks, without gradients; the same numbers, and
-    faster for stacks of 2-D couplings. ``x`` is not changed."""
-    layers = _fast_couplings(flow)
-    if layers is None or x.dim() != 2:
-        outs = [flow.inverse(c) if inverse else flow(c) for c in x.split(chunk)]
-        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
-    y = x.clone()
-    ladj = x.new_zeros(x.shape[0])
-    _push_couplings(layers, y, ladj, inverse, chunk)
-    return y, ladj
-
-
 @torch.inference_mode()
 def model_samples(flow: Flow, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-    """``flow.sample(n, temperature, generator)``: the same base draws pushed through :func:`push` (an inference
+    """``flow.sample(n, temperature, generator)``: the same base draws through :meth:`Flow.push` (an inference
     tensor: for views, not for autograd)."""
-    z = flow.base.sample(n, temperature, generator)
-    return push(flow, z, inverse=True)[0]
+    return flow.push(flow.base.sample(n, temperature, generator), inverse=True)[0]
 
 
 @torch.inference_mode()
-def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = 8192) -> DensityGrid:
-    """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``.
+def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = PUSH_CHUNK) -> DensityGrid:
+    """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``, through :meth:`Flow.push`.
 
-    Chunks keep each layer's activations in cache (one 65536-point chunk is ~3× slower on a 2-core CPU). Stacks of
-    2-D couplings take the fast path above: on the 2-core dev VM a 256² grid through the built-in RealNVP takes a
-    median 80–117 ms there (it varies with the host's load) against 160–260 ms through ``flow`` in chunks, and
-    stays within ±10 % where the plain path's fresh allocations swing it by 2× (``python bench/bench_views.py``)."""
+    Chunks keep each layer's activations in cache (see :data:`~flowlab.flows.flow.PUSH_CHUNK`)."""
     p = next(flow.parameters(), None)
     device = p.device if p is not None else torch.device("cpu")
     dtype = p.dtype if p is not None else torch.float32
     xs, ys = _grid_axes(bounds, res, device, dtype)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # point iy·res + ix is (xs[ix], ys[iy])
-    ladj = pts.new_zeros(res * res)
-    layers = _fast_couplings(flow)
-    if layers is None:
-        logp = torch.empty_like(ladj)
-        for c, lp, la in zip(pts.split(chunk), logp.split(chunk), ladj.split(chunk)):
-            z, l = flow(c)
-            lp.copy_(flow.base.log_prob(z) + l)
-            la.copy_(l)
-    else:
-        # First coupling: its conditioner sees one axis only, so evaluate it once per axis value and broadcast.
-        first, axis, j = layers[0]
-        values = (xs if axis == 0 else ys)[:, None]
-        n = values.shape[0]
-        bufs = (values.new_empty(n, _hidden_width(layers)), values.new_empty(n, _hidden_width(layers)))
-        s, t = _conditioner(first, values, bufs)
-
-        def on_grid(v: Tensor) -> Tensor:  # per-axis-value column → one value per grid point
-            return (v.reshape(1, res) if axis == 0 else v.reshape(res, 1)).expand(res, res).reshape(-1, 1)
-
-        _apply(pts, j, None if s is None else on_grid(s), on_grid(t), ladj, inverse=False)
-        _push_couplings(layers[1:], pts, ladj, inverse=False, chunk=chunk)
-        logp = _base_log_prob_into(pts, ladj)
+    _, ladj, logp = flow.push(pts, chunk=chunk)
     logp = torch.nan_to_num(logp, nan=-math.inf)
     return DensityGrid(bounds, _np(logp.reshape(res, res)), _np(ladj.reshape(res, res)))
 
@@ -278,8 +145,8 @@ def warped_grid(flow: Flow, bounds: Bounds, inverse: bool, n_lines: int = 17, n_
     dtype = p.dtype if p is not None else torch.float32
     lines = _grid_lines(bounds, n_lines, n_points, device, dtype)
     flat = lines.reshape(-1, 2)
-    mapped = push(flow, flat, inverse=inverse)[0].reshape(lines.shape)
-    return WarpedGrid(bounds, tuple(_np(l) for l in mapped))
+    mapped = flow.push(flat, inverse=inverse)[0].reshape(lines.shape)
+    return WarpedGrid(bounds, tuple(_np(line) for line in mapped))
 
 
 @torch.no_grad()
@@ -410,7 +277,7 @@ class SnapshotMaker:
                 fields["model_samples"] = _np(out[0])
                 fields["layers_inverse"] = tuple(_np(s[: self.n_layer_points]) for s in out[2])
             else:
-                fields["model_samples"] = _np(push(flow, z, inverse=True)[0])
+                fields["model_samples"] = _np(flow.push(z, inverse=True)[0])
         if self.data_view is not None and slow and want & {"samples", "latent", "layers"}:
             data = self.data_view.to(device)
             z_data, _, states = flow(data, return_intermediates=True)

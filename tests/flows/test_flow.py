@@ -43,7 +43,7 @@ def test_composed_flow_round_trip_and_log_prob(stack, shape) -> None:
     assert (x_back - x).abs().max() < 1e-8
     assert (ladj + ladj_inv).abs().max() < 1e-8
     # intermediates line up: layer k's output going forward is the input of its inverse going back
-    for fwd, bwd in zip(states, reversed(back_states)):
+    for fwd, bwd in zip(states, reversed(back_states), strict=True):
         assert (fwd - bwd).abs().max() < 1e-8
     # log_prob is the change-of-variables formula
     ref = -0.5 * (z.reshape(64, -1) ** 2).sum(1) - 0.5 * z[0].numel() * math.log(2 * math.pi) + ladj

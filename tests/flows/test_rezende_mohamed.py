@@ -11,8 +11,9 @@ from torch.func import functional_call, jacrev
 
 from flowlab.flows import LAYERS, build_flow
 from flowlab.flows.base import Bijection
-from flowlab.flows.layers.rezende_mohamed import (SOLVER_ITERATIONS, TOLERANCE, Householder, Planar, Radial,
-                                                  Sylvester, solve_tanh_equation)
+from flowlab.flows.layers.linear import Householder
+from flowlab.flows.layers.rezende_mohamed import SOLVER_ITERATIONS, TOLERANCE, Planar, Radial, solve_tanh_equation
+from flowlab.flows.layers.sylvester import Sylvester
 
 F64 = torch.float64
 
@@ -191,7 +192,7 @@ def _gradcheck_forward(layer: Bijection, x: torch.Tensor) -> bool:
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
 
     def fn(x: torch.Tensor, *ps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return functional_call(layer, dict(zip(names, ps)), (x,))
+        return functional_call(layer, dict(zip(names, ps, strict=True)), (x,))
 
     return torch.autograd.gradcheck(fn, (x.clone().requires_grad_(), *params), atol=1e-6, rtol=1e-5)
 

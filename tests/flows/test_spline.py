@@ -7,7 +7,8 @@ import torch
 from torch.nn import functional as F
 
 from flowlab.flows import build_flow
-from flowlab.flows.layers.spline import MIN_BIN_HEIGHT, MIN_BIN_WIDTH, MIN_DERIVATIVE, coupling_split, rq_spline
+from flowlab.flows.maps import MIN_BIN_HEIGHT, MIN_BIN_WIDTH, MIN_DERIVATIVE, rq_spline
+from flowlab.flows.schemes import coupling_split
 
 F64 = torch.float64
 BOUND = 3.0

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from flowlab.flows import build_flow
-from flowlab.training.views import SnapshotMaker, curve_1d, density_grid, layer_states, warped_grid
+from flowlab.training.views import SnapshotMaker, curve_1d, density_grid, layer_states, model_samples, warped_grid
 from tests.training.toy import Banana, Ring
 
 REALNVP = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
@@ -54,7 +54,7 @@ def test_layer_states_follow_the_stack_in_both_directions() -> None:
     inv = layer_states(flow, flow(pts)[0].detach(), inverse=True)
     assert len(fwd) == len(inv) == 5
     assert np.allclose(fwd[0], pts.numpy()) and np.allclose(inv[-1], pts.numpy(), atol=1e-5)
-    for a, b in zip(fwd, reversed(inv)):
+    for a, b in zip(fwd, reversed(inv), strict=True):
         assert np.allclose(a, b, atol=1e-5)
 
 
@@ -145,7 +145,7 @@ def test_energy_targets_send_their_true_density_once() -> None:
     assert first.target_density is not None and second.target_density is None
 
 
-# -- the exact fast path for 2-D coupling stacks (views.push, density_grid, model_samples) ----------------------
+# -- the views go through Flow.push (chunked, no autograd, in place where a layer offers it) -----------------------
 
 def _grid_points(bounds, res, dtype=torch.float32):
     xs = torch.linspace(bounds[0], bounds[1], res, dtype=dtype)
@@ -159,21 +159,22 @@ def _stack(first_flip: bool, kind: str = "affine_coupling", **params):
                                       **params}} for i in range(4)]
 
 
-FAST_STACKS = {
+STACKS = {
     "realnvp, first conditioned on x": _stack(False),
     "realnvp, first conditioned on y": _stack(True),
     "nice (additive)": _stack(False, "additive_coupling"),
     "tanh, depth 3, max_log_scale 1": _stack(True, activation="tanh", depth=3, max_log_scale=1.0),
     "silu and elu, depth 1": _stack(False, activation="silu", depth=1)[:2] + _stack(False, activation="elu")[2:],
+    "actnorm first": [{"kind": "actnorm"}, *_stack(False)],
+    "splines": _stack(False, "spline_coupling", bins=4),
+    "maf, reverse, maf": [{"kind": "maf", "params": {"hidden": 8}}, {"kind": "reverse"},
+                          {"kind": "maf", "params": {"hidden": 8}}],
 }
 
 
-@pytest.mark.parametrize("name", list(FAST_STACKS))
-def test_fast_density_grid_equals_plain_log_prob(name) -> None:
-    from flowlab.training.views import _fast_couplings
-
-    flow = _perturbed(FAST_STACKS[name])
-    assert _fast_couplings(flow) is not None
+@pytest.mark.parametrize("name", list(STACKS))
+def test_density_grid_equals_log_prob(name) -> None:
+    flow = _perturbed(STACKS[name])
     bounds, res = (-3.0, 2.0, -2.5, 4.0), 37  # not square, odd size: rows are y, columns are x
     grid = density_grid(flow, bounds, res=res, chunk=300)  # chunks that do not divide the grid
     with torch.no_grad():
@@ -182,7 +183,7 @@ def test_fast_density_grid_equals_plain_log_prob(name) -> None:
         ref = flow.base.log_prob(z) + ladj
     np.testing.assert_allclose(grid.log_density.reshape(-1), ref.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(grid.log_det.reshape(-1), ladj.numpy(), rtol=1e-5, atol=1e-5)
-    # in float64 the two paths agree to rounding (the grid is handed out as float32)
+    # in float64 the two agree to rounding (the grid is handed out as float32)
     flow64 = flow.double()
     grid64 = density_grid(flow64, bounds, res=res, chunk=300)
     with torch.no_grad():
@@ -190,58 +191,44 @@ def test_fast_density_grid_equals_plain_log_prob(name) -> None:
     np.testing.assert_allclose(grid64.log_density.reshape(-1), ref64.float().numpy(), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", list(FAST_STACKS))
-def test_fast_push_and_samples_equal_the_flow_in_both_directions(name) -> None:
-    from flowlab.training.views import model_samples, push
-
-    flow = _perturbed(FAST_STACKS[name])
-    x = torch.randn(1000, 2)
-    before = x.clone()
-    with torch.no_grad():
-        for inverse in (False, True):
-            y, ladj = push(flow, x, inverse=inverse, chunk=128)
-            y_ref, ladj_ref = flow.inverse(x) if inverse else flow(x)
-            assert torch.allclose(y, y_ref, rtol=1e-5, atol=1e-5)
-            assert torch.allclose(ladj, ladj_ref, rtol=1e-5, atol=1e-5)
-    assert torch.equal(x, before)  # the input is not changed
+@pytest.mark.parametrize("name", list(STACKS))
+def test_samples_and_warped_grids_equal_the_flow(name) -> None:
+    flow = _perturbed(STACKS[name])
     samples = model_samples(flow, 500, temperature=0.8, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         ref = flow.sample(500, temperature=0.8, generator=torch.Generator().manual_seed(5))
     assert torch.allclose(samples, ref, rtol=1e-5, atol=1e-5)
-
-
-def test_other_stacks_take_the_plain_path_with_the_same_results() -> None:
-    from flowlab.training.views import _fast_couplings, model_samples, push
-
-    stacks = [
-        [{"kind": "actnorm"}, *_stack(False)],  # a non-coupling layer anywhere
-        _stack(False, "spline_coupling", bins=4),
-        [{"kind": "maf", "params": {"hidden": 8}}, {"kind": "reverse"}, {"kind": "maf", "params": {"hidden": 8}}],
-    ]
-    for stack in stacks:
-        flow = _perturbed(stack)
-        assert _fast_couplings(flow) is None
-        grid = density_grid(flow, (-2, 2, -2, 2), res=20, chunk=64)
+    for inverse in (False, True):
+        w = warped_grid(flow, (-2, 2, -2, 2), inverse=inverse, n_lines=3, n_points=5)
+        src = torch.from_numpy(np.concatenate(warped_grid(build_flow([], (2,)), (-2, 2, -2, 2), inverse=False,
+                                                          n_lines=3, n_points=5).lines))
         with torch.no_grad():
-            ref = flow.log_prob(_grid_points((-2, 2, -2, 2), 20))
-            x = torch.randn(100, 2)
-            assert torch.allclose(push(flow, x, inverse=True)[0], flow.inverse(x)[0], atol=1e-6)
-            assert torch.allclose(model_samples(flow, 50, generator=torch.Generator().manual_seed(1)),
-                                  flow.sample(50, generator=torch.Generator().manual_seed(1)), atol=1e-6)
-        np.testing.assert_allclose(grid.log_density.reshape(-1), ref.numpy(), rtol=1e-5, atol=1e-5)
+            want = (flow.inverse(src) if inverse else flow(src))[0]
+        np.testing.assert_allclose(np.concatenate(w.lines), want.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_a_hook_on_the_flow_turns_the_fast_path_off() -> None:
-    from flowlab.training.views import _fast_couplings
-
+def test_hooks_run_in_the_views_as_in_the_flow() -> None:
+    """A hook that changes a network's output changes the views exactly as it changes the flow: none is skipped."""
     flow = _perturbed(REALNVP)
+    pts = _grid_points((-2, 2, -2, 2), 8)
+    plain = density_grid(flow, (-2, 2, -2, 2), res=8).log_density.reshape(-1)
     calls = []
-    handle = flow.layers[2].net[0].register_forward_hook(lambda *a: calls.append(1))
-    assert _fast_couplings(flow) is None
-    density_grid(flow, (-2, 2, -2, 2), res=8)
-    assert calls  # the hooked module ran
+
+    def silence(module, args, output):  # the third coupling's network says "no change": that layer is the identity
+        calls.append(1)
+        return torch.zeros_like(output)
+
+    handle = flow.layers[2].net[-1].register_forward_hook(silence)
+    layer_calls = []
+    handle2 = flow.layers[1].register_forward_hook(lambda *a: layer_calls.append(1))
+    hooked = density_grid(flow, (-2, 2, -2, 2), res=8, chunk=16).log_density.reshape(-1)
+    assert len(calls) == len(layer_calls) == 4  # once per chunk of 16 of the 64 points
+    with torch.no_grad():
+        ref = flow.log_prob(pts).numpy()
+    np.testing.assert_allclose(hooked, ref, rtol=1e-5, atol=1e-5)
+    assert np.abs(hooked - plain).max() > 1e-3, "the hook must change the result"
     handle.remove()
-    assert _fast_couplings(flow) is not None
+    handle2.remove()
 
 
 def test_snapshot_samples_and_grid_match_the_flow() -> None:

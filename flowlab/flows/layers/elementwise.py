@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn

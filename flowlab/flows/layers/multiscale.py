@@ -14,7 +14,8 @@ tensor and appends them to the latent vector.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -120,5 +121,6 @@ register(LayerSpec(
             Param("max_log_scale", "float", 3.0, "soft bound on the prior's log-scale", low=0.1, high=10.0),
             HIDDEN, ACTIVATION),
     builder=_build_factor, data=frozenset({"image"}), check=_check_factor, out_shape=_kept,
+    summary=lambda p: "learned prior" if p["learned_prior"] else "standard prior",
     reference="Dinh, Sohl-Dickstein & Bengio 2016 (RealNVP); Kingma & Dhariwal 2018 (Glow)",
 ))

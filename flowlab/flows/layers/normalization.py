@@ -5,7 +5,8 @@ Both act per feature on vectors and per channel on images (then log|det| counts 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +45,7 @@ class ActNorm(Bijection):
         self._ready = False  # a host-side mirror of the buffer, so the hot path never syncs with the GPU
         self.pixels = _pixels(shape)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001 - torch's signature
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._ready = bool(self.initialized)
 
@@ -121,7 +122,8 @@ def _build_batchnorm(shape: tuple[int, ...], params: Mapping[str, Any], gen: tor
 register(LayerSpec(
     kind="actnorm", family="normalization",
     help="Per-feature scale and shift, set from the first batch so activations start standardised (Glow).",
-    builder=_build_actnorm, data=frozenset({"vector", "image"}), reference="Kingma & Dhariwal 2018 (Glow)",
+    builder=_build_actnorm, data=frozenset({"vector", "image"}), data_dependent="first_batch",
+    reference="Kingma & Dhariwal 2018 (Glow)",
 ))
 register(LayerSpec(
     kind="batchnorm", family="normalization",
@@ -130,7 +132,7 @@ register(LayerSpec(
                   high=1.0),
             Param("eps", "float", 1e-5, "added to the variance for stability", low=1e-12, high=1.0,
                   log_scale=True)),
-    builder=_build_batchnorm, data=frozenset({"vector", "image"}),
+    builder=_build_batchnorm, data=frozenset({"vector", "image"}), data_dependent="every_batch",
     directions=Directions(note="exact inverse in evaluation mode (running statistics); while training, the "
                                "density uses the batch's statistics"),
     reference="Dinh, Sohl-Dickstein & Bengio 2016 (RealNVP)",

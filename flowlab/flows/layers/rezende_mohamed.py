@@ -1,23 +1,24 @@
-"""Planar and radial flows (Rezende & Mohamed 2015), Householder reflections (Tomczak & Welling 2016) and
-Householder–Sylvester flows (van den Berg et al. 2018).
+"""Planar and radial flows (Rezende & Mohamed 2015).
 
 These were designed for variational inference, which only samples, so each paper gives its map in the
 latent → data direction: that is our ``inverse``, in closed form. The data → latent direction (``forward``,
-needed for densities) is closed form for radial and Householder, and solved numerically for planar and
-Sylvester: both reduce to the monotone scalar equation ζ + u·tanh(w·ζ + s) = y, see :func:`solve_tanh_equation`.
+needed for densities) is closed form for radial, and solved numerically for planar (and for the Sylvester
+flows of :mod:`~flowlab.flows.layers.sylvester`): both reduce to the monotone scalar equation
+ζ + u·tanh(w·ζ + s) = y, see :func:`solve_tanh_equation`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from flowlab.flows.base import Bijection, zeros_ladj
-from flowlab.flows.registry import Directions, LayerSpec, Param, register
+from flowlab.flows.base import Bijection
+from flowlab.flows.registry import Directions, LayerSpec, register
 
 # Fixed iteration count of the bracketed Newton solver: no data-dependent loop, so no host syncs, and it works
 # under torch.func. On 4.8M random float64 problems (|u| from 1e-3 to 1e4, 1 + uw down to 1e-8, |y| up to a few
@@ -36,7 +37,7 @@ def _sech2(t: Tensor) -> Tensor:
     return 4.0 * e / (1.0 + e) ** 2
 
 
-def _slope(t: Tensor, one_plus_uw: Tensor) -> Tensor:
+def slope(t: Tensor, one_plus_uw: Tensor) -> Tensor:
     """1 + uw·sech²(t), written as tanh²(t) + (1 + uw)·sech²(t): a sum of non-negative terms, so it stays
     accurate (and positive) when uw is close to −1."""
     return torch.tanh(t) ** 2 + one_plus_uw * _sech2(t)
@@ -48,7 +49,7 @@ def _log_cosh(t: Tensor) -> Tensor:
     return a + torch.log1p(torch.exp(-2.0 * a)) - math.log(2.0)
 
 
-def _one_plus_tanh_product(a: Tensor, b: Tensor) -> Tensor:
+def one_plus_tanh_product(a: Tensor, b: Tensor) -> Tensor:
     """1 + tanh(a)·tanh(b) = cosh(a + b) / (cosh a · cosh b), positive even where both tanh round to ±1."""
     return torch.exp(_log_cosh(a + b) - _log_cosh(a) - _log_cosh(b))
 
@@ -73,7 +74,7 @@ def _bracketed_newton(y: Tensor, u: Tensor, w: Tensor, s: Tensor, one_plus_uw: T
         g = zeta + u * torch.tanh(t) - y
         lo = torch.where(g < 0, zeta, lo)
         hi = torch.where(g > 0, zeta, hi)
-        newton = g / _slope(t, one_plus_uw)
+        newton = g / slope(t, one_plus_uw)
         target = zeta - newton
         ok = (target >= lo) & (target <= hi) & (2.0 * newton.abs() <= step_before.abs())
         done = g.abs() <= 4.0 * eps * (y.abs() + zeta.abs() + u.abs())
@@ -97,12 +98,7 @@ def solve_tanh_equation(y: Tensor, u: Tensor, w: Tensor, s: Tensor, one_plus_uw:
         zeta = _bracketed_newton(y.detach(), u.detach(), w.detach(), s.detach(), one_plus_uw.detach(), iterations)
     t = w * zeta + s
     g = zeta + u * torch.tanh(t) - y
-    return zeta - (g - g.detach()) / _slope(t, one_plus_uw).detach()
-
-
-def _reflect(x: Tensor, v: Tensor) -> Tensor:
-    """Householder reflection (I − 2 v vᵀ / ‖v‖²) x of each row of ``x``."""
-    return x - (2.0 * (x @ v) / (v @ v)).unsqueeze(-1) * v
+    return zeta - (g - g.detach()) / slope(t, one_plus_uw).detach()
 
 
 # -- planar --------------------------------------------------------------------------------------------------
@@ -137,12 +133,12 @@ class Planar(Bijection):
         u_hat, one_plus_c = self._u_hat()
         a = solve_tanh_equation(x @ self.w, one_plus_c - 1.0, torch.ones_like(self.b), self.b, one_plus_c)
         t = a + self.b
-        return x - torch.tanh(t).unsqueeze(-1) * u_hat, -torch.log(_slope(t, one_plus_c))
+        return x - torch.tanh(t).unsqueeze(-1) * u_hat, -torch.log(slope(t, one_plus_c))
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         u_hat, one_plus_c = self._u_hat()
         t = z @ self.w + self.b
-        return z + torch.tanh(t).unsqueeze(-1) * u_hat, torch.log(_slope(t, one_plus_c))
+        return z + torch.tanh(t).unsqueeze(-1) * u_hat, torch.log(slope(t, one_plus_c))
 
 
 # -- radial --------------------------------------------------------------------------------------------------
@@ -190,92 +186,9 @@ class Radial(Bijection):
         return x, self._log_det(r, alpha, gamma, z.shape[-1])
 
 
-# -- Householder ---------------------------------------------------------------------------------------------
-class Householder(Bijection):
-    """z = H_K ⋯ H_1 x with reflections H_k = I − 2 v_k v_kᵀ / ‖v_k‖²: orthogonal, so ladj = 0."""
-
-    def __init__(self, dim: int, reflections: int, generator: torch.Generator) -> None:
-        super().__init__()
-        self.vectors = nn.Parameter(torch.randn(reflections, dim, generator=generator))
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        for v in self.vectors:
-            x = _reflect(x, v)
-        return x, zeros_ladj(x)
-
-    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        for v in reversed(list(self.vectors)):  # each reflection is its own inverse
-            z = _reflect(z, v)
-        return z, zeros_ladj(z)
-
-
-# -- Sylvester (Householder variant) -------------------------------------------------------------------------
-class Sylvester(Bijection):
-    """x = z + Q R tanh(R̃ Qᵀ z + b) (latent → data), the Householder variant: Q = H_1 ⋯ H_K is a product of
-    reflections (square, M = D), R and R̃ upper triangular with diagonals tanh(·), so R_ii R̃_ii > −1.
-
-    log|det| = Σ_i log(1 + R_ii R̃_ii sech²(t_i)), t = R̃ Qᵀ z + b, by Sylvester's determinant identity.
-    Data → latent: with x̃ = Qᵀx, z̃ = Qᵀz the map is x̃ = z̃ + R tanh(R̃ z̃ + b), upper triangular, so z̃ is
-    found from the last coordinate up, one scalar equation ζ + R_ii tanh(R̃_ii ζ + s_i) = y_i each.
-    """
-
-    def __init__(self, dim: int, reflections: int, generator: torch.Generator) -> None:
-        super().__init__()
-        upper = torch.triu(torch.ones(dim, dim), 1)
-        self.register_buffer("upper_mask", upper)
-        self.vectors = nn.Parameter(torch.randn(reflections, dim, generator=generator))
-        # R small (near identity), R̃ of order one (so R has a gradient), b = 0.
-        self.r_diag = nn.Parameter(0.01 * torch.randn(dim, generator=generator))
-        self.r_upper = nn.Parameter(0.01 * torch.randn(dim, dim, generator=generator) * upper)
-        self.rt_diag = nn.Parameter(torch.randn(dim, generator=generator))
-        self.rt_upper = nn.Parameter(torch.randn(dim, dim, generator=generator) * upper / math.sqrt(dim))
-        self.b = nn.Parameter(torch.zeros(dim))
-
-    def _triangles(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(R, R̃, 1 + R_ii R̃_ii)."""
-        r = self.r_upper * self.upper_mask + torch.diag(torch.tanh(self.r_diag))
-        rt = self.rt_upper * self.upper_mask + torch.diag(torch.tanh(self.rt_diag))
-        return r, rt, _one_plus_tanh_product(self.r_diag, self.rt_diag)
-
-    def _q_t(self, x: Tensor) -> Tensor:
-        """Qᵀ x = H_K ⋯ H_1 x."""
-        for v in self.vectors:
-            x = _reflect(x, v)
-        return x
-
-    def _q(self, x: Tensor) -> Tensor:
-        """Q x = H_1 ⋯ H_K x."""
-        for v in reversed(list(self.vectors)):
-            x = _reflect(x, v)
-        return x
-
-    def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        r, rt, one_plus_rr = self._triangles()
-        zt = self._q_t(z)
-        t = zt @ rt.T + self.b
-        x = self._q(zt + torch.tanh(t) @ r.T)
-        return x, torch.log(_slope(t, one_plus_rr)).sum(-1)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        r, rt, one_plus_rr = self._triangles()
-        xt = self._q_t(x)
-        dim = x.shape[-1]
-        later_z = x.new_zeros(x.shape[0], 0)  # z̃_{i+1..D}, solved already
-        later_t = x.new_zeros(x.shape[0], 0)  # t_{i+1..D}
-        for i in reversed(range(dim)):
-            s = later_z @ rt[i, i + 1:] + self.b[i]
-            y = xt[:, i] - torch.tanh(later_t) @ r[i, i + 1:]
-            zeta = solve_tanh_equation(y, r[i, i], rt[i, i], s, one_plus_rr[i])
-            later_z = torch.cat([zeta.unsqueeze(-1), later_z], dim=-1)
-            later_t = torch.cat([(rt[i, i] * zeta + s).unsqueeze(-1), later_t], dim=-1)
-        return self._q(later_z), -torch.log(_slope(later_t, one_plus_rr)).sum(-1)
-
-
 # -- registration --------------------------------------------------------------------------------------------
-REFLECTIONS = Param("reflections", "int", 2, "how many learnable mirror reflections are chained; D of them can "
-                    "make any rotation or mirroring of D-dimensional space", low=1, high=16)
 _RM2015 = "Rezende & Mohamed 2015, Variational Inference with Normalizing Flows"
-_NUMERICAL_NOTE = ("density needs a numerical inverse: the data → latent direction solves a monotone scalar "
+NUMERICAL_NOTE = ("density needs a numerical inverse: the data → latent direction solves a monotone scalar "
                    f"equation per {{what}} by bracketed Newton ({SOLVER_ITERATIONS} fixed steps, residual below "
                    f"{TOLERANCE:g} in float64, about 1e-6 of the input's size in float32); sampling is closed form")
 
@@ -288,20 +201,12 @@ def _build_radial(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.
     return Radial(shape[0], gen)
 
 
-def _build_householder(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
-    return Householder(shape[0], params["reflections"], gen)
-
-
-def _build_sylvester(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
-    return Sylvester(shape[0], params["reflections"], gen)
-
-
 register(LayerSpec(
     kind="planar", family="rezende-mohamed",
     help="Slides points along a learned direction by a smooth tanh step across a learned line; density needs a solve.",
     builder=_build_planar,
     directions=Directions(forward="numerical", inverse="closed", fast="inverse", tolerance=TOLERANCE,
-                          note=_NUMERICAL_NOTE.format(what="point (for a = wᵀz)")),
+                          note=NUMERICAL_NOTE.format(what="point (for a = wᵀz)")),
     reference=_RM2015,
 ))
 register(LayerSpec(
@@ -311,20 +216,4 @@ register(LayerSpec(
     directions=Directions(note="the paper gives latent → data only; data → latent is closed form too: taking "
                                "norms turns it into a quadratic in the radius, solved with a stable root"),
     reference=_RM2015,
-))
-register(LayerSpec(
-    kind="householder", family="linear",
-    help="A learnable rotation-like map built from mirror reflections; it never changes volumes.",
-    builder=_build_householder, params=(REFLECTIONS,), min_features=2,
-    reference="Tomczak & Welling 2016, Improving Variational Auto-Encoders using Householder Flow",
-))
-register(LayerSpec(
-    kind="sylvester", family="sylvester",
-    help="Like D planar layers at once, their directions set by mirror reflections; the density needs a solve.",
-    builder=_build_sylvester, params=(REFLECTIONS,), min_features=2,
-    directions=Directions(forward="numerical", inverse="closed", fast="inverse", tolerance=TOLERANCE,
-                          note=_NUMERICAL_NOTE.format(what="coordinate, last to first (the map is triangular "
-                                                           "after the rotation Qᵀ)")),
-    reference="van den Berg, Hasenclever, Tomczak & Welling 2018, Sylvester Normalizing Flows for "
-              "Variational Inference",
 ))
