@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from flowlab.presets import load_preset  # noqa: E402
-from flowlab.training.trainer import Trainer  # noqa: E402
+from flowlab.presets import load_preset
+from flowlab.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"10": "presets/10_realnvp_digits.json", "11": "presets/11_glow_digits.json"}

@@ -21,15 +21,14 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from bench_views import grid_via_flow, interleaved
+from torch import nn
 
-from flowlab.targets import build_target  # noqa: E402
-from flowlab.training.settings import TrainSettings  # noqa: E402
-from flowlab.training.trainer import Trainer  # noqa: E402
-from flowlab.training.views import density_grid, model_samples  # noqa: E402
-
-from bench_views import grid_via_flow, interleaved  # noqa: E402  (bench/ is on the path as the script's folder)
+from flowlab.targets import build_target
+from flowlab.training.settings import TrainSettings
+from flowlab.training.trainer import Trainer
+from flowlab.training.views import density_grid, model_samples
 
 STACK = [{"kind": "affine_coupling",
           "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 128, "depth": 2}} for i in range(8)]
@@ -63,8 +62,8 @@ def bare_loop(data: torch.Tensor, seconds: float, device: torch.device) -> float
         x = data[torch.randint(0, len(data), (BATCH,), device=device)]
         ladj = torch.zeros(BATCH, device=device)
         for layer in layers:
-            x, l = layer(x)
-            ladj = ladj + l
+            x, layer_ladj = layer(x)
+            ladj = ladj + layer_ladj
         loss = -(-0.5 * (x * x).sum(1) - 1.8378770664093453 + ladj).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -114,7 +113,7 @@ def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
         session.shutdown()
         raise RuntimeError(f"the training worker did not start: {started[0] if started else 'no reply in 120 s'}")
     session.worker.play()
-    QTimer.singleShot(int(2000), loop.quit)  # warm-up
+    QTimer.singleShot(2000, loop.quit)  # warm-up
     loop.exec()
     step0, snaps0, t0 = progress[-1].step, len(snaps), time.perf_counter()
     view0 = session.worker.view_time_s

@@ -21,10 +21,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
+import torch
 
-from flowlab.flows import build_flow  # noqa: E402
-from flowlab.training.views import density_grid, model_samples  # noqa: E402
+from flowlab.flows import build_flow
+from flowlab.training.views import density_grid, model_samples
 
 STACK = [{"kind": "affine_coupling",
           "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 128, "depth": 2}} for i in range(8)]

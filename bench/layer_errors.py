@@ -12,11 +12,11 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-from torch.func import jacrev  # noqa: E402
+import torch
+from torch.func import jacrev
 
-from flowlab.flows import LAYERS  # noqa: E402
-from tests.flows.cases import cases, randomised_flow, support_sample  # noqa: E402
+from flowlab.flows import LAYERS
+from tests.flows.cases import cases, randomised_flow, support_sample
 
 
 def errors(case) -> tuple[float, float]:

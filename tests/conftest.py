@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 # Small flows are dominated by per-op overhead; extra intra-op threads only add contention (on a loaded 2-core
 # machine, badly so). Benchmarks set their own thread count.

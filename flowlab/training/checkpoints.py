@@ -27,6 +27,6 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
     """Resume ``trainer`` from ``path``; a file for another stack or an unreadable one is a FlowlabError."""
     try:
         state = torch.load(path, map_location=trainer.device, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file becomes one clear message
+    except Exception as e:
         raise FlowlabError(f"{path}: cannot read the weights ({e.__class__.__name__})") from None
     trainer.load_checkpoint(state)

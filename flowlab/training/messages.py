@@ -8,9 +8,10 @@ dispatch on the event's type, never on a message's wording.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class Stop:
     """End the loop; the session frees its model on its own thread and emits :class:`Finished`."""
 
 
-Command = Union[Play, Pause, Step, Reset, ChangeSettings, SetViews, SetImageOptions, Score, Save, Stop]
+Command = Play | Pause | Step | Reset | ChangeSettings | SetViews | SetImageOptions | Score | Save | Stop
 
 # -- events (out) -------------------------------------------------------------------------------------------------
 
@@ -162,4 +163,4 @@ class Finished:
     summary: Mapping[str, Any] = field(default_factory=dict)
 
 
-Event = Union[Ready, Progress, SnapshotReady, RunningChanged, Failure, Saved, Scored, Finished]
+Event = Ready | Progress | SnapshotReady | RunningChanged | Failure | Saved | Scored | Finished

@@ -130,20 +130,20 @@ class Session:
         threads.enter_training_thread()
         try:
             trainer = self._build()
-        except Exception as e:  # noqa: BLE001 - any failure to build is reported, not raised
+        except Exception as e:
             self._emit(Failure("build", str(e)))
             self._emit(Finished(0))
             return
         summary: Mapping[str, Any] = {}
         try:
             self._loop(trainer)
-        except Exception as e:  # noqa: BLE001 - a bug in the loop still ends the session cleanly
+        except Exception as e:
             self._emit(Failure("step", f"the training loop failed: {e}\n{traceback.format_exc(limit=3)}"))
         step = trainer.step
         if self.spec.finish is not None:
             try:
                 summary = dict(self.spec.finish(trainer))
-            except Exception as e:  # noqa: BLE001 - reported; the model is freed all the same
+            except Exception as e:
                 self._emit(Failure("save", str(e)))
         # Free the model here, on the thread that used it, before anyone is told the session is over.
         del trainer
@@ -159,7 +159,7 @@ class Session:
         if spec.weights is not None and Path(spec.weights).exists():
             try:
                 load_checkpoint(trainer, spec.weights)
-            except Exception as e:  # noqa: BLE001 - fresh weights instead, and say why
+            except Exception as e:
                 trainer.reset_weights()  # nothing half-loaded survives
                 message = f"Saved weights not loaded: {e}"
                 notes.append(message)
@@ -222,7 +222,7 @@ class Session:
                     self._pause()
                     self._emit(Failure("diverged", str(e)))
                     want_snapshot = True
-                except Exception as e:  # noqa: BLE001 - report, pause, keep the session alive
+                except Exception as e:
                     self._pause()
                     self._emit(Failure("step", f"training step failed: {e}\n{traceback.format_exc(limit=3)}"))
                     want_snapshot = True
@@ -244,7 +244,7 @@ class Session:
         elif isinstance(command, ChangeSettings):
             try:
                 trainer.update_settings(**command.changes)
-            except Exception as e:  # noqa: BLE001 - a refused change is reported, training goes on
+            except Exception as e:
                 self._emit(Failure("settings", str(e)))
         elif isinstance(command, Score):
             self._score(trainer, command)
@@ -252,7 +252,7 @@ class Session:
         elif isinstance(command, Save):
             try:
                 save_checkpoint(trainer, command.path)
-            except Exception as e:  # noqa: BLE001 - reported; training goes on
+            except Exception as e:
                 self._emit(Failure("save", f"could not save the weights to {command.path}: {e}"))
             else:
                 self._emit(Saved(Path(command.path)))
@@ -278,7 +278,7 @@ class Session:
                 views.offer(trainer.flow, trainer.step, full=full)
             else:
                 self._emit(SnapshotReady(maker.make(trainer.flow, trainer.step, full=full)))
-        except Exception as e:  # noqa: BLE001 - a view failing must not stop training
+        except Exception as e:
             self._emit(Failure("views", f"could not compute the views: {e}"))
         self.view_time_s += time.perf_counter() - start
 
@@ -293,7 +293,7 @@ class Session:
                 self._test_scores = kept
             result = score_image(trainer.flow, trainer.target, trainer.settings.n_test, trainer.step,
                                  command.image, command.test_index, test_bpd=kept[2])
-        except Exception as e:  # noqa: BLE001 - told to the scoring panel; training goes on
+        except Exception as e:
             self._emit(Failure("score", str(e)))
         else:
             self._emit(Scored(result))

@@ -105,13 +105,13 @@ class BrushItem(pg.ImageItem):
         self.updateImage()
 
     # -- mouse (pyqtgraph's scene events, in this item's pixel coordinates) ----------------------------------------
-    def hoverEvent(self, ev) -> None:  # noqa: N802, ANN001 - pyqtgraph's name
+    def hoverEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph's name
         if not ev.isExit():
             for button in (Qt.LeftButton, Qt.RightButton):
                 ev.acceptDrags(button)
                 ev.acceptClicks(button)
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802, ANN001
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802
         if ev.button() not in (Qt.LeftButton, Qt.RightButton):
             ev.ignore()
             return
@@ -120,7 +120,7 @@ class BrushItem(pg.ImageItem):
         self.stroke_to(ev.pos().y(), ev.pos().x(), self._erase_for(ev))
         self.end_stroke()
 
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802, ANN001
+    def mouseDragEvent(self, ev) -> None:  # noqa: N802
         if ev.button() not in (Qt.LeftButton, Qt.RightButton):
             ev.ignore()
             return
@@ -135,7 +135,7 @@ class BrushItem(pg.ImageItem):
         if ev.isFinish():
             self.end_stroke()
 
-    def _erase_for(self, ev) -> bool:  # noqa: ANN001
+    def _erase_for(self, ev) -> bool:
         return self.erase or ev.button() == Qt.RightButton
 
 
@@ -147,16 +147,16 @@ class _PointsBox(pg.ViewBox):
         self.canvas: PaintCanvas | None = None  # set once the canvas is built around it
         self.setMouseEnabled(False, False)
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802, ANN001 - pyqtgraph's name
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - pyqtgraph's name
         self._points(ev, spray=False)
 
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802, ANN001
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
         self._points(ev, spray=True)
 
-    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802, ANN001
+    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802
         ev.ignore()
 
-    def _points(self, ev, spray: bool) -> None:  # noqa: ANN001
+    def _points(self, ev, spray: bool) -> None:
         if self.canvas is None or self.canvas.mode != "points" or ev.button() not in (Qt.LeftButton, Qt.RightButton):
             ev.ignore()
             return

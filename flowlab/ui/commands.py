@@ -9,7 +9,8 @@ window, the stack panel and the stack model make edits through.
 from __future__ import annotations
 
 import time
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
@@ -28,7 +29,7 @@ class _Mergeable(QUndoCommand):
         self.merge_key = merge_key
         self.when = time.monotonic()
 
-    def id(self) -> int:  # noqa: A003 - Qt's name
+    def id(self) -> int:
         return self.ID if self.merge_key is not None else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name

@@ -19,8 +19,24 @@ from flowlab.document import Document
 from flowlab.errors import FlowlabError
 from flowlab.targets import TARGETS
 from flowlab.training.checkpoints import weights_path_for
-from flowlab.training.messages import (ChangeSettings, Command, Event, Failure, Pause, Play, Progress, Ready, Reset,
-                                       RunningChanged, Save, Saved, Score, SetViews, SnapshotReady, Step)
+from flowlab.training.messages import (
+    ChangeSettings,
+    Command,
+    Event,
+    Failure,
+    Pause,
+    Play,
+    Progress,
+    Ready,
+    Reset,
+    RunningChanged,
+    Save,
+    Saved,
+    Score,
+    SetViews,
+    SnapshotReady,
+    Step,
+)
 from flowlab.training.session import SessionSpec
 from flowlab.training.settings import TrainSettings, live_settings
 from flowlab.ui.status import StatusLine
@@ -66,7 +82,7 @@ class SessionController(QObject):
         return None if r is None or r.images else r.entropy
 
     @property
-    def latest(self):  # noqa: ANN201 - a Snapshot or None
+    def latest(self):
         return self.docks.latest
 
     def latest_samples(self) -> np.ndarray | None:

@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.step_action.setEnabled(valid)
 
     # -- actions and menus --------------------------------------------------------------------------------------
-    def _action(self, text: str, keys: QKeySequence | QKeySequence.StandardKey | str | None, slot,  # noqa: ANN001
+    def _action(self, text: str, keys: QKeySequence | QKeySequence.StandardKey | str | None, slot,
                 tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
         a = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
         if keys is not None:
@@ -209,17 +209,17 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._fit_side_docks)
         self.docks.restore(s)
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if self.files.preset_file(event.mimeData().urls()):
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
         path = self.files.preset_file(event.mimeData().urls())
         if path:
             event.acceptProposedAction()
             self.files.open_path(path)
 
-    def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt's name
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if not self.files.keep_or_discard_edits():
             event.ignore()
             return

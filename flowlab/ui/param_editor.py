@@ -4,11 +4,23 @@ boxes and combo boxes with the registry's ranges and help as tooltips."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
-                               QLabel, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from flowlab.params import Param
 
@@ -164,7 +176,7 @@ class LayerEditor(QWidget):
             return
         spec = LAYERS[entry["kind"]]
         self.title.setText(f"{row + 1}. {spec.kind}  —  {spec.family}")
-        d = spec.directions
+        d = spec.directions_for(entry.get("params", {}))  # some depend on the parameters (an IAF spline)
         extra = f"\nDensity: {d.forward}; sampling: {d.inverse}." + (f" {d.note}" if d.note else "")
         self.help.setText(spec.help + extra + (f"\n{spec.reference}" if spec.reference else ""))
         self.problem.setText(f"⚠ {problem}" if problem else "")

@@ -33,7 +33,7 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
     window.show()
     deadline = time.monotonic() + timeout_s
 
-    def wait(condition) -> None:  # noqa: ANN001
+    def wait(condition) -> None:
         while not condition():
             if time.monotonic() > deadline:
                 window.close()

@@ -16,7 +16,7 @@ from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelInde
 from PySide6.QtGui import QColor
 
 from flowlab.document import Document, LayerEntry
-from flowlab.flows import LAYERS
+from flowlab.flows import LAYERS, layer_summary
 
 KIND_MIME = "application/x-flowlab-layer-kind"
 ROWS_MIME = "application/x-flowlab-layer-rows"
@@ -49,7 +49,7 @@ class StackModel(QAbstractListModel):
     ProblemRole = Qt.UserRole + 1
     ShapeRole = Qt.UserRole + 2  # the shape the layer hands on (a tuple), None where it is invalid
 
-    def __init__(self, doc: Document, edits: StackEdits | None = None, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, doc: Document, edits: StackEdits | None = None, parent=None) -> None:
         super().__init__(parent)
         self.doc, self.edits = doc, edits
         self._shown: tuple[dict[int, str], list[Any]] = ({}, [])  # problems and shapes as last shown
@@ -140,7 +140,8 @@ class StackModel(QAbstractListModel):
             return base
         return base | Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled | Qt.ItemIsUserCheckable
 
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.EditRole) -> bool:
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,  # noqa: N802 - Qt's name
+                role: int = Qt.EditRole) -> bool:
         # The checkbox: handed to the editor (an undoable command), never changed here.
         if role == Qt.CheckStateRole and index.isValid() and self.edits is not None:
             checked = value if isinstance(value, bool) else Qt.CheckState(value) == Qt.Checked
@@ -163,10 +164,10 @@ class StackModel(QAbstractListModel):
         mime.setData(ROWS_MIME, QByteArray(json.dumps(rows).encode()))
         return mime
 
-    def canDropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001, N802
+    def canDropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: N802
         return data.hasFormat(ROWS_MIME) or data.hasFormat(KIND_MIME)
 
-    def dropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: ANN001, N802
+    def dropMimeData(self, data: QMimeData, action, row: int, column: int, parent) -> bool:  # noqa: N802
         """A palette kind inserts a new layer at ``row``; a row from this list moves there. Both undoable.
 
         Returns False for a handled move: the editor has moved the row already, and True would make the view
@@ -209,15 +210,6 @@ class StackModel(QAbstractListModel):
 
 
 def _summary(entry: LayerEntry) -> str:
-    """A few key parameters shown beside the kind, e.g. ' · alternating, flip'."""
-    p = entry.params
-    bits = []
-    if "mask" in p:
-        bits.append(str(p["mask"]))
-    if p.get("flip"):
-        bits.append("flip")
-    if "bins" in p:
-        bits.append(f"{p['bins']} bins")
-    if "hidden" in p:
-        bits.append(f"{p['hidden']}×{p.get('depth', '')}")
-    return f" · {', '.join(bits)}" if bits else ""
+    """A few key parameters shown beside the kind, e.g. ' · alternating, flip' (the registry's summary)."""
+    text = layer_summary(entry.to_dict())
+    return f" · {text}" if text else ""

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QGridLayout, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QGridLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from flowlab.flows import LAYERS
 from flowlab.ui.commands import Editor
@@ -31,10 +42,10 @@ class Palette(QListWidget):
             self.addItem(item)
         self.itemActivated.connect(lambda it: self.add_requested.emit(it.data(Qt.UserRole)))
 
-    def mimeTypes(self) -> list[str]:
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt's name
         return [KIND_MIME]
 
-    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
+    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:  # noqa: N802 - Qt's name
         mime = QMimeData()
         if items:
             mime.setData(KIND_MIME, QByteArray(items[0].data(Qt.UserRole).encode()))

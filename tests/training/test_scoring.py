@@ -101,9 +101,8 @@ def test_the_verdict_reads_plainly() -> None:
 
 
 def test_kept_test_set_scores_give_the_same_result_as_a_fresh_pass() -> None:
-    from flowlab.training.scoring import score_image, test_set_bpd
-
     from flowlab.targets import build_target
+    from flowlab.training.scoring import score_image, test_set_bpd
     from flowlab.training.settings import TrainSettings
     from flowlab.training.trainer import Trainer
 

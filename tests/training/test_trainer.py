@@ -77,7 +77,7 @@ def test_cosine_schedule_decays_the_rate() -> None:
     rates = [t.train_step().learning_rate for _ in range(25)]
     assert rates[0] == pytest.approx(1e-3)
     assert rates[20] == pytest.approx(1e-5) and rates[24] == pytest.approx(1e-5)
-    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
 
 
 def test_a_nan_rolls_back_to_the_last_good_weights_and_says_why() -> None:

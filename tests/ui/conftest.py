@@ -40,7 +40,7 @@ def questions(monkeypatch) -> list[str]:
 
     asked = Asked()
 
-    def ask(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def ask(*a, **k):
         asked.append(a[2] if len(a) > 2 else str(a))
         return asked.answer
 

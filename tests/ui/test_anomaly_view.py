@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("PySide6")
 
 
-from flowlab.training.messages import Score, Scored  # noqa: E402
-from flowlab.training.scoring import ImageScore  # noqa: E402
-from tests.ui.test_image_drawing import drag  # noqa: E402
+from flowlab.training.messages import Score, Scored
+from flowlab.training.scoring import ImageScore
+from tests.ui.test_image_drawing import drag
 
 NUMBER = re.compile(r"\d+\.\d+ bits/dim")
 
@@ -28,7 +28,8 @@ def test_draw_score_and_compare_with_the_test_set(qtbot, window) -> None:
     window.files.open_builtin("realnvp_digits")
     qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
     window.controller.toggle_play()
-    qtbot.waitUntil(lambda: window.controller.last_progress is not None and window.controller.last_progress.step >= 10, timeout=60000)
+    c = window.controller
+    qtbot.waitUntil(lambda: c.last_progress is not None and c.last_progress.step >= 10, timeout=60000)
     window.controller.toggle_play()
     view = window.docks.views["anomaly"]
     window.docks.docks["anomaly"].raise_()

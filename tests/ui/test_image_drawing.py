@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from flowlab.targets import build_target  # noqa: E402
-from flowlab.ui.canvas import ImageCanvas  # noqa: E402
-from flowlab.ui.canvas_dialogs import DrawImagesDialog  # noqa: E402
-from flowlab.ui.target_panel import TargetPanel  # noqa: E402
+from flowlab.targets import build_target
+from flowlab.ui.canvas import ImageCanvas
+from flowlab.ui.canvas_dialogs import DrawImagesDialog
+from flowlab.ui.target_panel import TargetPanel
 
 MOVE_MS = 15
 
@@ -124,7 +124,7 @@ def drive_modal(qtbot, action: Callable, kind: type = DrawImagesDialog) -> list[
         try:
             qtbot.waitExposed(dialog)
             action(dialog)
-        except BaseException as e:  # noqa: BLE001 - reported by the test after exec() returns
+        except BaseException as e:
             errors.append(e)
         finally:
             if dialog.isVisible():

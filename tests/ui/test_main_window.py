@@ -10,17 +10,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from flowlab.presets import load_preset  # noqa: E402
-from flowlab.training.messages import Saved, SnapshotReady  # noqa: E402
-from flowlab.presets.builtin import builtin_paths  # noqa: E402
-from flowlab.ui.main_window import MainWindow  # noqa: E402
-
-
-
-
+from flowlab.presets import load_preset
+from flowlab.presets.builtin import builtin_paths
+from flowlab.training.messages import Saved, SnapshotReady
+from flowlab.ui.main_window import MainWindow
 
 
 def _step(w: MainWindow) -> int:
@@ -66,8 +62,9 @@ def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) ->
         qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
         first = window.controller.latest
         _train(qtbot, window, 5)
-        qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest is not first
-                        and window.controller.latest.step >= 5, timeout=30000)
+        qtbot.waitUntil(lambda first=first: window.controller.latest is not None
+                        and window.controller.latest is not first and window.controller.latest.step >= 5,
+                        timeout=30000)
         assert not warnings, warnings
 
 
@@ -217,7 +214,8 @@ def test_image_preset_shows_samples_reconstructions_and_interpolation(qtbot, win
                     timeout=30000)
     assert view.items["samples"].image is not None
     view.temperature.setValue(50)  # the slider reaches the worker's snapshots
-    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.temperature == 0.5, timeout=20000)
+    c = window.controller
+    qtbot.waitUntil(lambda: c.latest is not None and c.latest.temperature == 0.5, timeout=20000)
     seen = []
     window.controller.session.event.connect(lambda e: seen.append(e.snapshot) if isinstance(e, SnapshotReady)
                                  and e.snapshot.image_reconstructions is not None else None)
@@ -273,7 +271,8 @@ def test_reset_weights_keeps_the_entropy_line(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
     floor = window.docks.views["curves"].floor
     entropy = build_target(window.doc.target_config()).entropy().value
-    assert window.controller.entropy == pytest.approx(entropy, abs=0.05) and window.controller.entropy == window.controller.last_ready.entropy
+    c = window.controller
+    assert c.entropy == pytest.approx(entropy, abs=0.05) and c.entropy == c.last_ready.entropy
     assert floor.isVisible() and floor.value() == pytest.approx(window.controller.entropy)
     _train(qtbot, window, 5)
     window.controller.reset_weights()

@@ -7,14 +7,12 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
 
-from flowlab.ui import controller, main_window  # noqa: E402
-from flowlab.ui.main_window import MainWindow  # noqa: E402
-from tests.ui.conftest import open_window  # noqa: E402
-
-
+from flowlab.ui import controller, main_window
+from flowlab.ui.main_window import MainWindow
+from tests.ui.conftest import open_window
 
 
 @pytest.fixture
@@ -58,7 +56,7 @@ def test_repeated_undo_restarts_once_and_invalid_marks_are_immediate(qtbot, wind
     window.panels.layer_editor.form.editors["mask"].setCurrentText("checkerboard")  # invalid on 2-D data
     assert not window.play_action.isEnabled() and "layer 1" in window.status.step.text()  # before any restart
     assert window.doc.problems.get(0) is not None
-    qtbot.waitUntil(lambda: window.controller.session is None, timeout=3000)  # an invalid stack: stopped, nothing started
+    qtbot.waitUntil(lambda: window.controller.session is None, timeout=3000)  # invalid: stopped, nothing started
     assert len(starts) == 1
     for _ in range(3):
         window.panels.stack_panel.delete()
@@ -106,7 +104,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
                 continue
             done.add(key)
             window.docks.docks[key].raise_()
-            qtbot.waitUntil(lambda: view.isVisible() and view.graphics.width() > 50, timeout=5000)
+            qtbot.waitUntil(lambda view=view: view.isVisible() and view.graphics.width() > 50, timeout=5000)
             button = view.export_button
             assert button.isVisible() and button.menu() is view.export_menu
             assert view.rect().contains(button.geometry()) and button.x() > view.width() / 2  # top right corner
@@ -152,7 +150,8 @@ def test_closed_svg_paths_are_rewritten_for_pyqtgraphs_exporter() -> None:
 
 def _train(qtbot, w: MainWindow, steps: int) -> None:
     w.controller.toggle_play()
-    qtbot.waitUntil(lambda: w.controller.last_progress is not None and w.controller.last_progress.step >= steps, timeout=60000)
+    c = w.controller
+    qtbot.waitUntil(lambda: c.last_progress is not None and c.last_progress.step >= steps, timeout=60000)
     w.controller.toggle_play()
     qtbot.waitUntil(lambda: not w.controller.running, timeout=5000)
 
@@ -219,8 +218,9 @@ def test_a_preset_finds_its_picture_beside_it_from_another_folder(qtbot, window,
     assert window.doc.target["kind"] == "picture" and not warnings
     assert str(folder / "pic.png") in window.panels.target_panel.help.text()  # the panel names the file in use
     qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
-    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.model_samples is not None, timeout=20000)
-    assert window.controller.session.spec.target == window.doc.target_config() and window.controller.latest.model_samples.shape[1] == 2
+    c = window.controller
+    qtbot.waitUntil(lambda: c.latest is not None and c.latest.model_samples is not None, timeout=20000)
+    assert c.session.spec.target == window.doc.target_config() and c.latest.model_samples.shape[1] == 2
     window.files.save()  # Save: back to the same file, the path still relative
     assert json.loads((folder / "p.json").read_text())["target"]["data"]["path"] == "pic.png"
 
@@ -266,7 +266,8 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
 
     def labels() -> list[str]:
         view = window.panels.stack_panel.view
-        return [view.model().data(window.panels.stack_panel.model.index(r), Qt.DisplayRole) for r in range(len(window.doc.stack))]
+        model = window.panels.stack_panel.model
+        return [view.model().data(model.index(r), Qt.DisplayRole) for r in range(len(window.doc.stack))]
 
     assert not any("→" in text for text in labels())  # 2-D moons: nothing changes shape
     from flowlab.flows import stack_shapes
@@ -274,9 +275,10 @@ def test_the_stack_shows_shapes_after_a_target_change(qtbot, window) -> None:
     window.files.open_builtin("realnvp_digits")  # 8×8 digits: every row says what it hands on
     shapes = stack_shapes(window.doc.layers(), (1, 8, 8))
     assert (1, 8, 8) in shapes and len(set(shapes)) > 1  # the preset reshapes (squeeze, factor-out)
-    for text, shape in zip(labels(), shapes):
+    for text, shape in zip(labels(), shapes, strict=True):
         assert text.endswith("→ " + "×".join(map(str, shape))), text
-    window.panels.target_panel.combo.setCurrentIndex(window.panels.target_panel.combo.findData("moons"))  # back to 2-D data
+    combo = window.panels.target_panel.combo
+    combo.setCurrentIndex(combo.findData("moons"))  # back to 2-D data
     valid = [r for r in range(len(window.doc.stack)) if window.doc.problems.get(r) is None]
     assert valid and all(window.doc.shapes[r] == (2,) for r in valid)  # recomputed for the new target
     assert not any("→" in text for text in labels())

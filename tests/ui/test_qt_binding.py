@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt  # noqa: E402
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 
-from flowlab.document import Document, LayerEntry  # noqa: E402
-from flowlab.ui.stack_model import StackModel  # noqa: E402
+from flowlab.document import Document, LayerEntry
+from flowlab.ui.stack_model import StackModel
 
 
 def test_model_data_called_from_qt_keeps_none_alive(qtbot) -> None:

@@ -12,18 +12,18 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
+import torch
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFileDialog
 
-from flowlab.targets import TARGETS, build_target  # noqa: E402
-from flowlab.targets.user_data import shipped_pictures  # noqa: E402
-from flowlab.ui.canvas import BOUNDS, GRID, SPRAY, PaintCanvas  # noqa: E402
-from flowlab.ui.canvas_dialogs import DrawDialog  # noqa: E402
-from flowlab.ui.target_panel import TargetPanel  # noqa: E402
-from tests.ui.test_image_drawing import drive_modal  # noqa: E402
+from flowlab.targets import TARGETS, build_target
+from flowlab.targets.user_data import shipped_pictures
+from flowlab.ui.canvas import BOUNDS, GRID, SPRAY, PaintCanvas
+from flowlab.ui.canvas_dialogs import DrawDialog
+from flowlab.ui.target_panel import TargetPanel
+from tests.ui.test_image_drawing import drive_modal
 
 MOVE_MS = 15  # pyqtgraph's scene drops mouse moves faster than 100 Hz
 
@@ -174,7 +174,7 @@ def test_image_data_offers_an_idx_file_and_a_folder_from_the_registry(panel, mon
     idx = _idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, size=(20, 6, 6)))
     asked: list[str] = []
 
-    def open_file(parent, caption, start, pattern):  # noqa: ANN001
+    def open_file(parent, caption, start, pattern):
         asked.append(pattern)
         return str(idx), ""
 
@@ -258,7 +258,8 @@ def test_points_file_button_and_sample_export(qtbot, window, monkeypatch, tmp_pa
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(data), ""))
     window.panels.target_panel.source_button("file_points").click()
     assert window.doc.target["kind"] == "file_points"
-    qtbot.waitUntil(lambda: window.controller.latest is not None and window.controller.latest.model_samples is not None, timeout=20000)
+    c = window.controller
+    qtbot.waitUntil(lambda: c.latest is not None and c.latest.model_samples is not None, timeout=20000)
     assert window.files.export_samples(tmp_path / "s.csv") and window.files.export_samples(tmp_path / "s.npy")
     from_csv = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     from_npy = np.load(tmp_path / "s.npy")

@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtGui import QUndoStack  # noqa: E402
+from PySide6.QtGui import QUndoStack
 
-from flowlab.document import Document, LayerEntry  # noqa: E402
-from flowlab.presets.builtin import load_builtin  # noqa: E402
-from flowlab.ui import commands  # noqa: E402
-from flowlab.ui.commands import Editor  # noqa: E402
+from flowlab.document import Document, LayerEntry
+from flowlab.presets.builtin import load_builtin
+from flowlab.ui import commands
+from flowlab.ui.commands import Editor
 
 DRAWN = {"kind": "points", "params": {"jitter": 0.2},
          "data": {"points": [[0.0, 0.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 0.5]]}}

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from flowlab.ui.main_window import MainWindow  # noqa: E402
-from flowlab.ui.views import VIEWS, data_kind  # noqa: E402
+from flowlab.ui.main_window import MainWindow
+from flowlab.ui.views import VIEWS, data_kind
 
 SHOWN = {
     "2d": {"density", "samples", "latent", "warp", "layers", "curves"},
@@ -106,7 +106,7 @@ def test_closed_views_stay_closed_after_a_restart(qtbot, window) -> None:
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.controller.session is not None and again.controller.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.controller.last_ready is not None, timeout=30000)
     try:
         assert again.docks.closed == {"latent"}
         assert again.docks.docks["latent"].isHidden()
@@ -125,7 +125,7 @@ def test_a_layout_saved_before_the_rule_keeps_the_users_closed_docks(qtbot, wind
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    qtbot.waitUntil(lambda: again.controller.session is not None and again.controller.last_ready is not None, timeout=30000)
+    qtbot.waitUntil(lambda: again.controller.last_ready is not None, timeout=30000)
     try:
         assert again.docks.closed == {"warp"} and again.docks.docks["warp"].isHidden()
         assert _shown(again) == SHOWN["2d"] - {"warp"}

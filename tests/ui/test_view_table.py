@@ -7,14 +7,14 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-import numpy as np  # noqa: E402
-from PySide6.QtWidgets import QDockWidget  # noqa: E402
+import numpy as np
+from PySide6.QtWidgets import QDockWidget
 
-from flowlab.training.messages import Failure, Progress, Ready, Score, Scored, SetImageOptions  # noqa: E402
-from flowlab.training.views import ALL_VIEWS, Snapshot  # noqa: E402
-from flowlab.ui.views import table  # noqa: E402
-from flowlab.ui.views.base import DATA_KINDS, View, ViewContext  # noqa: E402
-from flowlab.ui.views.table import VIEWS, ViewRow  # noqa: E402
+from flowlab.training.messages import Failure, Progress, Ready, Score, Scored, SetImageOptions
+from flowlab.training.views import ALL_VIEWS, Snapshot
+from flowlab.ui.views import table
+from flowlab.ui.views.base import DATA_KINDS, View, ViewContext
+from flowlab.ui.views.table import VIEWS, ViewRow
 
 
 def test_every_row_is_a_view_with_a_known_snapshot_part() -> None:
@@ -74,7 +74,7 @@ class _ProbeView(View):
     def update_snapshot(self, snap: Snapshot) -> None:
         self.snapshots.append(snap)
 
-    def handle_event(self, event) -> None:  # noqa: ANN001
+    def handle_event(self, event) -> None:
         self.events.append(event)
 
 

@@ -8,13 +8,16 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QPoint, QRectF  # noqa: E402
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QRectF
 
-from flowlab.training.messages import Scored  # noqa: E402
-from flowlab.training.scoring import ImageScore  # noqa: E402
-from flowlab.training.messages import Progress, Ready  # noqa: E402
-from flowlab.ui.views import AnomalyView, DensityView, View, ViewContext  # noqa: E402
+from flowlab.training.messages import (
+    Progress,
+    Ready,
+    Scored,
+)
+from flowlab.training.scoring import ImageScore
+from flowlab.ui.views import AnomalyView, DensityView, View, ViewContext
 
 LONG_DEVICE = "CUDA: NVIDIA GeForce RTX 4090 Laptop GPU"
 

@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-import shiboken6  # noqa: E402
-from PySide6.QtCore import QObject, Qt, Slot  # noqa: E402
+import shiboken6
+from PySide6.QtCore import QObject, Qt, Slot
 
-from flowlab.training import session as session_module  # noqa: E402
-from flowlab.training.messages import (  # noqa: E402
+from flowlab.training import session as session_module
+from flowlab.training.messages import (
     ChangeSettings,
     Failure,
     Finished,
@@ -28,9 +28,9 @@ from flowlab.training.messages import (  # noqa: E402
     SnapshotReady,
     Step,
 )
-from flowlab.training.session import SessionSpec  # noqa: E402
-from flowlab.training.settings import TrainSettings  # noqa: E402
-from flowlab.ui.worker import SessionWorker  # noqa: E402
+from flowlab.training.session import SessionSpec
+from flowlab.training.settings import TrainSettings
+from flowlab.ui.worker import SessionWorker
 
 STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
          for i in range(4)]

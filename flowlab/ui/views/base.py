@@ -226,7 +226,7 @@ class View(QWidget):
         offset = self.graphics.viewport().mapTo(self, QPoint(0, 0))
         rects: list[QRectF] = []
 
-        def add(item, inset: float = 0.0) -> None:  # noqa: ANN001 - any QGraphicsItem
+        def add(item, inset: float = 0.0) -> None:
             if item is None or not item.isVisible():
                 return
             r = QRectF(self.graphics.mapFromScene(item.sceneBoundingRect()).boundingRect())
