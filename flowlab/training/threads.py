@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -63,3 +65,18 @@ def enter_training_thread() -> None:
 def enter_view_thread() -> None:
     """Apply the policy to the calling thread, the one that computes views beside training."""
     torch.set_num_threads(_policy.views if _policy is not None else 1)
+
+
+@contextmanager
+def intra_op(count: int | None) -> Iterator[None]:
+    """Run a block with ``count`` torch intra-op threads on the calling thread, then restore its count (views made
+    on the training thread itself, on a machine with no spare core). ``None`` changes nothing."""
+    if not count:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -17,6 +17,7 @@ from torch import Tensor
 from flowlab.flows import Flow
 from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
+from flowlab.training import threads
 
 Bounds = tuple[float, float, float, float]
 
@@ -245,16 +246,11 @@ class SnapshotMaker:
         start = time.perf_counter()
         was_training = flow.training
         flow.eval()
-        train_threads = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
         try:
-            with torch.inference_mode():
+            with threads.intra_op(self.threads), torch.inference_mode():
                 snap = self._compute(flow, step, full or self._count == 0)
         finally:
             flow.train(was_training)
-            if self.threads:
-                torch.set_num_threads(train_threads)
         self._count += 1
         cost = time.perf_counter() - start
         self._due = time.perf_counter() + max(self.min_interval, cost * (1.0 - self.budget) / self.budget)
