@@ -90,41 +90,53 @@ def engine_headless(target, seconds: float, device: str, compile: bool = False) 
 
 
 def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
+    """The window's way: a Session on its QThread (``SessionWorker``), views computed and delivered as events."""
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-    from flowlab.ui.worker import TrainingSession
+    from flowlab.training import threads
+    from flowlab.training.messages import Failure, Play, Progress, Ready, SnapshotReady
+    from flowlab.training.session import SessionSpec
+    from flowlab.ui.worker import SessionWorker
 
     app = QCoreApplication.instance() or QCoreApplication([])
+    threads.configure(interactive=True)
     settings = TrainSettings(batch_size=BATCH, device=device, eval_every=10**6, n_train=20000, n_test=5000)
-    session = TrainingSession(lambda: Trainer(STACK, target, settings))
-    progress, snaps = [], []
-    session.worker.progress.connect(progress.append)
-    session.worker.snapshot.connect(snaps.append)
+    worker = SessionWorker(SessionSpec(STACK, {"kind": "moons", "params": {}, "data": {}}, settings))
+    progress, snaps, started = [], [], []  # ``started``: Ready or a build Failure, polled (a quit() that reaches
+    # the loop before exec() is lost, and the bench then hung for good)
+
+    def on_event(event) -> None:
+        if isinstance(event, Progress):
+            progress.append(event)
+        elif isinstance(event, SnapshotReady):
+            snaps.append(event.snapshot)
+        elif isinstance(event, (Ready, Failure)):
+            started.append(event)
+
+    worker.event.connect(on_event)
     loop = QEventLoop()
-    started: list = []  # the worker's ``ready`` (or ``failed``) payload; polled, since a quit() that reaches the
-    session.worker.ready.connect(started.append)  # loop before exec() is lost (the bench then hung for good)
-    session.worker.failed.connect(started.append)
-    session.start()
+    worker.start()
     deadline = time.perf_counter() + 120
     while not started and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.01)
-    if not started or isinstance(started[0], str):
-        session.shutdown()
-        raise RuntimeError(f"the training worker did not start: {started[0] if started else 'no reply in 120 s'}")
-    session.worker.play()
+    if not started or isinstance(started[0], Failure):
+        worker.shutdown()
+        raise RuntimeError(f"the session did not start: {started[0] if started else 'no reply in 120 s'}")
+    worker.send(Play())
     QTimer.singleShot(2000, loop.quit)  # warm-up
     loop.exec()
     step0, snaps0, t0 = progress[-1].step, len(snaps), time.perf_counter()
-    view0 = session.worker.view_time_s
+    view0 = worker.view_time_s
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
     elapsed = time.perf_counter() - t0
     steps = progress[-1].step - step0
     window = snaps[snaps0:]
-    session.shutdown()
+    view_share = (worker.view_time_s - view0) / elapsed
+    worker.shutdown()
     app.processEvents()
-    return {"steps_per_s": steps / elapsed, "view_share": (session.worker.view_time_s - view0) / elapsed,
+    return {"steps_per_s": steps / elapsed, "view_share": view_share,
             "view_thread_share": sum(s.cost_s for s in window) / elapsed,
             "heatmaps_per_s": sum(1 for s in window if s.density is not None) / elapsed}
 

@@ -46,6 +46,11 @@ class SessionWorker(QObject):
         """Whether training is asked to run (the UI's view of it follows ``RunningChanged`` events)."""
         return self._session.running
 
+    @property
+    def view_time_s(self) -> float:
+        """Seconds the training thread has spent on views so far (copies of the weights, or snapshots)."""
+        return self._session.view_time_s
+
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop the loop and wait for its thread; True if it ended in time. The worker then deletes itself (later,
         from the event loop); if the loop is still busy, only once its thread has finished, never before."""
