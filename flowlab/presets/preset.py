@@ -22,7 +22,6 @@ from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError, StackError
 from flowlab.flows import validate_stack
 from flowlab.targets import TARGETS, Target, TargetError, build_target
-from flowlab.targets.user_data import shipped_pictures
 from flowlab.training.settings import TrainSettings
 
 SCHEMA_VERSION = 1
@@ -107,8 +106,10 @@ def _with_path(target: Mapping[str, Any], path: str) -> dict[str, Any]:
 
 
 def _is_shipped_name(target: Mapping[str, Any], raw: str) -> bool:
-    """A bare shipped picture name ("smiley"), which needs no folder at all."""
-    return target.get("kind") == "picture" and raw in shipped_pictures() and not Path(raw).exists()
+    """A bare name of a file flowlab ships for this kind ("smiley"), which needs no folder at all."""
+    spec = TARGETS.get(target.get("kind"))  # type: ignore[arg-type]
+    shipped = spec.source.shipped if spec is not None and spec.source is not None else None
+    return shipped is not None and raw in shipped() and not Path(raw).exists()
 
 
 def resolve_paths(target: Mapping[str, Any], folder: str | os.PathLike) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -138,13 +139,15 @@ TargetBuilder = Callable[[Mapping[str, Any], Mapping[str, Any]], Target]
 class DataSource:
     """How a user points a target at its data, ``data["path"]``: a file picked with the file-dialog filter
     ``pattern`` (such as ``"Pictures (*.png *.jpg)"``), or a folder. ``title`` names it where it is offered; kinds
-    sharing a ``group`` are offered together; ``start`` is the folder the dialog opens in ("" = the last one)."""
+    sharing a ``group`` are offered together; ``start`` is the folder the dialog opens in ("" = the last one);
+    ``shipped`` lists files that come with flowlab by bare name (a preset may say ``"smiley"``, no folder)."""
 
     title: str
     pattern: str = ""
     folder: bool = False
     group: str = ""
     start: str = ""
+    shipped: Callable[[], Mapping[str, Path]] | None = None
 
     def __post_init__(self) -> None:
         if self.folder == bool(self.pattern):

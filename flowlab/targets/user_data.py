@@ -367,7 +367,7 @@ register_target(TargetSpec(
             Param("gamma", "float", 1.0, "raise each pixel's mass to this power; above 1 sharpens, below 1 "
                   "evens out", low=0.1, high=10.0, log_scale=True)),
     source=DataSource("Picture", pattern="Pictures (*.png *.jpg *.jpeg)",
-                      start=str(_PICTURES_DIR) if _PICTURES_DIR.is_dir() else ""),
+                      start=str(_PICTURES_DIR) if _PICTURES_DIR.is_dir() else "", shipped=shipped_pictures),
 ))
 register_target(TargetSpec(
     kind="file_points", family="user",
