@@ -29,11 +29,9 @@ from flowlab.training.messages import (
 )
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
-
-STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
-         for i in range(4)]
-MOONS = {"kind": "moons", "params": {}, "data": {}}
-SMALL = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")
+from tests.training.toy import MOONS
+from tests.training.toy import SMALL_SETTINGS as SMALL
+from tests.training.toy import SMALL_STACK as STACK
 
 
 class Running:

@@ -69,3 +69,10 @@ class UniformImages(SampleTarget):
     def prepare_batch(self, batch, generator=None):
         u = torch.rand(batch.shape, generator=generator, device=batch.device)
         return (batch + u) / self.levels
+
+
+# A small RealNVP on moons that trains fast: the sessions' tests (headless and on the window's QThread) share it.
+SMALL_STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
+               for i in range(4)]
+MOONS = {"kind": "moons", "params": {}, "data": {}}
+SMALL_SETTINGS = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")

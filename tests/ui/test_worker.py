@@ -31,11 +31,9 @@ from flowlab.training.messages import (
 from flowlab.training.session import SessionSpec
 from flowlab.training.settings import TrainSettings
 from flowlab.ui.worker import SessionWorker
-
-STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "flip": i % 2 == 1, "hidden": 16}}
-         for i in range(4)]
-MOONS = {"kind": "moons", "params": {}, "data": {}}
-SMALL = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")
+from tests.training.toy import MOONS
+from tests.training.toy import SMALL_SETTINGS as SMALL
+from tests.training.toy import SMALL_STACK as STACK
 
 
 def _spec(**settings) -> SessionSpec:
