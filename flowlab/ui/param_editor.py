@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import signals_blocked
 
 from flowlab.params import Param
 
@@ -90,16 +91,13 @@ def _step(low: float, high: float) -> float:
 
 def set_editor_value(w: QWidget, value: Any) -> None:
     """Show ``value`` without emitting a change (the model changed, not the user)."""
-    w.blockSignals(True)
-    try:
+    with signals_blocked(w):
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QComboBox):
             w.setCurrentText(str(value))
         elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
             w.setValue(value)
-    finally:
-        w.blockSignals(False)
 
 
 class ParamForm(QWidget):

@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QFileDialog, QGridLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
+from superqt.utils import signals_blocked
 
 from flowlab.targets import TARGETS
 from flowlab.ui.canvas_dialogs import DrawDialog, DrawImagesDialog
@@ -92,12 +93,11 @@ class TargetPanel(QWidget):
         self._config = config
         kind = config["kind"]
         i = self.combo.findData(kind)
-        self.combo.blockSignals(True)
-        if i < 0:
-            self.combo.addItem(f"{kind}  ({TARGETS[kind].family})", kind)
-            i = self.combo.count() - 1
-        self.combo.setCurrentIndex(i)
-        self.combo.blockSignals(False)
+        with signals_blocked(self.combo):
+            if i < 0:
+                self.combo.addItem(f"{kind}  ({TARGETS[kind].family})", kind)
+                i = self.combo.count() - 1
+            self.combo.setCurrentIndex(i)
         spec = TARGETS[kind]
         source = config.get("data", {}).get("path")
         self.help.setText(spec.help + (f"\n{source}" if source else ""))

@@ -8,6 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
+from superqt.utils import signals_blocked
 
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import (
@@ -104,12 +105,11 @@ class LayerScrubber(View):
             set_points(self.points, None)
             self._describe("" if self.sampling.isChecked() else "no data to push through")
             return
-        self.slider.blockSignals(True)
-        at_end = self.slider.value() == self.slider.maximum()
-        self.slider.setRange(0, len(states) - 1)
-        if at_end:  # follow the end of the stack (the finished distribution) unless the user scrubbed back
-            self.slider.setValue(len(states) - 1)
-        self.slider.blockSignals(False)
+        with signals_blocked(self.slider):
+            at_end = self.slider.value() == self.slider.maximum()
+            self.slider.setRange(0, len(states) - 1)
+            if at_end:  # follow the end of the stack (the finished distribution) unless the user scrubbed back
+                self.slider.setValue(len(states) - 1)
         k = min(self.slider.value(), len(states) - 1)
         pts = states[k]
         n = len(states) - 1
