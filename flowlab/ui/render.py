@@ -15,7 +15,7 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
            timeout_s: float = 1800.0) -> Path:
     if "DISPLAY" not in os.environ and "WAYLAND_DISPLAY" not in os.environ:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QEvent, QSettings
     from PySide6.QtWidgets import QApplication
 
     from flowlab.presets import load_preset
@@ -39,6 +39,9 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
                 window.close()
                 raise FlowlabError(f"rendering took longer than {timeout_s:.0f} s")
             app.processEvents()
+            # processEvents() outside an event loop leaves deleteLater() undone: Qt's stale tab bars of the dock
+            # layout then stay on screen (a cut-off word between the docks of the shot)
+            app.sendPostedEvents(None, QEvent.DeferredDelete)
             time.sleep(0.005)
 
     c = window.controller
@@ -53,6 +56,7 @@ def render(preset_path: str, steps: int, out: str, size: tuple[int, int] = (1400
              and c.latest.step == c.last_progress.step)
         for _ in range(10):  # let the redraw timer draw the last snapshot and the curves
             app.processEvents()
+            app.sendPostedEvents(None, QEvent.DeferredDelete)
             time.sleep(0.05)
         path = Path(out)
         if not window.grab().save(str(path)):
