@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from flowlab import __version__
 from flowlab.errors import FlowlabError
 
 
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowlab", description="See normalizing flows learn. `flowlab` opens the window on the default "
                                     "preset; `flowlab FILE.json` opens a preset.")
+    parser.add_argument("--version", action="version", version=f"flowlab {__version__}")
     sub = parser.add_subparsers(dest="command")
     layers = sub.add_parser("layers", help="list every layer kind and its parameters")
     layers.add_argument("kind", nargs="?", help="show only this kind")
@@ -110,7 +113,11 @@ SUBCOMMANDS = ("layers", "train", "render")
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
-        # `flowlab` opens the default preset; `flowlab FILE.json` opens that file.
+        # `flowlab` opens the default preset; `flowlab FILE.json` opens that file; anything else is a typo.
+        if argv and not Path(argv[0]).is_file():
+            print(f"flowlab: no command or preset file '{argv[0]}'; commands: {', '.join(SUBCOMMANDS)} "
+                  f"(flowlab --help says more)", file=sys.stderr)
+            return 2
         from flowlab.ui.app import run_app
 
         return run_app(argv[0] if argv else None)

@@ -98,3 +98,63 @@ def test_a_preset_trains_headless_below_a_stated_bound(tmp_path: Path) -> None:
     rows = [row for row in csv.DictReader((out / "metrics.csv").open()) if row["test_nll"]]
     assert float(rows[0]["test_nll"]) > float(rows[-1]["test_nll"])
     assert float(rows[-1]["test_nll"]) < 2.6
+
+
+def test_a_word_that_is_neither_a_command_nor_a_file_is_a_one_line_error() -> None:
+    r = flowlab("inspect", "x.json", timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "flowlab: no command or preset file 'inspect'; commands: layers, train, render (flowlab --help says more)"]
+
+
+def test_version_and_help() -> None:
+    from flowlab import __version__
+
+    r = flowlab("--version", timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == f"flowlab {__version__}"
+    r = flowlab("--help", timeout=60)
+    assert r.returncode == 0 and all(c in r.stdout for c in ("layers", "train", "render"))
+
+
+def _window_env(**changes: str | None) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update({k: v for k, v in changes.items() if v is not None})
+    return env
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 displays are a Linux matter")
+def test_no_display_is_said_in_plain_lines_not_an_abort() -> None:
+    r = subprocess.run([sys.executable, "-m", "flowlab"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, env=_window_env())
+    assert r.returncode == 2, r.stderr
+    assert "there is no display" in r.stderr and "flowlab train" in r.stderr and "core dumped" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 4
+
+
+def test_an_unknown_qt_platform_is_said_in_plain_lines() -> None:
+    r = subprocess.run([sys.executable, "-m", "flowlab"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, env=_window_env(QT_QPA_PLATFORM="nosuchplatform"))
+    assert r.returncode == 2, r.stderr
+    assert "QT_QPA_PLATFORM=nosuchplatform names no Qt platform" in r.stderr and "offscreen" in r.stderr
+
+
+def test_a_deeply_nested_preset_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    r = flowlab("train", str(path), "--steps", "1", "--out", str(tmp_path / "out"), timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"flowlab: {path}: not a flowlab preset (its JSON is nested too deeply "
+                                             f"to read)"]
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
+    from flowlab.presets import PresetError, load_preset
+    from flowlab.presets import preset as preset_module
+
+    path = _small_preset(tmp_path)
+    monkeypatch.setattr(preset_module, "MAX_PRESET_BYTES", 100)
+    monkeypatch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("a file that large must not be read"))
+    with pytest.raises(PresetError, match="too large for a preset"):
+        load_preset(path)

@@ -25,6 +25,7 @@ from flowlab.targets import TARGETS, Target, TargetError, build_target
 from flowlab.training.settings import TrainSettings
 
 SCHEMA_VERSION = 1
+MAX_PRESET_BYTES = 50 * 2**20  # drawn images included, presets are kilobytes; anything this big is not one
 
 
 class PresetError(FlowlabError):
@@ -187,9 +188,13 @@ def _stack_field(problem: StackError) -> str:
 
 
 def load_preset(path: str | os.PathLike) -> Preset:
-    """Read and validate a preset file."""
+    """Read and validate a preset file (refused unread above :data:`MAX_PRESET_BYTES`)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_PRESET_BYTES:
+            raise PresetError(f"{path}: {size / 2**20:.0f} MB is too large for a preset (at most "
+                              f"{MAX_PRESET_BYTES // 2**20} MB; data belongs in a file the target points to)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PresetError(f"{path}: no such file") from None
@@ -199,7 +204,12 @@ def load_preset(path: str | os.PathLike) -> Preset:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise PresetError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    return preset_from_dict(doc, str(path), folder=path.parent)
+    except RecursionError:
+        raise PresetError(f"{path}: not a flowlab preset (its JSON is nested too deeply to read)") from None
+    try:
+        return preset_from_dict(doc, str(path), folder=path.parent)
+    except RecursionError:
+        raise PresetError(f"{path}: not a flowlab preset (a field is nested too deeply to read)") from None
 
 
 def save_preset(preset: Preset, path: str | os.PathLike) -> None:

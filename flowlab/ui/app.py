@@ -7,8 +7,15 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from flowlab.ui.display_check import display_problem
+
 
 def run_app(path: str | None = None) -> int:
+    if QApplication.instance() is None:
+        problem = display_problem()
+        if problem:  # said in plain lines instead of Qt's abort
+            print(problem, file=sys.stderr)
+            return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("flowlab")
     app.setApplicationName("flowlab")
