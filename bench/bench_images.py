@@ -24,11 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 import torch
 
-from flowlab.presets import load_preset
+from flowlab.presets.builtin import load_builtin
 from flowlab.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = {"10": "presets/10_realnvp_digits.json", "11": "presets/11_glow_digits.json"}
+PRESETS = {"10": "realnvp_digits", "11": "glow_digits"}  # built-in presets by name
 
 
 def per_pixel_bpd(train: np.ndarray, test: np.ndarray, levels: int) -> float:
@@ -61,7 +61,7 @@ def main() -> None:
 
     baseline = None
     for key in args.presets:
-        preset = load_preset(ROOT / PRESETS[key])
+        preset = load_builtin(PRESETS[key])
         trainer = Trainer(preset.layers, preset.build_target(), preset.training.updated(device=args.device),
                           base=preset.base)
         if baseline is None:

@@ -40,15 +40,30 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_presets(args: argparse.Namespace) -> int:
+    """Print the built-in presets: the name to give `flowlab`, `flowlab train` or `flowlab render`, and the title."""
+    from flowlab.presets import PresetError, load_preset
+    from flowlab.presets.builtin import builtin_paths
+
+    for key, path in builtin_paths().items():
+        try:
+            title = load_preset(path).name
+        except PresetError as e:
+            title = f"(cannot be read: {e})"
+        print(f"{key:28s} {title}")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out."""
     from flowlab.headless import ProgressBar, train_preset
     from flowlab.presets import load_preset
+    from flowlab.presets.builtin import preset_file
     from flowlab.training import threads
 
     if args.steps < 1:
         raise FlowlabError("--steps must be at least 1")
-    preset = load_preset(args.preset)
+    preset = load_preset(preset_file(args.preset))
     threads.configure(interactive=False)
     bar = ProgressBar(args.steps) if not args.quiet else None
     try:
@@ -76,7 +91,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.steps < 0:
         raise FlowlabError("--steps must be 0 or more")
-    path = render(args.preset, args.steps, args.out)
+    from flowlab.presets.builtin import preset_file
+
+    path = render(str(preset_file(args.preset)), args.steps, args.out)
     print(f"wrote {path}")
     return 0
 
@@ -90,8 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", help="list every layer kind and its parameters")
     layers.add_argument("kind", nargs="?", help="show only this kind")
     layers.set_defaults(run=_cmd_layers)
+    presets = sub.add_parser("presets", help="list the built-in lecture presets (a name works wherever a file does)")
+    presets.set_defaults(run=_cmd_presets)
     train = sub.add_parser("train", help="train a preset without a window")
-    train.add_argument("preset", help="a preset JSON file")
+    train.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
     train.add_argument("--steps", type=int, required=True, help="optimiser steps")
     train.add_argument("--out", required=True, help="folder for metrics.csv, weights and PNG plots")
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
@@ -100,33 +119,38 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
     render = sub.add_parser("render", help="train in the window off screen and save a screenshot")
-    render.add_argument("preset", help="a preset JSON file")
+    render.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
     render.add_argument("--steps", type=int, default=500, help="training steps before the screenshot")
     render.add_argument("--out", required=True, help="the PNG file to write")
     render.set_defaults(run=_cmd_render)
     return parser
 
 
-SUBCOMMANDS = ("layers", "train", "render")
+SUBCOMMANDS = ("layers", "presets", "train", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and not argv[0].startswith("-")):
-        # `flowlab` opens the default preset; `flowlab FILE.json` opens that file; anything else is a typo.
-        if argv and not Path(argv[0]).is_file():
+        # `flowlab` opens the default preset; `flowlab FILE.json` (or a built-in's name) opens that; else a typo.
+        from flowlab.presets.builtin import builtin_paths
+
+        if argv and not Path(argv[0]).is_file() and argv[0] not in builtin_paths():
             print(f"flowlab: no command or preset file '{argv[0]}'; commands: {', '.join(SUBCOMMANDS)} "
                   f"(flowlab --help says more)", file=sys.stderr)
             return 2
         from flowlab.ui.app import run_app
 
-        return run_app(argv[0] if argv else None)
+        return run_app(str(builtin_paths().get(argv[0], argv[0])) if argv else None)
     args = _parser().parse_args(argv)  # argparse itself exits with code 2 and one line on bad usage
     try:
         return args.run(args)
     except FlowlabError as e:
         print(f"flowlab: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`flowlab presets | head`): nothing more to say
+        sys.stderr.close()
+        return 0
     except OSError as e:  # e.g. an output folder that cannot be written
         print(f"flowlab: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

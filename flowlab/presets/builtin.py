@@ -1,13 +1,14 @@
-"""The built-in lecture presets shipped in the repository's ``presets/`` folder."""
+"""The built-in lecture presets: package data (``flowlab/presets/lectures/``), so an installed flowlab has them."""
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
-from flowlab.presets.preset import Preset, load_preset
+from flowlab.presets.preset import Preset, PresetError, load_preset
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
+PRESETS_DIR = Path(str(resources.files("flowlab.presets") / "lectures"))
 DEFAULT_PRESET = "realnvp_moons"
 
 
@@ -22,7 +23,16 @@ def builtin_paths() -> dict[str, Path]:
 def load_builtin(key: str = DEFAULT_PRESET) -> Preset:
     paths = builtin_paths()
     if key not in paths:
-        from flowlab.presets.preset import PresetError
-
         raise PresetError(f"no built-in preset '{key}' (have: {', '.join(paths) or 'none'})")
     return load_preset(paths[key])
+
+
+def preset_file(name: str) -> Path:
+    """A preset given on the command line: a file, or the key of a built-in preset (``realnvp_moons``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    paths = builtin_paths()
+    if name in paths:
+        return paths[name]
+    raise PresetError(f"{name}: no such file, and no built-in preset of that name (`flowlab presets` lists them)")

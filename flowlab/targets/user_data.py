@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from flowlab.params import Param
 from flowlab.targets.base import DataSource, Estimate, SampleTarget, TargetError, TargetSpec, register_target
 
 DEFAULT_BOUNDS = (-4.0, 4.0, -4.0, 4.0)
-_PICTURES_DIR = Path(__file__).resolve().parents[2] / "resources" / "pictures"
+_PICTURES_DIR = Path(str(resources.files("flowlab.targets") / "pictures"))  # package data
 _PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 # What Pillow raises on a file it cannot decode (bad header, truncated data, absurd size).
 _PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -265,8 +266,8 @@ def parse_bounds(raw: Any) -> tuple[float, float, float, float]:
 
 # -- pictures -----------------------------------------------------------------------------------------------------
 def shipped_pictures() -> dict[str, Path]:
-    """The pictures shipped in ``resources/pictures`` (next to the package in a checkout or editable install),
-    by name (file stem); empty when the folder is not there."""
+    """The pictures shipped with flowlab (package data, ``flowlab/targets/pictures``), by name (file stem); empty
+    when the folder is not there."""
     if not _PICTURES_DIR.is_dir():
         return {}
     return {p.stem: p for p in sorted(_PICTURES_DIR.iterdir()) if p.suffix.lower() in _PICTURE_SUFFIXES}
