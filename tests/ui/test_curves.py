@@ -76,3 +76,25 @@ def test_presentation_mode_on_then_off_restores_every_line_width(qtbot) -> None:
     assert _widths(view) == before
     view.add_rows({"step": [4], "train_bpd": [2.6], "valid_bpd": [2.5], "test_bpd": [2.55]})
     assert _widths(view) == before
+
+
+def _legend(view: CurvesView) -> list[str]:
+    return [label.text for _sample, label in view.plot.legend.items]
+
+
+def test_the_legend_names_what_is_drawn_and_the_floor_is_only_under_nlls(qtbot) -> None:
+    """Under reverse KL the lines are the loss and KL(q‖p), not train/test NLLs, and a target's entropy bounds an
+    NLL, not a KL: no floor there (the 8-Gaussians lesson read the loss reaching it as a good fit)."""
+    from flowlab.training.messages import Ready
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(entropy=2.0)
+    assert _legend(view) == ["train", "test", "validation"] and view.floor.isVisible()
+    view.handle_event(Ready("CPU", "reverse_kl", (), 2.08, False))
+    assert _legend(view) == ["reverse KL loss (training)", "true KL(q‖p)"] and not view.floor.isVisible()
+    view.clear()  # a reset of the weights keeps what the curves are
+    assert _legend(view) == ["reverse KL loss (training)", "true KL(q‖p)"] and not view.floor.isVisible()
+    view.handle_event(Ready("CPU", "mle", (), 2.08, False))
+    assert _legend(view) == ["train", "test", "validation"]
+    assert view.floor.isVisible() and view.floor.value() == 2.08

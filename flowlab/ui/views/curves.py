@@ -14,6 +14,10 @@ from flowlab.training.messages import Event, Progress, Ready
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import View, ViewContext
 
+# What the three lines are, as the legend names them: negative log-likelihoods (or bits/dim), or under reverse KL
+# the training loss and the true KL(q‖p) (no validation line: early stopping keeps by the true KL).
+LEGENDS = {False: ("train", "test", "validation"), True: ("reverse KL loss (training)", "true KL(q‖p)", None)}
+
 
 class CurvesView(View):
     """Train, validation and test negative log-likelihood (or bits/dim), the target's entropy as the floor, and a
@@ -57,9 +61,14 @@ class CurvesView(View):
                            ("reverse KL loss and true KL(q‖p) (nats)" if energy else
                             "negative log-likelihood (nats)"))
         self.schedule_corner_check()  # a longer title may reach under the export button
-        self.floor.setVisible(entropy is not None and not bits)
+        self.floor.setVisible(entropy is not None and not bits and not energy)  # H(p) bounds NLLs, not KLs
         if entropy is not None:
             self.floor.setValue(entropy)
+        legend = self.plot.legend
+        legend.clear()
+        for item, name in zip((self.train, self.test, self.valid), LEGENDS[energy], strict=True):
+            if name is not None:
+                legend.addItem(item, name)
         for item in (self.train, self.test, self.valid):
             item.setData([], [])
         self.best.setVisible(False)
@@ -127,7 +136,7 @@ class CurvesView(View):
             self.set_objective(event.objective)
             if event.entropy is not None and not event.images:
                 self.floor.setValue(event.entropy)
-                self.floor.setVisible(True)
+                self.floor.setVisible(not self.energy)
         elif isinstance(event, Progress):
             self.add_progress(event.rows, restarted=event.restarted)
 
