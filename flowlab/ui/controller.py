@@ -133,21 +133,23 @@ class SessionController(QObject):
         self.restart_timer.stop()
         self.stop()
         self._scores = {}
+        self.status.show_scores(self._scores)
+        try:
+            bounds = self.doc.built_target().bounds
+        except FlowlabError:
+            bounds = None
+        # The views follow the document at once, and forget the last model's pictures: with no model (a stack
+        # that cannot train), nothing keeps showing the old one.
+        self.docks.configure(ViewContext(
+            shape=tuple(self.doc.shape), bounds=tuple(bounds) if bounds else None,
+            layer_names=tuple(e.kind for e in self.doc.stack if e.enabled),
+            energy=TARGETS[self.doc.target["kind"]].objective == "energy"))
         if not self._check():
-            self.docks.show_applicable(self.doc.shape)  # no model to draw, but the docks follow the data
             return
         weights, self.weights = self.weights, None  # saved weights belong to the preset as opened
         self._settings = self.doc.training
         spec = SessionSpec(self.doc.layers(), self.doc.target_config(), self._settings, base=self.doc.base,
                            weights=weights)
-        try:
-            bounds = self.doc.built_target().bounds
-        except FlowlabError:
-            bounds = None
-        self.docks.configure(ViewContext(
-            shape=tuple(self.doc.shape), bounds=tuple(bounds) if bounds else None,
-            layer_names=tuple(e.kind for e in self.doc.stack if e.enabled),
-            energy=TARGETS[self.doc.target["kind"]].objective == "energy"))
         self.session = SessionWorker(spec, parent=self)
         self.session.event.connect(self.on_event)
         self.session.start()

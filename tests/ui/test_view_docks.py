@@ -131,3 +131,20 @@ def test_a_layout_saved_before_the_rule_keeps_the_users_closed_docks(qtbot, wind
         assert _shown(again) == SHOWN["2d"] - {"warp"}
     finally:
         again.close()
+
+
+def test_a_target_the_stack_cannot_take_leaves_no_old_model_on_show(qtbot, window) -> None:
+    """Moons → 8×8 digits under the moons RealNVP (vector couplings cannot take images): no session, and no view
+    or status text keeps showing the moons model."""
+    c = window.controller
+    qtbot.waitUntil(lambda: window.docks.views["density"].current_image() is not None, timeout=20000)
+    c.single_step()
+    qtbot.waitUntil(lambda: window.status.scores.text() != "", timeout=20000)
+    window.editor.set_target({"kind": "digits", "params": {}, "data": {}})
+    c.flush_restart()
+    assert c.session is None and not window.play_action.isEnabled() and "⚠" in window.status.step.text()
+    views = window.docks.views
+    assert views["density"].current_image() is None
+    assert views["samples"].model_item.getData()[0] is None or len(views["samples"].model_item.getData()[0]) == 0
+    assert len(views["curves"].train.getData()[0] or []) == 0 and not views["curves"].floor.isVisible()
+    assert window.status.scores.text() == "" and c.latest is None

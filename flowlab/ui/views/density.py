@@ -46,6 +46,13 @@ class DensityView(View):
         self._last = snap
         self._redraw()
 
+    def clear(self) -> None:
+        """No model, no density: an empty plot, not the last model's heatmap."""
+        self._last = None
+        self.image.clear()
+        for c in self.contours:
+            c.setVisible(False)
+
     def current_image(self) -> np.ndarray | None:
         return None if self.image.image is None else np.asarray(self.image.image)
 

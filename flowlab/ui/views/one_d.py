@@ -28,6 +28,10 @@ class OneDView(View):
         self.map = self.map_plot.plot(pen=pg.mkPen(84, 162, 75, width=2))
         self.map_plot.setXLink(self.dens)
 
+    def clear(self) -> None:
+        for item in (self.model, self.base, self.true, self.map):
+            item.setData([], [])
+
     def update_snapshot(self, snap: Snapshot) -> None:
         c = snap.curve_1d
         if c is None:

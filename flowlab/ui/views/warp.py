@@ -35,6 +35,10 @@ class WarpView(View):
         self.fwd_plot.addItem(self.fwd)
         self.inv_plot.addItem(self.inv)
 
+    def clear(self) -> None:
+        for item in (self.fwd, self.inv):
+            item.setData([], [])
+
     def update_snapshot(self, snap: Snapshot) -> None:
         for item, warp in ((self.fwd, snap.warp_forward), (self.inv, snap.warp_inverse)):
             if warp is not None:
