@@ -7,6 +7,7 @@ the document as it was.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -68,25 +69,21 @@ class DocumentFiles(QObject):
 
     def open_path(self, path: str | Path, ask: bool = True) -> bool:
         """Open a preset file; a broken file shows a dialog naming the problem and changes nothing."""
+        return self._open(lambda: load_preset(path), Path(path), ask)
+
+    def open_builtin(self, key: str) -> bool:
+        """A lecture preset: opened as a new, unsaved document (Save asks where; the shipped file stays as it is)."""
+        return self._open(lambda: load_builtin(key), None)
+
+    def _open(self, load: Callable[[], Preset], path: Path | None, ask: bool = True) -> bool:
         if ask and not self.keep_or_discard_edits():
             return False
         try:
-            preset = load_preset(path)
+            preset = load()
         except PresetError as e:
             QMessageBox.warning(self.window, "Cannot open preset", str(e))
             return False
-        self._replace(preset, Path(path))
-        return True
-
-    def open_builtin(self, key: str) -> bool:
-        if not self.keep_or_discard_edits():
-            return False
-        try:
-            preset = load_builtin(key)
-        except PresetError as e:
-            QMessageBox.warning(self.window, "Cannot open preset", str(e))
-            return False
-        self._replace(preset, None)
+        self._replace(preset, path)
         return True
 
     def open_dialog(self) -> bool:

@@ -29,12 +29,12 @@ from flowlab.training.messages import (
 )
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
-from tests.training.toy import MOONS
+from tests.training.toy import MOONS, EventLog
 from tests.training.toy import SMALL_SETTINGS as SMALL
 from tests.training.toy import SMALL_STACK as STACK
 
 
-class Running:
+class Running(EventLog):
     """A session on a thread of its own, its events recorded (``emit`` is called on that thread)."""
 
     def __init__(self, **spec) -> None:
@@ -48,14 +48,6 @@ class Running:
     def _record(self, event) -> None:
         self.emit_threads.add(threading.current_thread().name)
         self.events.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    @property
-    def step(self) -> int:
-        progress = self.of(Progress)
-        return progress[-1].step if progress else 0
 
     def wait(self, condition, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

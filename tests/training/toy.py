@@ -76,3 +76,19 @@ SMALL_STACK = [{"kind": "affine_coupling", "params": {"mask": "alternating", "fl
                for i in range(4)]
 MOONS = {"kind": "moons", "params": {}, "data": {}}
 SMALL_SETTINGS = dict(n_train=2000, n_test=500, batch_size=64, eval_every=20, device="cpu")
+
+
+class EventLog:
+    """Reading a session's recorded events (``self.events``): by type, and the latest step reported."""
+
+    events: list
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    @property
+    def step(self) -> int:
+        from flowlab.training.messages import Progress
+
+        progress = self.of(Progress)
+        return progress[-1].step if progress else 0

@@ -31,7 +31,7 @@ from flowlab.training.messages import (
 from flowlab.training.session import SessionSpec
 from flowlab.training.settings import TrainSettings
 from flowlab.ui.worker import SessionWorker
-from tests.training.toy import MOONS
+from tests.training.toy import MOONS, EventLog
 from tests.training.toy import SMALL_SETTINGS as SMALL
 from tests.training.toy import SMALL_STACK as STACK
 
@@ -40,7 +40,7 @@ def _spec(**settings) -> SessionSpec:
     return SessionSpec(STACK, MOONS, TrainSettings(**{**SMALL, **settings}))
 
 
-class Recorder(QObject):
+class Recorder(QObject, EventLog):
     """A receiver on the UI thread, as the window is: a ``@Slot(object)`` fed by a queued connection."""
 
     def __init__(self, worker: SessionWorker) -> None:
@@ -52,14 +52,6 @@ class Recorder(QObject):
     def on_event(self, event) -> None:
         assert threading.current_thread() is threading.main_thread()
         self.events.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    @property
-    def step(self) -> int:
-        progress = self.of(Progress)
-        return progress[-1].step if progress else 0
 
     def rows(self, column: str) -> list[float]:
         out: list[float] = []
