@@ -79,15 +79,19 @@ class Flow(nn.Module):
 
     # -- the two directions -------------------------------------------------------------------------------
     def forward(self, x: Tensor, return_intermediates: bool = False):
-        """Data → latent. Returns ``(z, ladj)``, or ``(z, ladj, [x, h1, ..., h_last])`` with intermediates
-        (the running tensor after each layer; z itself when nothing is factored out)."""
+        """Data → latent. Returns ``(z, ladj)``, or with intermediates ``(z, ladj, states, steps)``:
+        ``states = [x, h1, ..., h_last]`` (the running tensor after each layer; z itself when nothing is factored
+        out) and ``steps[k]`` the log|det J| of layer k+1 alone at its input, so ``ladj = Σ steps``."""
         ladj = x.new_zeros(x.shape[0])
         states = [x] if return_intermediates else None
+        steps: list[Tensor] = []
         leaving: list[Tensor] = []
         h = x
         for layer in self.layers:
             h, step = layer(h)
             ladj = ladj + step
+            if states is not None:
+                steps.append(step)
             if layer.factor_out:
                 leaving.append(h[:, h.shape[1] - layer.factor_out:].reshape(h.shape[0], -1))
                 h = h[:, : h.shape[1] - layer.factor_out]
@@ -95,12 +99,15 @@ class Flow(nn.Module):
                 states.append(h)
         if leaving:
             h = torch.cat([*leaving, h.reshape(h.shape[0], -1)], dim=1)
-        return (h, ladj, states) if states is not None else (h, ladj)
+        return (h, ladj, states, steps) if states is not None else (h, ladj)
 
     def inverse(self, z: Tensor, return_intermediates: bool = False):
-        """Latent → data. Returns ``(x, ladj)``, or ``(x, ladj, [z, ..., x])`` with intermediates."""
+        """Latent → data. Returns ``(x, ladj)``, or with intermediates ``(x, ladj, states, steps)``:
+        ``states = [z, ..., x]`` in the order visited (last layer first) and ``steps[k]`` the log|det J| of the
+        k-th inverse applied, so ``ladj = Σ steps``."""
         ladj = z.new_zeros(z.shape[0])
         states = [z] if return_intermediates else None
+        steps: list[Tensor] = []
         h = z
         if self._final is not None:
             start, final_shape = self._final
@@ -113,7 +120,8 @@ class Flow(nn.Module):
             ladj = ladj + step
             if states is not None:
                 states.append(h)
-        return (h, ladj, states) if states is not None else (h, ladj)
+                steps.append(step)
+        return (h, ladj, states, steps) if states is not None else (h, ladj)
 
     # -- many points at once, for the views -----------------------------------------------------------------
     @torch.no_grad()

@@ -276,7 +276,7 @@ class SnapshotMaker:
                 fields["model_samples"] = _np(flow.push(z, inverse=True)[0])
         if self.data_view is not None and slow and want & {"samples", "latent", "layers"}:
             data = self.data_view.to(device)
-            z_data, _, states = flow(data, return_intermediates=True)
+            z_data, _, states, _ = flow(data, return_intermediates=True)
             fields["data_samples"] = _np(data)
             fields["latent_of_data"] = _np(z_data)
             fields["layers_forward"] = tuple(_np(s) for s in states)

@@ -37,11 +37,15 @@ def test_composed_flow_round_trip_and_log_prob(stack, shape) -> None:
     flow(x)  # data-dependent initialisation
     _perturb(flow)
     flow.eval()
-    z, ladj, states = flow(x, return_intermediates=True)
+    z, ladj, states, steps = flow(x, return_intermediates=True)
     assert len(states) == len(flow.layers) + 1 and states[0] is x and torch.equal(states[-1], z)
-    x_back, ladj_inv, back_states = flow.inverse(z, return_intermediates=True)
+    x_back, ladj_inv, back_states, back_steps = flow.inverse(z, return_intermediates=True)
     assert (x_back - x).abs().max() < 1e-8
     assert (ladj + ladj_inv).abs().max() < 1e-8
+    # each layer's own log-det: they add up, and undoing a layer gives back minus its share
+    assert (torch.stack(steps).sum(0) - ladj).abs().max() < 1e-8
+    for fwd, bwd in zip(steps, reversed(back_steps), strict=True):
+        assert (fwd + bwd).abs().max() < 1e-8
     # intermediates line up: layer k's output going forward is the input of its inverse going back
     for fwd, bwd in zip(states, reversed(back_states), strict=True):
         assert (fwd - bwd).abs().max() < 1e-8

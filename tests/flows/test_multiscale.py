@@ -95,7 +95,7 @@ def test_factored_channels_really_leave() -> None:
     flow = randomised(multiscale_stack(), (1, 8, 8), seed=1)
     x = torch.randn(4, 1, 8, 8, dtype=torch.float64)
     with torch.no_grad():
-        z, _, states = flow(x, return_intermediates=True)
+        z, _, states, _ = flow(x, return_intermediates=True)
     assert states[-1].shape == (4, 8, 2, 2)
     # z = [32 factored dims (2×4×4), 32 final dims (8×2×2)]; the final block is the last running tensor.
     assert torch.equal(z[:, 32:], states[-1].reshape(4, -1))
