@@ -56,8 +56,11 @@ class SetViews:
 
 
 @dataclass(frozen=True)
-class SetImageOptions:
-    """Image views: ``temperature`` (float), ``pair`` (two test indices to interpolate), ``spherical`` (bool)."""
+class SetViewOptions:
+    """Options of the snapshot maker (names: ``flowlab.training.views.VIEW_OPTIONS``). Image views:
+    ``temperature`` (float), ``pair`` (two test indices to interpolate), ``spherical`` (bool). The mathematics
+    views: ``probe`` (a :class:`~flowlab.training.views.ProbeAt` or None) and ``layer`` (the stack position of the
+    layer to look inside, or None)."""
 
     options: Mapping[str, Any]
 
@@ -87,7 +90,7 @@ class Stop:
     """End the loop; the session frees its model on its own thread and emits :class:`Finished`."""
 
 
-Command = Play | Pause | Step | Reset | ChangeSettings | SetViews | SetImageOptions | Score | Save | Stop
+Command = Play | Pause | Step | Reset | ChangeSettings | SetViews | SetViewOptions | Score | Save | Stop
 
 # -- events (out) -------------------------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ from flowlab.training.messages import (
     Saved,
     Score,
     Scored,
-    SetImageOptions,
+    SetViewOptions,
     SetViews,
     SnapshotReady,
     Step,
@@ -52,10 +52,9 @@ from flowlab.training.messages import (
 from flowlab.training.scoring import score_image, test_set_bpd
 from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Diverged, Trainer
-from flowlab.training.views import SnapshotMaker
+from flowlab.training.views import VIEW_OPTIONS, SnapshotMaker
 
 PROGRESS_INTERVAL_S = 0.05
-IMAGE_OPTIONS = frozenset({"temperature", "pair", "spherical"})
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,8 @@ class Session:
     # -- commands, from any thread ------------------------------------------------------------------------------
     def send(self, command: Command) -> None:
         """Queue ``command``; it applies between steps. Play, Pause, Step and Stop take effect at the next step."""
-        if isinstance(command, SetImageOptions) and set(command.options) - IMAGE_OPTIONS:
-            raise ValueError(f"unknown image option(s): {sorted(set(command.options) - IMAGE_OPTIONS)}")
+        if isinstance(command, SetViewOptions) and set(command.options) - VIEW_OPTIONS:
+            raise ValueError(f"unknown view option(s): {sorted(set(command.options) - VIEW_OPTIONS)}")
         if isinstance(command, Score) and command.image is not None:  # the caller may go on drawing into it
             command = replace(command, image=np.array(command.image, dtype=np.float32))
         with self._cond:
@@ -256,7 +255,7 @@ class Session:
                 self._emit(Failure("save", f"could not save the weights to {command.path}: {e}"))
             else:
                 self._emit(Saved(Path(command.path)))
-        elif isinstance(command, (SetViews, SetImageOptions)) and maker is not None:
+        elif isinstance(command, (SetViews, SetViewOptions)) and maker is not None:
             change = _maker_change(command)
             if views is not None:
                 views.configure(change)
@@ -309,7 +308,7 @@ class Session:
         self._sent_rows, self._restarted = n, False
 
 
-def _maker_change(command: SetViews | SetImageOptions) -> Callable[[SnapshotMaker], None]:
+def _maker_change(command: SetViews | SetViewOptions) -> Callable[[SnapshotMaker], None]:
     """A change to the snapshot maker, applied wherever the maker lives (this thread or the view thread)."""
     def change(maker: SnapshotMaker) -> None:
         if isinstance(command, SetViews):

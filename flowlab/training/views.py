@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,6 +63,14 @@ class Curve1D:
 
 
 @dataclass(frozen=True)
+class ProbeAt:
+    """A point to follow through the layers: in data space (``inverse=False``, x → z) or in latent space."""
+
+    point: tuple[float, ...]
+    inverse: bool = False
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One frame for the views. Fields a view does not need may be ``None``; ``cost_s`` is what it took."""
 
@@ -80,6 +89,9 @@ class Snapshot:
     image_reconstructions: np.ndarray | None = None  # (2, n, C, H, W): originals, then f⁻¹(f(x))
     image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
     temperature: float = 1.0
+    probe: Any = None  # flowlab.training.probe.ProbeResult for the maker's ``probe`` point
+    layer_detail: Any = None  # what is inside the layer at the maker's ``layer`` position
+    layer_shares: Any = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
     cost_s: float = 0.0
 
 
@@ -198,6 +210,7 @@ def interpolate(flow: Flow, xa: Tensor, xb: Tensor, steps: int = 8, spherical: b
 
 
 ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images"})
+VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer"})  # SnapshotMaker's settable options
 
 
 class SnapshotMaker:
@@ -228,6 +241,8 @@ class SnapshotMaker:
         self.temperature = 1.0
         self.pair = (0, 1)  # the two data images to interpolate between
         self.spherical = False
+        self.probe: ProbeAt | None = None  # a point followed through the layers, in every snapshot
+        self.layer: int | None = None  # the stack position of the layer to look inside
         self._gen = torch.Generator().manual_seed(1234)
         self.data_view = None
         if isinstance(target, SampleTarget):

@@ -22,7 +22,7 @@ from flowlab.training.messages import (
     RunningChanged,
     Save,
     Saved,
-    SetImageOptions,
+    SetViewOptions,
     SnapshotReady,
     Step,
     Stop,
@@ -231,4 +231,4 @@ def test_schedules_follow_the_formula_and_apply_live() -> None:
 def test_unknown_image_options_are_refused_by_the_sender() -> None:
     s = Session(SessionSpec(STACK, MOONS, TrainSettings(**SMALL)), lambda e: None)
     with pytest.raises(ValueError, match="brightness"):
-        s.send(SetImageOptions({"brightness": 2}))
+        s.send(SetViewOptions({"brightness": 2}))

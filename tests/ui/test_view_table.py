@@ -10,7 +10,7 @@ pytest.importorskip("PySide6")
 import numpy as np
 from PySide6.QtWidgets import QDockWidget
 
-from flowlab.training.messages import Failure, Progress, Ready, Score, Scored, SetImageOptions
+from flowlab.training.messages import Failure, Progress, Ready, Score, Scored, SetViewOptions
 from flowlab.training.views import ALL_VIEWS, Snapshot
 from flowlab.ui.views import table
 from flowlab.ui.views.base import DATA_KINDS, View, ViewContext
@@ -137,10 +137,10 @@ def test_image_options_are_commands(qtbot) -> None:
 
     view = ImageSamplesView()
     qtbot.addWidget(view)
-    assert view.session_commands() == (SetImageOptions(view.options()),)
+    assert view.session_commands() == (SetViewOptions(view.options()),)
     with qtbot.waitSignal(view.command) as sent:
         view.temperature.setValue(50)
-    assert isinstance(sent.args[0], SetImageOptions) and sent.args[0].options["temperature"] == 0.5
+    assert isinstance(sent.args[0], SetViewOptions) and sent.args[0].options["temperature"] == 0.5
 
 
 def test_the_anomaly_view_asks_by_command_and_answers_events(qtbot) -> None:

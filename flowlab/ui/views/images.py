@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QWidget
 
-from flowlab.training.messages import Command, SetImageOptions
+from flowlab.training.messages import Command, SetViewOptions
 from flowlab.training.tiling import tile
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import View
@@ -211,10 +211,10 @@ class ImageSamplesView(View):
 
     def _emit(self) -> None:
         self.temperature_label.setText(f"T = {self.temperature.value() / 100.0:.2f}")
-        self.command.emit(SetImageOptions(self.options()))
+        self.command.emit(SetViewOptions(self.options()))
 
     def session_commands(self) -> tuple[Command, ...]:
-        return (SetImageOptions(self.options()),)
+        return (SetViewOptions(self.options()),)
 
     def update_snapshot(self, snap: Snapshot) -> None:
         before = self._shapes()
