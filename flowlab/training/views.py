@@ -19,6 +19,7 @@ from flowlab.flows import Flow
 from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 from flowlab.training import threads
+from flowlab.training.probe import ProbeError, ProbeRefused, ProbeResult, probe
 
 Bounds = tuple[float, float, float, float]
 
@@ -89,7 +90,7 @@ class Snapshot:
     image_reconstructions: np.ndarray | None = None  # (2, n, C, H, W): originals, then f⁻¹(f(x))
     image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
     temperature: float = 1.0
-    probe: Any = None  # flowlab.training.probe.ProbeResult for the maker's ``probe`` point
+    probe: ProbeResult | ProbeRefused | None = None  # the maker's ``probe`` point followed through the layers
     layer_detail: Any = None  # what is inside the layer at the maker's ``layer`` position
     layer_shares: Any = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
     cost_s: float = 0.0
@@ -209,6 +210,14 @@ def interpolate(flow: Flow, xa: Tensor, xb: Tensor, steps: int = 8, spherical: b
     return flow.inverse(path)[0]
 
 
+def probe_snapshot(flow: Flow, at: ProbeAt) -> ProbeResult | ProbeRefused:
+    """The probe point followed through ``flow``, or why it cannot be."""
+    try:
+        return probe(flow, at.point, at.inverse)
+    except ProbeError as e:
+        return ProbeRefused(at.point, at.inverse, str(e))
+
+
 ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images"})
 VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer"})  # SnapshotMaker's settable options
 
@@ -295,6 +304,8 @@ class SnapshotMaker:
             fields["data_samples"] = _np(data)
             fields["latent_of_data"] = _np(z_data)
             fields["layers_forward"] = tuple(_np(s) for s in states)
+        if self.probe is not None:
+            fields["probe"] = probe_snapshot(flow, self.probe)
         if shape == (1,):
             if "curve_1d" in want:
                 fields["curve_1d"] = curve_1d(flow, self.target)

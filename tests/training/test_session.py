@@ -27,8 +27,10 @@ from flowlab.training.messages import (
     Step,
     Stop,
 )
+from flowlab.training.probe import ProbeRefused, ProbeResult
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
+from flowlab.training.views import ProbeAt
 from tests.training.toy import MOONS, EventLog
 from tests.training.toy import SMALL_SETTINGS as SMALL
 from tests.training.toy import SMALL_STACK as STACK
@@ -232,3 +234,24 @@ def test_unknown_image_options_are_refused_by_the_sender() -> None:
     s = Session(SessionSpec(STACK, MOONS, TrainSettings(**SMALL)), lambda e: None)
     with pytest.raises(ValueError, match="brightness"):
         s.send(SetViewOptions({"brightness": 2}))
+
+
+def test_a_probe_point_is_followed_in_every_snapshot_and_refused_with_a_reason(running) -> None:
+    """A paused session answers a probe at once (a full snapshot), while training each snapshot carries it, and
+    a point it cannot follow comes back as a refusal that says why, not as a failed snapshot."""
+    r = running()
+    r.wait(lambda: r.of(SnapshotReady))
+    r.session.send(SetViewOptions({"probe": ProbeAt((0.5, -0.25))}))
+    r.wait(lambda: any(isinstance(e.snapshot.probe, ProbeResult) for e in r.of(SnapshotReady)))
+    result = next(e.snapshot.probe for e in r.of(SnapshotReady) if e.snapshot.probe is not None)
+    assert result.start == (0.5, -0.25) and not result.inverse
+    assert len(result.steps) == len(STACK)
+    assert result.base_log_prob + result.log_det_sum == pytest.approx(result.log_prob)
+    r.session.send(SetViewOptions({"probe": ProbeAt((1.0, 2.0, 3.0), inverse=True)}))
+    r.wait(lambda: isinstance(r.of(SnapshotReady)[-1].snapshot.probe, ProbeRefused))
+    assert "3 coordinate" in r.of(SnapshotReady)[-1].snapshot.probe.message
+    r.session.send(SetViewOptions({"probe": None}))
+    count = len(r.of(SnapshotReady))
+    r.wait(lambda: len(r.of(SnapshotReady)) > count)
+    assert r.of(SnapshotReady)[-1].snapshot.probe is None
+    assert not r.of(Failure)
