@@ -85,6 +85,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    """Follow one point through a preset's flow: each layer's output, log|det J| and Jacobian, then log p."""
+    from flowlab.inspection import as_json, as_text, inspect_preset, parse_point
+    from flowlab.presets import load_preset
+    from flowlab.presets.builtin import preset_file
+    from flowlab.training import threads
+    from flowlab.training.checkpoints import weights_path_for
+
+    point = parse_point(args.at)
+    path = preset_file(args.preset)
+    preset = load_preset(path)
+    weights = Path(args.weights) if args.weights else weights_path_for(path)
+    if args.weights and not weights.is_file():
+        raise FlowlabError(f"no weights file {args.weights}")
+    threads.configure(interactive=False)
+    result, step = inspect_preset(preset, point, args.inverse, args.steps, weights)
+    print(as_json(result, step) if args.json else as_text(preset.name, result, step))
+    return 0
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     """Train in the window (off screen when there is no display) and save a screenshot of it."""
     from flowlab.ui.render import render
@@ -118,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+    inspect = sub.add_parser("inspect", help="follow one point through a preset's layers: outputs, Jacobians, log p")
+    inspect.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
+    inspect.add_argument("--at", required=True, metavar="X,Y", help="the point, coordinates separated by commas")
+    inspect.add_argument("--inverse", action="store_true", help="the point is a latent z: follow it to x")
+    inspect.add_argument("--steps", type=int, default=0, help="train this many steps first (default 0)")
+    inspect.add_argument("--weights", default=None,
+                         help="weights to start from (default: the ones saved beside the preset, if any)")
+    inspect.add_argument("--json", action="store_true", help="print JSON for scripts")
+    inspect.set_defaults(run=_cmd_inspect)
     render = sub.add_parser("render", help="train in the window off screen and save a screenshot")
     render.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
     render.add_argument("--steps", type=int, default=500, help="training steps before the screenshot")
@@ -126,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = ("layers", "presets", "train", "render")
+SUBCOMMANDS = ("layers", "presets", "train", "inspect", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from flowlab.ui.app import run_app
 
         return run_app(str(builtin_paths().get(argv[0], argv[0])) if argv else None)
+    if "--at" in argv[:-1]:  # `--at -1,2`: argparse would take the negative point for an option
+        i = argv.index("--at")
+        argv[i:i + 2] = [f"--at={argv[i + 1]}"]
     args = _parser().parse_args(argv)  # argparse itself exits with code 2 and one line on bad usage
     try:
         return args.run(args)

@@ -101,10 +101,10 @@ def test_a_preset_trains_headless_below_a_stated_bound(tmp_path: Path) -> None:
 
 
 def test_a_word_that_is_neither_a_command_nor_a_file_is_a_one_line_error() -> None:
-    r = flowlab("inspect", "x.json", timeout=60)
+    r = flowlab("inspekt", "x.json", timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
-        "flowlab: no command or preset file 'inspect'; commands: layers, presets, train, render "
+        "flowlab: no command or preset file 'inspekt'; commands: layers, presets, train, inspect, render "
         "(flowlab --help says more)"]
 
 
