@@ -92,10 +92,11 @@ def _fmt(v: np.ndarray) -> str:
     return "(" + ", ".join(f"{x: .4f}" for x in v) + ")"
 
 
-def as_text(name: str, result: ProbeResult, step: int) -> str:
+def as_text(name: str, result: ProbeResult, step: int | None = None) -> str:
     """A table a person reads: each layer's kind, the point after it, log|det J| and J, then how log p adds up."""
     way = "latent → data, from z" if result.inverse else "data → latent, from x"
-    lines = [f"{name}, step {step}: {way} = {_fmt(np.asarray(result.start))}"]
+    at_step = "" if step is None else f", step {step}"
+    lines = [f"{name}{at_step}: {way} = {_fmt(np.asarray(result.start))}"]
     width = max([len(s.kind) for s in result.steps] + [5])
     lines.append(f"  #  {'layer':<{width}}  {'point after it':<24} {'log|det J|':>11}  Jacobian ∂out/∂in")
     for s in result.steps:

@@ -13,10 +13,14 @@ from itertools import pairwise
 from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
-from flowlab.training.messages import Command, Event
-from flowlab.training.views import Snapshot
+from flowlab.training.messages import Command, Event, SetViewOptions
+from flowlab.training.probe import ProbeRefused, ProbeResult
+from flowlab.training.views import ProbeAt, Snapshot
 from flowlab.ui.views import table as view_table
 from flowlab.ui.views.base import View, ViewContext, data_kind, set_presentation
+from flowlab.ui.views.probe_marks import matches
+
+PROBE_PANEL = "probe"  # the view table's key of the panel that lists the probe's numbers
 
 REDRAW_MS = 33  # ≤ 30 Hz
 DATA_WORDS = {"1d": "1-D points", "2d": "2-D points", "nd": "points in more than 2 dimensions", "image": "images"}
@@ -38,6 +42,7 @@ class ViewDocks(QObject):
 
     command = Signal(object, object)
     shown_changed = Signal()
+    probe_changed = Signal(object)  # the probe point (a ProbeAt, or None) was placed, moved or cleared
 
     def __init__(self, parent: QMainWindow) -> None:
         super().__init__(parent)
@@ -50,6 +55,7 @@ class ViewDocks(QObject):
         for row in view_table.VIEWS:
             view = self.views[row.key] = row.cls()
             view.command.connect(lambda command, view=view: self.command.emit(view, command))
+            view.probe_requested.connect(self.set_probe)
             self.docks[row.key] = add_dock(self.area, row.title, view, row.area)
         self._arrange()
         # Which docks the user closed (View menu, a dock's close button): they stay closed. The others show
@@ -60,6 +66,9 @@ class ViewDocks(QObject):
             dock.visibilityChanged.connect(lambda _visible: self.shown_changed.emit())
             dock.toggleViewAction().toggled.connect(lambda on, key=key: self._toggled(key, on))
         self.latest: Snapshot | None = None  # the newest snapshot; the redraw timer draws it
+        # The probe point, shared by every view: placed in one, marked in all, followed by the session.
+        self.probe: ProbeAt | None = None
+        self.probe_result: ProbeResult | ProbeRefused | None = None  # the session's latest answer
         self._drawn: Snapshot | None = None
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setInterval(REDRAW_MS)
@@ -142,8 +151,34 @@ class ViewDocks(QObject):
                          and not self.docks[row.key].visibleRegion().isEmpty())
 
     def session_commands(self) -> list[tuple[View, Command]]:
-        """What a new session must be told to match the views' controls (image options…)."""
-        return [(v, c) for v in self.views.values() for c in v.session_commands()]
+        """What a new session must be told to match the views' controls (image options…) and the probe point."""
+        out = [(v, c) for v in self.views.values() for c in v.session_commands()]
+        if self.probe is not None:
+            out.append((self.views[PROBE_PANEL], SetViewOptions({"probe": self.probe})))
+        return out
+
+    # -- the probe point ------------------------------------------------------------------------------------------
+    @Slot(object)
+    def set_probe(self, at: ProbeAt | None) -> None:
+        """Place (or with None clear) the probe: every view marks it at once, the session follows it, and the
+        panel comes to the front the first time."""
+        first = self.probe is None and at is not None
+        self.probe = at
+        if at is None:
+            self.probe_result = None
+        for v in self.views.values():
+            v.show_probe(at, self.probe_result)
+        self.command.emit(self.views[PROBE_PANEL], SetViewOptions({"probe": at}))
+        if first and not self.docks[PROBE_PANEL].isHidden():
+            self.docks[PROBE_PANEL].raise_()
+        self.probe_changed.emit(at)
+
+    def _take_probe(self, snap: Snapshot) -> None:
+        if snap.probe is None or snap.probe is self.probe_result or not matches(self.probe, snap.probe):
+            return
+        self.probe_result = snap.probe
+        for v in self.views.values():
+            v.show_probe(self.probe, self.probe_result)
 
     # -- feeding the views ----------------------------------------------------------------------------------------
     def route(self, event: Event) -> None:
@@ -160,6 +195,7 @@ class ViewDocks(QObject):
         if snap is None or snap is self._drawn:
             return
         self._drawn = snap
+        self._take_probe(snap)
         for key, view in self.views.items():
             if self.docks[key].isVisible():
                 view.update_snapshot(snap)

@@ -56,10 +56,10 @@ def test_the_window_builds_one_dock_per_row(qtbot, window) -> None:
         assert window.docks.docks[row.key].toggleViewAction() in actions
 
 
-class _ProbeView(View):
+class _ExtraView(View):
     """A view the window has never heard of: one class and one row."""
 
-    title = "Probe"
+    title = "Extra"
     data_kinds = frozenset({"2d"})
 
     def __init__(self) -> None:
@@ -81,25 +81,25 @@ class _ProbeView(View):
 def test_a_new_view_is_one_row(qtbot, monkeypatch) -> None:
     from tests.ui.conftest import open_window
 
-    row = ViewRow("probe", _ProbeView, table.R, "probe", "warp")
+    row = ViewRow("extra", _ExtraView, table.R, "extra", "warp")
     monkeypatch.setattr(table, "VIEWS", (*VIEWS, row))
     window = open_window(qtbot)
     try:
-        probe = window.docks.views["probe"]
-        assert isinstance(probe, _ProbeView) and window.docks.docks["probe"].windowTitle() == "Probe"
-        assert probe.contexts and probe.contexts[-1].shape == (2,) and probe.contexts[-1].bounds is not None
-        assert probe.contexts[-1].layer_names  # the default preset's stack
-        qtbot.waitUntil(lambda: bool(probe.snapshots), timeout=20000)  # drawn like any other view
-        window.docks.docks["probe"].raise_()
-        probe_dock, samples_dock = window.docks.docks["probe"], window.docks.docks["samples"]
-        assert probe_dock not in window.docks.area.tabifiedDockWidgets(samples_dock)  # its own place, beside
-        assert probe_dock.x() > samples_dock.x()
+        extra = window.docks.views["extra"]
+        assert isinstance(extra, _ExtraView) and window.docks.docks["extra"].windowTitle() == "Extra"
+        assert extra.contexts and extra.contexts[-1].shape == (2,) and extra.contexts[-1].bounds is not None
+        assert extra.contexts[-1].layer_names  # the default preset's stack
+        qtbot.waitUntil(lambda: bool(extra.snapshots), timeout=20000)  # drawn like any other view
+        window.docks.docks["extra"].raise_()
+        extra_dock, samples_dock = window.docks.docks["extra"], window.docks.docks["samples"]
+        assert extra_dock not in window.docks.area.tabifiedDockWidgets(samples_dock)  # its own place, beside
+        assert extra_dock.x() > samples_dock.x()
         qtbot.waitUntil(lambda: "warp" in window.docks.shown_views(), timeout=5000)
-        window.files.open_builtin("glow_digits")  # images: the probe cannot draw them, its dock hides
-        assert window.docks.docks["probe"].isHidden()
-        assert not window.docks.docks["probe"].toggleViewAction().isEnabled()
+        window.files.open_builtin("glow_digits")  # images: the extra cannot draw them, its dock hides
+        assert window.docks.docks["extra"].isHidden()
+        assert not window.docks.docks["extra"].toggleViewAction().isEnabled()
         window.docks.route(Failure("score", "x"))  # events reach every view
-        assert probe.events[-1] == Failure("score", "x")
+        assert extra.events[-1] == Failure("score", "x")
     finally:
         window.close()
 

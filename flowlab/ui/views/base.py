@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRectF, QTimer, Signal
+from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
 
 from flowlab.training.messages import Command, Event
-from flowlab.training.views import Snapshot
+from flowlab.training.views import ProbeAt, Snapshot
 from flowlab.ui.export import FORMATS, ExportError, export_view, with_suffix
+from flowlab.ui.views.probe_marks import ProbeMark, Space
 
 MAX_POINTS = 3000
 DATA_BRUSH = pg.mkBrush(120, 120, 120, 110)
@@ -126,6 +127,7 @@ class View(QWidget):
     data_kinds: frozenset[str] = DATA_KINDS
     exports_samples = False
     command = Signal(object)  # a flowlab.training.messages command, for the session
+    probe_requested = Signal(object)  # a flowlab.training.views.ProbeAt (None: no probe) the user placed here
 
     @classmethod
     def applies_to(cls, shape: tuple[int, ...]) -> bool:
@@ -162,6 +164,7 @@ class View(QWidget):
         self._corner_timer.setInterval(0)
         self._corner_timer.timeout.connect(self._keep_corner_free)
         self._base_style: dict[int, tuple[float, float]] = {}  # id(item) → (line width, symbol size) as made
+        self.probe_marks: list[ProbeMark] = []
 
     # -- the protocol -------------------------------------------------------------------------------------------
     def configure(self, ctx: ViewContext) -> None:
@@ -179,6 +182,31 @@ class View(QWidget):
     def session_commands(self) -> tuple[Command, ...]:
         """The commands that set a new session up as this view's controls stand (default: none)."""
         return ()
+
+    # -- the probe point ----------------------------------------------------------------------------------------
+    def add_probe_mark(self, plot: pg.PlotItem, space: Space, path: bool = False) -> ProbeMark:
+        """A probe marker in ``plot`` (data space ``"x"`` or latent ``"z"``): a click in the plot places the probe
+        there, dragging the marker moves it."""
+        mark = ProbeMark(plot, space, self.probe_requested.emit, path)
+        if not self.probe_marks:
+            self.graphics.scene().sigMouseClicked.connect(self._clicked)
+        self.probe_marks.append(mark)
+        return mark
+
+    def _clicked(self, event) -> None:
+        if event.button() != Qt.LeftButton or event.double() or event.isAccepted():
+            return
+        for mark in self.probe_marks:
+            if mark.enabled and mark.contains(event.scenePos()):
+                event.accept()
+                self.probe_requested.emit(mark.at_scene(event.scenePos()))
+                return
+
+    def show_probe(self, at: ProbeAt | None, result: object) -> None:
+        """The probe point (None: none) and the session's latest answer for it (a ProbeResult, a ProbeRefused or
+        None); each marker takes what it can draw."""
+        for mark in self.probe_marks:
+            mark.show(at, result)
 
     # -- export -------------------------------------------------------------------------------------------------
     def add_export_action(self, text: str, slot: Callable[[], object], key: str | None = None) -> QAction:

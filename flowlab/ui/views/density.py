@@ -23,6 +23,7 @@ class DensityView(View):
         self.plot = plot(self.graphics, "model density")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.add_probe_mark(self.plot, "x")
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.contours = [pg.IsocurveItem(level=0.0, pen=pg.mkPen(255, 255, 255, 150, width=1)) for _ in range(4)]

@@ -30,6 +30,7 @@ class LatentView(View):
         self.points = scatter()
         self.points.setBrush(LATENT_BRUSH)
         self.plot.addItem(self.points)
+        self.add_probe_mark(self.plot, "z")
         self.plot.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
         self.plot.disableAutoRange()
 

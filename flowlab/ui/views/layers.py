@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
 from superqt.utils import signals_blocked
 
+from flowlab.training.probe import ProbeResult
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import (
     LATENT_BRUSH,
@@ -22,6 +23,7 @@ from flowlab.ui.views.base import (
     scatter,
     set_points,
 )
+from flowlab.ui.views.probe_marks import PATH_PEN, PROBE_BRUSH, PROBE_PEN, matches
 
 
 class LayerScrubber(View):
@@ -45,6 +47,14 @@ class LayerScrubber(View):
             item.setVisible(False)
             self.plot.addItem(item)
         self._one_d = False
+        # The probe point's path through the layers (faint), and where it is after the layer shown (marked).
+        self.probe_path = pg.PlotDataItem(pen=PATH_PEN)
+        self.probe_here = pg.TargetItem(size=13, symbol="o", pen=PROBE_PEN, brush=PROBE_BRUSH, movable=False)
+        for item in (self.probe_path, self.probe_here):
+            item.setZValue(100)
+            item.setVisible(False)
+            self.plot.addItem(item, ignoreBounds=True)
+        self._probe_path: tuple[np.ndarray, ...] | None = None
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # densities read as they are, not "×0.001"
         row = QHBoxLayout()
         self.sampling = QRadioButton("sampling: z → x")
@@ -96,6 +106,28 @@ class LayerScrubber(View):
         self.plot.showLabel("left", one_d)
         self.plot.enableAutoRange()
 
+    def show_probe(self, at, result: object) -> None:
+        """The probe's path (x after 0, 1, …, n layers), drawn beside the points; marked at the state shown."""
+        if matches(at, result) and isinstance(result, ProbeResult) and all(p.shape == (2,) for p in result.path):
+            self._probe_path = result.path
+        elif at is None:
+            self._probe_path = None
+        self._redraw_probe()
+
+    def _redraw_probe(self) -> None:
+        path, states = self._probe_path, self._states()
+        show = path is not None and bool(states) and len(states) == len(path) and not self._one_d
+        self.probe_path.setVisible(show)
+        self.probe_here.setVisible(show)
+        if not show:
+            return
+        pts = np.stack(path)
+        self.probe_path.setData(pts[:, 0], pts[:, 1])
+        k = min(self.slider.value(), len(states) - 1)
+        n = len(path) - 1
+        here = path[n - k] if self.sampling.isChecked() else path[k]  # sampling visits the layers last first
+        self.probe_here.setPos(float(here[0]), float(here[1]))
+
     def _states(self) -> tuple[np.ndarray, ...] | None:
         return self._inverse if self.sampling.isChecked() else self._forward
 
@@ -104,6 +136,7 @@ class LayerScrubber(View):
         if not states:
             set_points(self.points, None)
             self._describe("" if self.sampling.isChecked() else "no data to push through")
+            self._redraw_probe()
             return
         with signals_blocked(self.slider):
             at_end = self.slider.value() == self.slider.maximum()
@@ -133,6 +166,7 @@ class LayerScrubber(View):
             text = ("data x" if k == 0 else f"latent z (after all {n} layers)" if k == n
                     else f"data after layers 1…{k} ({k} of {n})")
         self._describe(text, self._layer_name(k, n))
+        self._redraw_probe()
 
     def _layer_name(self, k: int, n: int) -> str | None:
         """The kind of the layer the state at ``k`` was last pushed through (None for the first state, or where

@@ -44,6 +44,8 @@ class SamplesView(View):
         self.model_item = scatter()
         self.data_plot.addItem(self.data_item)
         self.model_plot.addItem(self.model_item)
+        for p in (self.data_plot, self.model_plot):
+            self.add_probe_mark(p, "x")
         # 1-D: step histograms, made once and hidden until the data is 1-D.
         self.data_hist = pg.PlotDataItem(stepMode="center", fillLevel=0.0, brush=DATA_BRUSH,
                                          pen=pg.mkPen(100, 100, 100, width=1))
@@ -69,6 +71,8 @@ class SamplesView(View):
 
     def configure(self, ctx: ViewContext) -> None:
         self._frame(ctx.bounds)
+        for mark in self.probe_marks:  # a point in the plane is a probe of 2-D data only
+            mark.enabled = ctx.kind == "2d"
 
     def _frame(self, bounds: tuple[float, ...] | None) -> None:
         """Frame both (linked) plots on the target's natural extents; their own range is kept from then on."""

@@ -22,6 +22,7 @@ from flowlab.ui.views.images import ImageSamplesView
 from flowlab.ui.views.latent import LatentView
 from flowlab.ui.views.layers import LayerScrubber
 from flowlab.ui.views.one_d import OneDView
+from flowlab.ui.views.probe import ProbeView
 from flowlab.ui.views.samples import SamplesView
 from flowlab.ui.views.warp import WarpView
 
@@ -58,6 +59,7 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("warp", WarpView, R, "points", "warp"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
     ViewRow("curves", CurvesView, B, "curves", None),
+    ViewRow("probe", ProbeView, B, "curves", None),  # the probe point's numbers (computed while a point is set)
     ViewRow("layers", LayerScrubber, B, "layers", "layers"),
 )
 

@@ -34,6 +34,8 @@ class WarpView(View):
         self.inv = pg.PlotDataItem(pen=pg.mkPen(230, 97, 1, width=1))
         self.fwd_plot.addItem(self.fwd)
         self.inv_plot.addItem(self.inv)
+        self.add_probe_mark(self.fwd_plot, "z", path=True)  # the probe's path through the layers, x → z
+        self.add_probe_mark(self.inv_plot, "x", path=True)
 
     def clear(self) -> None:
         for item in (self.fwd, self.inv):
