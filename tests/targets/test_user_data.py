@@ -369,3 +369,31 @@ def test_user_kinds_are_registered_with_help() -> None:
         spec = TARGETS[kind]
         assert spec.family == "user" and spec.data_fields == fields
         assert spec.help and "\n" not in spec.help
+
+
+@pytest.mark.parametrize("header, sep", [("x,y\n", ","), ("# made by hand\n\n", " "), ("", "\t")])
+def test_file_points_fast_reader_equals_the_careful_one(tmp_path: Path, monkeypatch, header: str, sep: str) -> None:
+    """A well-formed file goes through NumPy's parser; it reads exactly what the line-by-line reader reads."""
+    from flowlab.targets import user_data
+
+    rng = np.random.default_rng(3)
+    arr = rng.normal(size=(5000, 2)).round(6)
+    path = tmp_path / "many.csv"
+    path.write_text(header + "\n".join(sep.join(f"{v:.6f}" for v in row) for row in arr) + "\n")
+    fast = user_data._read_points_fast(path)
+    assert fast is not None
+    monkeypatch.setattr(user_data, "_read_points_fast", lambda p: None)
+    careful = user_data.read_points_text(path)
+    np.testing.assert_array_equal(fast, careful)
+    np.testing.assert_allclose(fast, arr)
+
+
+def test_a_points_file_above_the_limit_is_refused_unread(tmp_path: Path, monkeypatch) -> None:
+    from flowlab.targets import user_data
+
+    path = tmp_path / "big.csv"
+    path.write_text("1,2\n3,4\n" * 1000)
+    monkeypatch.setattr(user_data, "MAX_POINTS_FILE_BYTES", 1000)
+    monkeypatch.setattr(user_data, "read_points_text", lambda p: pytest.fail("read a file above the limit"))
+    with pytest.raises(TargetError, match=r"big.csv.* MB, more than"):
+        _file_points(path)
