@@ -114,12 +114,10 @@ def _read_points_fast(path: Path) -> np.ndarray | None:
     unusual, so that the careful line-by-line reader says which line and why."""
     try:
         with path.open(encoding="utf-8-sig") as f:
-            for skip, line in enumerate(f):
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    break
-            else:
-                return None
+            rows = ((i, text.strip()) for i, text in enumerate(f))
+            skip, line = next(((i, t) for i, t in rows if t and not t.startswith("#")), (0, ""))
+        if not line:
+            return None
         fields = [s.strip() for s in line.split(",")] if "," in line else line.split()
         header = not all(_is_float(s) for s in fields)
         with warnings.catch_warnings():  # "input contained no data": the careful reader says it in words
