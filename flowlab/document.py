@@ -144,12 +144,21 @@ class Document:
     def target_config(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.target))
 
+    @staticmethod
+    def _target_key(config: Mapping[str, Any]) -> str:
+        return json.dumps(dict(config), sort_keys=True, default=str)
+
+    def adopt_target(self, config: Mapping[str, Any], target: Target) -> None:
+        """``target``, built from ``config`` elsewhere (a large file read off the window's thread), is what
+        :meth:`built_target` gives for ``config`` from now on."""
+        self._target_cache = (self._target_key(config), target)
+
     def built_target(self, config: Mapping[str, Any] | None = None) -> Target:
         """The target built from ``config`` (default: the document's), built once per configuration: choosing,
         validating and framing views all read it, and a picture or an image folder is slow to build.
         Raises :class:`FlowlabError` when it cannot be built."""
         config = self.target if config is None else config
-        key = json.dumps(dict(config), sort_keys=True, default=str)
+        key = self._target_key(config)
         if self._target_cache is None or self._target_cache[0] != key:
             self._target_cache = (key, build_target(copy.deepcopy(dict(config))))
         return self._target_cache[1]

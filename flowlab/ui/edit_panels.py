@@ -10,11 +10,13 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel, QMessageBox, QStatusBar, QVBoxLayout, QWidget
 
 from flowlab.errors import FlowlabError
+from flowlab.targets import TARGETS, Target
 from flowlab.training.settings import TRAIN_PARAMS
 from flowlab.ui.commands import Editor
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.preset_info import PresetInfo
 from flowlab.ui.stack_panel import StackPanel
+from flowlab.ui.target_loader import TargetLoader
 from flowlab.ui.target_panel import TargetPanel
 
 SIDE_WIDTH = 340  # the settings column's widest: long descriptions wrap instead of squeezing the views
@@ -35,6 +37,7 @@ class EditPanels(QObject):
         self.target_panel.combo.currentIndexChanged.connect(self._target_kind_changed)
         self.target_panel.form.edited.connect(self._target_param_edited)
         self.target_panel.config_requested.connect(self.set_target)
+        self.loader = TargetLoader(parent)
         self.train_form = ParamForm()
         self.train_form.edited.connect(self._training_edited)
         self.notes = QLabel("")
@@ -115,9 +118,20 @@ class EditPanels(QObject):
         return True
 
     def set_target(self, config: dict[str, Any], text: str = "Change target") -> None:
-        """A whole new target (a kind, a file, a drawing), if it can be built."""
-        if self._usable(config):
+        """A whole new target (a kind, a file, a drawing), if it can be built. A target that reads a file is
+        built off the window's thread (see :class:`TargetLoader`); it becomes the target once it is read."""
+        if TARGETS[config["kind"]].source is not None and config.get("data", {}).get("path"):
+            self.loader.load(config, lambda c, target: self._loaded(c, target, text), self._refused)
+        elif self._usable(config):
             self.editor.set_target(config, text)
+
+    def _loaded(self, config: dict[str, Any], target: Target, text: str) -> None:
+        self.doc.adopt_target(config, target)
+        self.editor.set_target(config, text)
+
+    def _refused(self, config: dict[str, Any], message: str) -> None:
+        QMessageBox.warning(self.parent_widget, "Cannot use this target", message)
+        self.target_panel.show_config(self.doc.target_config())
 
     def _training_edited(self, name: str, value: Any) -> None:
         try:

@@ -197,18 +197,25 @@ def test_image_data_offers_an_idx_file_and_a_folder_from_the_registry(panel, mon
     assert len(configs) == 2
 
 
+def _read(qtbot, window) -> None:
+    """Wait for a target that reads a file: it is built off the window's thread."""
+    qtbot.waitUntil(lambda: not window.panels.loader.busy, timeout=10000)
+
+
 def test_an_unreadable_idx_file_or_folder_is_refused_with_a_message(qtbot, window, monkeypatch, tmp_path) -> None:
     before = window.doc.target_config()
     bad = tmp_path / "labels-idx1-ubyte"
     bad.write_bytes(struct.pack(">HBBI", 0, 0x08, 1, 3) + b"\x01\x02\x03")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
     window.panels.target_panel.source_actions["idx_images"].trigger()
+    _read(qtbot, window)
     assert "labels-idx1-ubyte" in window.warnings[-1] and "labels file" in window.warnings[-1]
     assert window.doc.target_config() == before  # nothing lost
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
     window.panels.target_panel.source_actions["image_folder"].trigger()
+    _read(qtbot, window)
     assert "no PNG or JPEG" in window.warnings[-1] and window.doc.target_config() == before
 
 
@@ -241,12 +248,14 @@ def test_picture_button_uses_the_chosen_file(qtbot, window, monkeypatch, tmp_pat
     starts: list[str] = []
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: starts.append(a[2]) or (str(picture), ""))
     window.panels.target_panel.source_button("picture").click()
+    _read(qtbot, window)
     assert starts == [str(picture.parent)]  # the dialog opens where the shipped pictures are
     assert window.doc.target_config() == {"kind": "picture", "params": {}, "data": {"path": str(picture)}}
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png at all")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(broken), ""))
     window.panels.target_panel.source_button("picture").click()
+    _read(qtbot, window)
     assert "broken.png" in window.warnings[-1]
     assert window.doc.target["data"]["path"] == str(picture)  # the previous target is kept
 
@@ -257,6 +266,7 @@ def test_points_file_button_and_sample_export(qtbot, window, monkeypatch, tmp_pa
     np.savetxt(data, rng.normal(size=(200, 2)), delimiter=",", header="x,y", comments="")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(data), ""))
     window.panels.target_panel.source_button("file_points").click()
+    _read(qtbot, window)
     assert window.doc.target["kind"] == "file_points"
     c = window.controller
     qtbot.waitUntil(lambda: c.latest is not None and c.latest.model_samples is not None, timeout=20000)
@@ -265,3 +275,47 @@ def test_points_file_button_and_sample_export(qtbot, window, monkeypatch, tmp_pa
     from_npy = np.load(tmp_path / "s.npy")
     assert from_csv.shape == from_npy.shape == window.controller.latest.model_samples.shape
     assert np.allclose(from_csv, from_npy, rtol=1e-5, atol=1e-5)
+
+
+def test_a_slow_file_is_read_off_the_window_thread_and_cancel_keeps_the_target(qtbot, window, monkeypatch,
+                                                                                tmp_path) -> None:
+    """While a file is read the window answers and a dialog says what it reads; Cancel leaves the target as it
+    was (the late result is dropped), and a read that completes becomes the target, built once."""
+    import threading
+
+    from flowlab.ui import target_loader
+
+    data = tmp_path / "slow.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(300, 2)), delimiter=",")
+    release = threading.Event()
+    builds: list[str] = []
+    real = target_loader.build_target
+
+    def slow_build(config):
+        builds.append(threading.current_thread().name)
+        release.wait(10)
+        return real(config)
+
+    monkeypatch.setattr(target_loader, "build_target", slow_build)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(data), ""))
+    before = window.doc.target_config()
+    window.panels.target_panel.source_button("file_points").click()
+    loader = window.panels.loader
+    qtbot.waitUntil(lambda: loader.dialog is not None and loader.dialog.isVisible(), timeout=5000)
+    assert "slow.csv" in loader.dialog.labelText() and builds == ["flowlab-target"]
+    window.doc.set("name", "still editable")  # the window's thread is free
+    assert window.doc.name == "still editable"
+    from PySide6.QtWidgets import QPushButton
+
+    qtbot.mouseClick(loader.dialog.findChild(QPushButton), Qt.LeftButton)  # the dialog's Cancel
+    assert not loader.busy
+    release.set()
+    qtbot.wait(300)
+    assert window.doc.target_config() == before  # the cancelled read changed nothing
+
+    release.clear()
+    window.panels.target_panel.source_button("file_points").click()
+    release.set()
+    qtbot.waitUntil(lambda: window.doc.target["kind"] == "file_points", timeout=10000)
+    assert len(builds) == 2  # the document took the target read off the thread instead of reading it again
+    assert window.doc.shape == (2,)
