@@ -159,3 +159,18 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch) -
     monkeypatch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("a file that large must not be read"))
     with pytest.raises(PresetError, match="too large for a preset"):
         load_preset(path)
+
+
+def test_the_window_says_what_it_loads_before_pytorch_is_imported() -> None:
+    """`flowlab` shows a splash saying "loading PyTorch…" before the seconds-long import of torch starts."""
+    code = ("import sys\n"
+            "import flowlab.ui.app as app\n"
+            "def say(screen, what):\n"
+            "    print('torch imported:', 'torch' in sys.modules, '| shown:', screen.isVisible(), '|', what)\n"
+            "    raise SystemExit(0)\n"
+            "app.say = say\n"
+            "app.run_app()\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env=_window_env(QT_QPA_PLATFORM="offscreen"))
+    assert r.returncode == 0, r.stderr
+    assert "torch imported: False | shown: True | loading PyTorch…" in r.stdout
