@@ -23,6 +23,8 @@ from flowlab.ui.views.latent import LatentView
 from flowlab.ui.views.layers import LayerScrubber
 from flowlab.ui.views.one_d import OneDView
 from flowlab.ui.views.samples import SamplesView
+from flowlab.ui.views.shares import SharesView
+from flowlab.ui.views.volume import VolumeView
 from flowlab.ui.views.warp import WarpView
 
 
@@ -56,8 +58,10 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("samples", SamplesView, R, "points", "samples"),
     ViewRow("latent", LatentView, R, "points", "latent"),
     ViewRow("warp", WarpView, R, "points", "warp"),
+    ViewRow("volume", VolumeView, R, "points", "volume"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
     ViewRow("curves", CurvesView, B, "curves", None),
+    ViewRow("shares", SharesView, B, "curves", "shares"),
     ViewRow("layers", LayerScrubber, B, "layers", "layers"),
 )
 
