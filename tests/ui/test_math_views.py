@@ -34,9 +34,14 @@ def snap():
 
 
 def test_diverging_levels_are_symmetric_about_zero() -> None:
-    assert symmetric_levels(np.array([[-0.5, 2.0], [0.1, np.nan]])) == (-2.0, 2.0)
-    assert symmetric_levels(np.array([-3.0, 1.0, -np.inf])) == (-3.0, 3.0)
+    assert symmetric_levels(np.array([[-0.5, 2.0], [0.1, np.nan]]), quantile=1.0) == (-2.0, 2.0)
+    assert symmetric_levels(np.array([-3.0, 1.0, -np.inf]), quantile=1.0) == (-3.0, 3.0)
     assert symmetric_levels(np.zeros((4, 4))) == (-MIN_SPAN, MIN_SPAN)  # a volume-preserving layer: all white
+    assert symmetric_levels(np.full((4, 4), -0.4)) == pytest.approx((-0.4, 0.4))  # a constant: its end colour
+    field = np.random.default_rng(0).uniform(-1.0, 0.5, (100, 100))
+    field[:3, :3] = 15.0  # a corner far from the data
+    low, high = symmetric_levels(field)
+    assert low == -high and 0.95 < high < 1.0  # the corner does not wash out the rest
 
 
 def test_the_volume_view_draws_the_chosen_field_with_levels_centred_at_zero(qtbot, snap) -> None:
@@ -45,23 +50,23 @@ def test_the_volume_view_draws_the_chosen_field_with_levels_centred_at_zero(qtbo
     view.configure(ViewContext(shape=(2,), layer_names=tuple(layer["kind"] for layer in MIXED)))
     view.update_snapshot(snap)
     grid = snap.density
-    np.testing.assert_array_equal(view.current_image(), grid.log_det)
+    np.testing.assert_array_equal(view.current_image(), np.clip(grid.log_det, *view.levels()))
     low, high = view.levels()
-    assert low == -high == -np.abs(grid.log_det).max()
+    assert low == -high == -np.quantile(np.abs(grid.log_det), 0.99)
     assert "whole flow" in view.description()
     for k in range(len(MIXED)):
         view.follow_layer(k)
         assert view.chosen_layer() == k and view.chooser.currentText() == f"layer {k + 1}: {MIXED[k]['kind']}"
         assert f"layer {k + 1}: {MIXED[k]['kind']}" in view.description()
-        np.testing.assert_array_equal(view.current_image(), grid.layer_log_dets[k])
+        np.testing.assert_array_equal(view.current_image(), np.clip(grid.layer_log_dets[k], *view.levels()))
         low, high = view.levels()
-        assert low == -high == -max(np.abs(grid.layer_log_dets[k]).max(), MIN_SPAN)
+        assert low == -high == -max(np.quantile(np.abs(grid.layer_log_dets[k]), 0.99), MIN_SPAN)
     view.follow_layer(2)
     assert "keeps volume" in view.description()  # NICE's additive coupling
     view.follow_layer(1)
     assert "the same everywhere" in view.description()  # ActNorm
     view.chooser.setCurrentIndex(0)  # the view's own chooser
-    np.testing.assert_array_equal(view.current_image(), grid.log_det)
+    np.testing.assert_array_equal(view.current_image(), np.clip(grid.log_det, *view.levels()))
     view.clear()
     assert view.current_image() is None
 
@@ -140,7 +145,7 @@ def test_moving_the_scrubber_changes_the_volume_views_layer(qtbot, window) -> No
     scrubber.density.setChecked(True)  # x → z: the state after layer k
     scrubber.slider.setValue(2)
     assert volume.chosen_layer() == 1 and f"layer 2: {names[1]}" in volume.description()
-    np.testing.assert_array_equal(volume.current_image(), volume.grid.layer_log_dets[1])
+    np.testing.assert_array_equal(volume.current_image(), np.clip(volume.grid.layer_log_dets[1], *volume.levels()))
     scrubber.sampling.setChecked(True)  # z → x: two of n layers undone, the last applied is layer n − 1
     assert volume.chosen_layer() == len(names) - 2
     scrubber.slider.setValue(0)  # no layer applied yet: the whole flow

@@ -110,11 +110,11 @@ class SharesView(View):
         if s is None:
             text = "each layer's mean log|det J|, beside log p_Z(z)<br><span style='font-size:8pt'> </span>"
         else:
-            over = (f"over {s.count} model samples (an energy: no data)" if s.source != "data"
-                    else f"over {s.count} data points")
+            over = (f"means over {s.count} model samples (an energy: no data)" if s.source != "data"
+                    else f"means over {s.count} data points")
             dets = float(np.sum(s.log_dets))
             text = (f"log p(x) = log p_Z(z) + Σ log|det J|<br><span style='font-size:8pt'>{signed(s.log_prob)} = "
-                    f"{signed(s.base_log_prob)} {'−' if dets < 0 else '+'} {abs(dets):.3f} · means {over}</span>")
+                    f"{signed(s.base_log_prob)} {'−' if dets < 0 else '+'} {abs(dets):.3f} · {over}</span>")
         if text != self.plot.titleLabel.text:
             self.plot.setTitle(text)
             self.schedule_corner_check()

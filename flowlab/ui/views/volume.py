@@ -14,13 +14,16 @@ from flowlab.ui.views.base import View, ViewContext, plot
 DIVERGING = "CET-D1"  # blue – white – red, white at the middle of the levels (pyqtgraph ships it)
 MIN_SPAN = 1e-3  # nats: a field flatter than this is drawn white (a volume-preserving layer), not amplified noise
 WHOLE_FLOW = "whole flow"
+ROBUST_QUANTILE = 0.99  # of |log det|: the colour scale's end (see symmetric_levels)
 
 
-def symmetric_levels(values: np.ndarray) -> tuple[float, float]:
-    """``(−m, m)`` with m = max|value| over the finite values (at least ``MIN_SPAN``): zero sits at the middle of
-    a diverging colour map, so white means "keeps volume" whatever the range."""
-    finite = values[np.isfinite(values)]
-    m = float(np.max(np.abs(finite))) if finite.size else 0.0
+def symmetric_levels(values: np.ndarray, quantile: float = ROBUST_QUANTILE) -> tuple[float, float]:
+    """``(−m, m)`` with m the ``quantile`` of |value| over the finite values (at least ``MIN_SPAN``): zero sits at
+    the middle of a diverging colour map, so white means "keeps volume" whatever the range. Not the plain max:
+    far outside the data an untrained flow's log-det reaches ±15 in the grid's corners and would wash out the
+    structure where the data are; the few points beyond ±m are drawn in the end colours."""
+    finite = np.abs(values[np.isfinite(values)])
+    m = float(np.quantile(finite, quantile)) if finite.size else 0.0
     m = max(m, MIN_SPAN)
     return -m, m
 
