@@ -86,7 +86,7 @@ def test_the_shares_view_draws_the_parts_and_their_sum(qtbot, snap) -> None:
     numbers = [_number(t) for t in re.findall(NUMBER, view.description())]
     assert numbers[0] == pytest.approx(s.log_prob, abs=1e-3) and numbers[1] == pytest.approx(s.base_log_prob,
                                                                                                abs=1e-3)
-    assert "over 300 data points" in view.description()
+    assert "over 300 data points" in view.over()
     view.clear()
     assert view.rows() == [] and len(view.bars.opts["width"]) == 0 and not view.values
 

@@ -37,7 +37,6 @@ class SharesView(View):
         self.plot.showGrid(x=True, alpha=0.15)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setLabel("bottom", "nats")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7)
         self.plot.addItem(self.bars)
@@ -106,18 +105,24 @@ class SharesView(View):
             label.setPos(x, y)
 
     def _describe(self) -> None:
+        """The sum in the title; over which points the means are taken under the axis."""
         s = self.shares
         if s is None:
-            text = "each layer's mean log|det J|, beside log p_Z(z)<br><span style='font-size:8pt'> </span>"
+            text, over = "each layer's mean log|det J|, beside log p_Z(z)<br><span style='font-size:8pt'> </span>", ""
         else:
             over = (f"means over {s.count} model samples (an energy: no data)" if s.source != "data"
                     else f"means over {s.count} data points")
             dets = float(np.sum(s.log_dets))
             text = (f"log p(x) = log p_Z(z) + Σ log|det J|<br><span style='font-size:8pt'>{signed(s.log_prob)} = "
-                    f"{signed(s.base_log_prob)} {'−' if dets < 0 else '+'} {abs(dets):.3f} · {over}</span>")
+                    f"{signed(s.base_log_prob)} {'−' if dets < 0 else '+'} {abs(dets):.3f}</span>")
+        self.plot.setLabel("bottom", f"nats · {over}" if over else "nats")
         if text != self.plot.titleLabel.text:
             self.plot.setTitle(text)
             self.schedule_corner_check()
+
+    def over(self) -> str:
+        """Which points the means are taken over, as the axis says it."""
+        return self.plot.getAxis("bottom").labelText
 
     def description(self) -> str:
         return self.plot.titleLabel.text
