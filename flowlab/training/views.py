@@ -32,11 +32,14 @@ def _np(t: Tensor) -> np.ndarray:
 class DensityGrid:
     """Model log-density on a regular grid (row-major: ``log_density[iy, ix]``, y increasing with the row).
 
-    ``log_det`` is log|det ∂f/∂x| at each grid point: where the flow stretches (> 0) or squeezes space."""
+    ``log_det`` is log|det ∂f/∂x| at each grid point: where the flow stretches (> 0) or squeezes space.
+    ``layer_log_dets[k]`` (when asked for) is layer k's own log|det J_k| at the point's state before layer k, so
+    that ``Σ_k layer_log_dets[k] = log_det`` (the chain rule: det of a product is the product of dets)."""
 
     bounds: Bounds
     log_density: np.ndarray
     log_det: np.ndarray
+    layer_log_dets: np.ndarray | None = None  # (layers, res, res), in the flow's order (data → latent)
 
     @property
     def density(self) -> np.ndarray:
@@ -59,8 +62,73 @@ class Curve1D:
     z: np.ndarray  # f(x), data → latent
     model_density: np.ndarray
     base_density_at_z: np.ndarray
-    log_det: np.ndarray
+    log_det: np.ndarray  # log|df/dx|
     true_density: np.ndarray | None
+
+    @property
+    def slope(self) -> np.ndarray:
+        """|df/dx|, the factor by which f stretches a small interval around x."""
+        return np.exp(self.log_det)
+
+    def affine(self, tol: float = 1e-3) -> tuple[float, float] | None:
+        """``(a, b)`` when f(x) = a·x + b on the whole curve within ``tol`` (relative to the values' size), else
+        None: a least-squares line, accepted when no point of the curve is farther from it than the tolerance."""
+        x, z = self.x.astype(np.float64), self.z.astype(np.float64)
+        ok = np.isfinite(z)
+        if ok.sum() < 2:
+            return None
+        a, b = np.polyfit(x[ok], z[ok], 1)
+        scale = max(1.0, float(np.max(np.abs(z[ok]))))
+        return (float(a), float(b)) if np.max(np.abs(a * x[ok] + b - z[ok])) <= tol * scale else None
+
+
+@dataclass(frozen=True)
+class LayerShares:
+    """Each layer's share of log p(x), averaged over ``count`` points x (``source``: "data", or "model samples"
+    where there are none, as for an energy): with z = f(x) = f_L ∘ … ∘ f_1(x),
+
+        mean log p(x) = mean log p_Z(z) + Σ_k mean log|det J_k|,
+
+    ``log_dets[k]`` the mean of layer k's own log|det J_k| at its input (flow order, data → latent; ``kinds[k]``
+    names the layer). Points where log p(x) is not finite are left out of every mean alike, so the parts add up."""
+
+    kinds: tuple[str, ...]
+    log_dets: np.ndarray
+    base_log_prob: float
+    log_prob: float
+    source: str
+    count: int
+
+    @classmethod
+    def forward(cls, flow: Flow, base_log_prob: Tensor, steps: list[Tensor], source: str) -> LayerShares:
+        """From ``flow(x, return_intermediates=True)``: log p_Z(z) per point and every layer's log-det."""
+        per_layer = torch.stack(steps) if steps else base_log_prob.new_zeros((0, base_log_prob.shape[0]))
+        return cls._mean(flow, base_log_prob, per_layer, source)
+
+    @classmethod
+    def inverse(cls, flow: Flow, base_log_prob: Tensor, steps: list[Tensor], source: str) -> LayerShares:
+        """From ``flow.inverse(z, return_intermediates=True)``: the inverse's steps run last layer first, and each
+        is minus the forward layer's log-det at the point it returns to."""
+        per_layer = (-torch.stack(steps[::-1]) if steps
+                     else base_log_prob.new_zeros((0, base_log_prob.shape[0])))
+        return cls._mean(flow, base_log_prob, per_layer, source)
+
+    @classmethod
+    def _mean(cls, flow: Flow, base_log_prob: Tensor, per_layer: Tensor, source: str) -> LayerShares:
+        kinds = tuple(i.kind for i in flow.infos)
+        log_p = base_log_prob + per_layer.sum(0)
+        keep = torch.isfinite(log_p)
+        n = int(keep.sum())
+        if n == 0:
+            return cls(kinds, np.full(len(kinds), np.nan), math.nan, math.nan, source, 0)
+        shares = per_layer[:, keep].double().mean(1).cpu().numpy().copy()
+        return cls(kinds, shares, float(base_log_prob[keep].double().mean()), float(log_p[keep].double().mean()),
+                   source, n)
+
+    @property
+    def total(self) -> float:
+        """mean log p_Z(z) + Σ mean log|det J_k|: the mean log p(x) again, from its parts."""
+        return self.base_log_prob + float(np.sum(self.log_dets, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -92,7 +160,7 @@ class Snapshot:
     temperature: float = 1.0
     probe: ProbeResult | ProbeRefused | None = None  # the maker's ``probe`` point followed through the layers
     layer_detail: Any = None  # what is inside the layer at the maker's ``layer`` position
-    layer_shares: Any = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
+    layer_shares: LayerShares | None = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
     cost_s: float = 0.0
 
 
@@ -111,8 +179,10 @@ def model_samples(flow: Flow, n: int, temperature: float = 1.0, generator: torch
 
 
 @torch.inference_mode()
-def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = PUSH_CHUNK) -> DensityGrid:
-    """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``, through :meth:`Flow.push`.
+def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = PUSH_CHUNK,
+                 per_layer: bool = False) -> DensityGrid:
+    """log p(x) and log|det ∂f/∂x| on a ``res × res`` grid over ``bounds``, through :meth:`Flow.push`; with
+    ``per_layer`` also every layer's own log|det J_k| there, from the same single pass (:func:`_push_layers`).
 
     Chunks keep each layer's activations in cache (see :data:`~flowlab.flows.flow.PUSH_CHUNK`)."""
     p = next(flow.parameters(), None)
@@ -121,9 +191,30 @@ def density_grid(flow: Flow, bounds: Bounds, res: int = 128, chunk: int = PUSH_C
     xs, ys = _grid_axes(bounds, res, device, dtype)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)  # point iy·res + ix is (xs[ix], ys[iy])
-    _, ladj, logp = flow.push(pts, chunk=chunk)
+    steps = None
+    if per_layer:
+        ladj, logp, steps = _push_layers(flow, pts, chunk)
+    else:
+        _, ladj, logp = flow.push(pts, chunk=chunk)
     logp = torch.nan_to_num(logp, nan=-math.inf)
-    return DensityGrid(bounds, _np(logp.reshape(res, res)), _np(ladj.reshape(res, res)))
+    return DensityGrid(bounds, _np(logp.reshape(res, res)), _np(ladj.reshape(res, res)),
+                       None if steps is None else _np(steps.reshape(-1, res, res)))
+
+
+def _push_layers(flow: Flow, x: Tensor, chunk: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(ladj, log_prob, steps)`` of many points, ``chunk`` at a time as :meth:`Flow.push` does, with
+    ``steps[k]`` layer k's own log|det J_k| (from ``forward(return_intermediates=True)``, so one pass)."""
+    n = x.shape[0]
+    ladj, logp = x.new_empty(n), x.new_empty(n)
+    steps = x.new_empty((len(flow.layers), n))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        z, step, _, layer_steps = flow(x[start:stop], return_intermediates=True)
+        ladj[start:stop] = step
+        logp[start:stop] = flow.base.log_prob(z) + step
+        if layer_steps:
+            steps[:, start:stop] = torch.stack(layer_steps)
+    return ladj, logp, steps
 
 
 @torch.no_grad()
@@ -218,7 +309,7 @@ def probe_snapshot(flow: Flow, at: ProbeAt) -> ProbeResult | ProbeRefused:
         return ProbeRefused(at.point, at.inverse, str(e))
 
 
-ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images"})
+ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images", "volume", "shares"})
 VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer"})  # SnapshotMaker's settable options
 
 
@@ -291,19 +382,27 @@ class SnapshotMaker:
         if len(shape) == 3:
             return self._images(flow, step, device, full)
         fields: dict = {}
-        if want & {"samples", "layers", "density", "curve_1d"}:
-            if "layers" in want and slow:
+        # Each layer's share of log p(x): over the data pushed forward, or (energies) over the model's samples.
+        sample_shares = "shares" in want and slow and self.data_view is None
+        if want & {"samples", "layers", "density", "curve_1d"} or sample_shares:
+            if ("layers" in want and slow) or sample_shares:
                 out = flow.inverse(z, return_intermediates=True)
                 fields["model_samples"] = _np(out[0])
-                fields["layers_inverse"] = tuple(_np(s[: self.n_layer_points]) for s in out[2])
+                if "layers" in want and slow:
+                    fields["layers_inverse"] = tuple(_np(s[: self.n_layer_points]) for s in out[2])
+                if sample_shares:
+                    fields["layer_shares"] = LayerShares.inverse(flow, flow.base.log_prob(z), out[3],
+                                                                 "model samples")
             else:
                 fields["model_samples"] = _np(flow.push(z, inverse=True)[0])
-        if self.data_view is not None and slow and want & {"samples", "latent", "layers"}:
+        if self.data_view is not None and slow and want & {"samples", "latent", "layers", "shares"}:
             data = self.data_view.to(device)
-            z_data, _, states, _ = flow(data, return_intermediates=True)
+            z_data, _, states, steps = flow(data, return_intermediates=True)
             fields["data_samples"] = _np(data)
             fields["latent_of_data"] = _np(z_data)
             fields["layers_forward"] = tuple(_np(s) for s in states)
+            if "shares" in want:
+                fields["layer_shares"] = LayerShares.forward(flow, flow.base.log_prob(z_data), steps, "data")
         if self.probe is not None:
             fields["probe"] = probe_snapshot(flow, self.probe)
         if shape == (1,):
@@ -314,8 +413,8 @@ class SnapshotMaker:
             bounds = tuple(self.target.bounds or (-4.0, 4.0, -4.0, 4.0))
             if full and "samples" in want and isinstance(self.target, EnergyTarget):
                 fields["target_density"] = target_density_grid(self.target, bounds, self.grid_res)
-            if "density" in want:
-                fields["density"] = density_grid(flow, bounds, self.grid_res)
+            if want & {"density", "volume"}:  # the volume view's per-layer grids come from the same pass
+                fields["density"] = density_grid(flow, bounds, self.grid_res, per_layer="volume" in want)
             if "warp" in want and warp_now:
                 fields["warp_forward"] = warped_grid(flow, bounds, inverse=False)
                 fields["warp_inverse"] = warped_grid(flow, (-3.5, 3.5, -3.5, 3.5), inverse=True)

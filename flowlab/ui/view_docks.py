@@ -58,6 +58,7 @@ class ViewDocks(QObject):
             view.probe_requested.connect(self.set_probe)
             self.docks[row.key] = add_dock(self.area, row.title, view, row.area)
         self._arrange()
+        self._link_layer_choices()
         # Which docks the user closed (View menu, a dock's close button): they stay closed. The others show
         # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
         self.closed: set[str] = set()
@@ -93,6 +94,18 @@ class ViewDocks(QObject):
             self.area.resizeDocks([first[g] for g in pair], [1, 1], Qt.Horizontal)
         self.area.resizeDocks([first[g] for g, _ in view_table.HEIGHTS], [h for _, h in view_table.HEIGHTS],
                               Qt.Vertical)
+
+    def _link_layer_choices(self) -> None:
+        """The layer a view lets the user choose (a ``layer_chosen`` signal: a flow position or None) goes to every
+        view that follows one (``follow_layer(position)``): the volume view shows the scrubber's layer. No view
+        knows another."""
+        for source in self.views.values():
+            chosen = getattr(source, "layer_chosen", None)
+            if chosen is None:
+                continue
+            for view in self.views.values():
+                if view is not source and callable(getattr(view, "follow_layer", None)):
+                    chosen.connect(view.follow_layer)
 
     def _toggled(self, key: str, on: bool) -> None:
         if not self.ruling:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
 from superqt.utils import signals_blocked
 
@@ -32,6 +32,9 @@ class LayerScrubber(View):
 
     title = "Layer by layer"
     data_kinds = frozenset({"1d", "2d", "nd"})
+    # When the user moves the slider or turns the direction: the position in the flow (0-based, data → latent)
+    # of the last layer applied to the state shown, or None at the first state (no layer applied yet).
+    layer_chosen = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +73,9 @@ class LayerScrubber(View):
         self.box.addLayout(row)
         self.slider.valueChanged.connect(lambda _: self._redraw())
         self.sampling.toggled.connect(lambda _: self._redraw())
+        # after the redraw, so that the range follows the states; automatic moves are made with signals blocked
+        self.slider.valueChanged.connect(lambda _: self.layer_chosen.emit(self.chosen_layer()))
+        self.sampling.toggled.connect(lambda _: self.layer_chosen.emit(self.chosen_layer()))
         self._forward: tuple[np.ndarray, ...] | None = None
         self._inverse: tuple[np.ndarray, ...] | None = None
         self.layer_names: list[str] = []
@@ -167,6 +173,16 @@ class LayerScrubber(View):
                     else f"data after layers 1…{k} ({k} of {n})")
         self._describe(text, self._layer_name(k, n))
         self._redraw_probe()
+
+    def chosen_layer(self) -> int | None:
+        """The position (0-based, in the flow's order) of the last layer applied to the state the slider points
+        at: layer k after k layers forward, layer n − k after undoing k of n layers; None at the first state."""
+        states = self._states()
+        n = len(states) - 1 if states else len(self.layer_names)
+        k = min(self.slider.value(), n)
+        if k <= 0:
+            return None
+        return n - k if self.sampling.isChecked() else k - 1
 
     def _layer_name(self, k: int, n: int) -> str | None:
         """The kind of the layer the state at ``k`` was last pushed through (None for the first state, or where

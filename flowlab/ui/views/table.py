@@ -24,6 +24,8 @@ from flowlab.ui.views.layers import LayerScrubber
 from flowlab.ui.views.one_d import OneDView
 from flowlab.ui.views.probe import ProbeView
 from flowlab.ui.views.samples import SamplesView
+from flowlab.ui.views.shares import SharesView
+from flowlab.ui.views.volume import VolumeView
 from flowlab.ui.views.warp import WarpView
 
 
@@ -57,9 +59,11 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("samples", SamplesView, R, "points", "samples"),
     ViewRow("latent", LatentView, R, "points", "latent"),
     ViewRow("warp", WarpView, R, "points", "warp"),
+    ViewRow("volume", VolumeView, R, "points", "volume"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
     ViewRow("curves", CurvesView, B, "curves", None),
     ViewRow("probe", ProbeView, B, "curves", None),  # the probe point's numbers (computed while a point is set)
+    ViewRow("shares", SharesView, B, "curves", "shares"),
     ViewRow("layers", LayerScrubber, B, "layers", "layers"),
 )
 
