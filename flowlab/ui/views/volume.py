@@ -54,6 +54,7 @@ class VolumeView(View):
         self.plot = plot(self.graphics, "")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.add_probe_mark(self.plot, "x")  # where the probe point sits on the map of volume change
         self.colorbar = pg.ColorBarItem(values=symmetric_levels(np.zeros(1)), colorMap=pg.colormap.get(DIVERGING),
                                         interactive=False, label="log|det J|")
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
