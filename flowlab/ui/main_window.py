@@ -18,6 +18,7 @@ from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
+from flowlab.ui.shortcuts import sequences
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks, add_dock
 
@@ -115,7 +116,7 @@ class MainWindow(QMainWindow):
                 tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
         a = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
         if keys is not None:
-            a.setShortcut(QKeySequence(keys))
+            a.setShortcuts(sequences(keys))
         if tip:
             a.setToolTip(tip)
             a.setStatusTip(tip)
@@ -155,9 +156,11 @@ class MainWindow(QMainWindow):
 
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.Undo)
+        self.undo_action.setShortcuts(sequences(QKeySequence.Undo))
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+        # The platform's redo keys, and Ctrl+Shift+Z where it is not one of them (X11 has it already: twice
+        # would be an ambiguous shortcut, and neither would run).
+        self.redo_action.setShortcuts(sequences(QKeySequence.Redo, "Ctrl+Shift+Z"))
         edit.addAction(self.undo_action)
         edit.addAction(self.redo_action)
 
@@ -169,7 +172,7 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         self.presentation_action = QAction("&Presentation mode", self)
-        self.presentation_action.setShortcut(QKeySequence("F11"))
+        self.presentation_action.setShortcuts(sequences("F11"))
         self.presentation_action.setCheckable(True)
         self.presentation_action.toggled.connect(self.set_presentation_mode)
         view.addAction(self.presentation_action)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from flowlab.flows import LAYERS
 from flowlab.ui.commands import Editor
+from flowlab.ui.shortcuts import sequences
 from flowlab.ui.stack_model import KIND_MIME, StackModel, family_colour
 
 
@@ -117,10 +118,14 @@ class StackPanel(QWidget):
             box.addWidget(label)
             box.addWidget(widget, stretch)
         box.addLayout(buttons)
-        for keys, slot in ((QKeySequence.Delete, self.delete), (QKeySequence("Ctrl+D"), self.duplicate),
-                           (QKeySequence("Space"), self.toggle_enabled), (QKeySequence("Alt+Up"), self.move_up),
-                           (QKeySequence("Alt+Down"), self.move_down)):
-            sc = QShortcut(keys, self.view)
+        # Delete takes the platform's delete keys but Ctrl+D, which X11 counts among them: duplicate owns it.
+        own = (("duplicate", ("Ctrl+D",), self.duplicate), ("toggle", ("Space",), self.toggle_enabled),
+               ("up", ("Alt+Up",), self.move_up), ("down", ("Alt+Down",), self.move_down))
+        delete = sequences(QKeySequence.Delete, taken=[k for _, keys, _ in own for k in keys])
+        for name, keys, slot in (("delete", delete, self.delete), *((n, sequences(*k), f) for n, k, f in own)):
+            sc = QShortcut(self.view)
+            sc.setObjectName(f"stack_{name}")
+            sc.setKeys(keys)
             sc.setContext(Qt.WidgetShortcut)
             sc.activated.connect(slot)
 
