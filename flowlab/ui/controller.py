@@ -42,6 +42,7 @@ from flowlab.training.settings import TrainSettings, live_settings
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks
 from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.views.curves import held_out_warning
 from flowlab.ui.worker import SessionWorker
 
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
@@ -233,6 +234,9 @@ class SessionController(QObject):
             self.last_ready = event
             self.status.show_device(event.device)
             self.notes_changed.emit("\n".join(event.notes))
+            warning = held_out_warning(event.held_out, event.images)
+            if warning:
+                self.status.say(f"⚠ {warning}", 15000)
         elif isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, RunningChanged):
