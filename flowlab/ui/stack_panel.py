@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -91,6 +91,9 @@ class StackPanel(QWidget):
         self.palette = Palette()
         self.palette.add_requested.connect(self.append_kind)
         self.view = StackView(self.model)
+        # A layer dropped from the palette (or a row dragged) is selected once the view has settled the drop.
+        for landed in (self.model.added, self.model.moved_to):
+            landed.connect(lambda row: QTimer.singleShot(0, lambda: self._select(row)))
         self.view.selectionModel().currentChanged.connect(lambda cur, _prev: self.selection_changed.emit(
             cur.row() if cur.isValid() else None))
         # Two rows of tool buttons (as wide as their text), so the panel fits beside the views on a small screen.
@@ -167,7 +170,11 @@ class StackPanel(QWidget):
             self._select(row + 1)
 
     def _select(self, row: int) -> None:
-        self.view.setCurrentIndex(self.model.index(row))
+        """Select ``row`` and show it (its parameters appear in the layer editor)."""
+        if 0 <= row < self.model.rowCount():
+            index = self.model.index(row)
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
 
     def set_editable(self, editable: bool, reason: str = "") -> None:
         """Structural edits are refused while training runs (the window pauses first or says why)."""
