@@ -40,7 +40,7 @@ class CurvesView(View):
         self.plot = self.graphics.addPlot(title="negative log-likelihood (nats)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         # Legend at the bottom left: the "kept" label sits at the top, the entropy label right of centre.
-        self.plot.addLegend(offset=(10, -40))
+        self.plot.addLegend(offset=(10, -10))
         self.plot.setLabel("bottom", "step")
         self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
         self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
