@@ -27,6 +27,7 @@ def load_checkpoint(trainer: Trainer, path: str | os.PathLike) -> None:
     """Resume ``trainer`` from ``path``; a file for another stack or an unreadable one is a FlowlabError."""
     try:
         state = torch.load(path, map_location=trainer.device, weights_only=True)
-    except Exception as e:
-        raise FlowlabError(f"{path}: cannot read the weights ({e.__class__.__name__})") from None
+    except Exception:
+        raise FlowlabError(f"{path}: cannot read the weights: the file is damaged, or holds more than plain "
+                           f"weights (nothing in it was run)") from None
     trainer.load_checkpoint(state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from flowlab.errors import FlowlabError
+from flowlab.words import count
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
@@ -35,4 +36,4 @@ def describe_device(device: torch.device) -> str:
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({count(torch.get_num_threads(), 'thread')})"

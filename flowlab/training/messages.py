@@ -106,6 +106,7 @@ class Ready:
     entropy: float | None
     images: bool  # image data: scores in bits/dim
     step: int = 0  # > 0 when saved weights were resumed
+    held_out: int | None = None  # how many test points the held-out scores average (None: no data, an energy)
 
 
 @dataclass(frozen=True)

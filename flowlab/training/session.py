@@ -164,7 +164,8 @@ class Session:
                 notes.append(message)
                 self._emit(Failure("load", message))
         self._emit(Ready(trainer.device_name, trainer.plan.objective, tuple(notes), trainer.target_entropy(),
-                         trainer.is_images, trainer.step))
+                         trainer.is_images, trainer.step,
+                         None if trainer.test_data is None else int(trainer.test_data.shape[0])))
         return trainer
 
     def _loop(self, trainer: Trainer) -> None:

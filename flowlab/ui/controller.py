@@ -42,10 +42,13 @@ from flowlab.training.settings import TrainSettings, live_settings
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks
 from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.views.curves import held_out_warning
 from flowlab.ui.worker import SessionWorker
 
 RESTART_DEBOUNCE_MS = 300  # edits closer together than this (a dragged spin box, repeated undo) restart once
-FAILURE_DIALOGS = frozenset({"step", "views", "save"})  # failures worth a dialog; the others go to the status bar
+# Failures worth a dialog, by its title; the others (a build, a setting, a score) go to the status bar alone.
+FAILURE_DIALOGS = {"step": "Training problem", "views": "Training problem", "save": "Training problem",
+                   "diverged": "Training paused", "load": "Saved weights not loaded"}
 
 
 class SessionController(QObject):
@@ -231,6 +234,9 @@ class SessionController(QObject):
             self.last_ready = event
             self.status.show_device(event.device)
             self.notes_changed.emit("\n".join(event.notes))
+            warning = held_out_warning(event.held_out, event.images)
+            if warning:
+                self.status.say(f"⚠ {warning}", 15000)
         elif isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, RunningChanged):
@@ -238,11 +244,19 @@ class SessionController(QObject):
         elif isinstance(event, Saved):
             self.status.say(f"saved weights to {event.path}", 5000)
         elif isinstance(event, Failure) and event.kind != "score":  # the scoring view answers those
-            self.status.say(event.message.splitlines()[0], 8000)
-            if event.kind == "diverged":
-                QMessageBox.warning(self.window, "Training paused", event.message)
-            elif event.kind in FAILURE_DIALOGS:
-                QMessageBox.warning(self.window, "Training problem", event.message)
+            self._failed(event)
+
+    def _failed(self, failure: Failure) -> None:
+        """The first line in the status bar; the whole story in a dialog where it changes what the user sees
+        (refused saved weights: the model trains from fresh ones, and the file is left as it was)."""
+        message = failure.message
+        if failure.kind == "load":
+            self.status.show_refused(message.splitlines()[0])
+            message += "\n\nTraining starts from fresh weights; the weights file is left as it is."
+        else:
+            self.status.say(message.splitlines()[0], 8000)
+        if failure.kind in FAILURE_DIALOGS:
+            QMessageBox.warning(self.window, FAILURE_DIALOGS[failure.kind], message)
 
     def _progress(self, p: Progress) -> None:
         self.last_progress = p

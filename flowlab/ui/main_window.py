@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QMargins, QRect, QSettings, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import QMainWindow, QStyle, QToolBar
+from PySide6.QtWidgets import QMainWindow, QStyle, QTabBar, QToolBar
 
 from flowlab.document import Document
 from flowlab.presets import Preset
@@ -18,10 +18,24 @@ from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
+from flowlab.ui.shortcuts import sequences
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks, add_dock
+from flowlab.ui.views.base import PRESENTATION_FONT_SCALE
 
 COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels in one column, as tabs
+PREFERRED_SIZE = QSize(1400, 900)  # a first start on a larger screen
+
+
+def fitted_geometry(available: QRect, frame: QMargins, preferred: QSize = PREFERRED_SIZE) -> QRect:
+    """The window's inner rectangle (``QWidget.geometry``) for a first start: ``preferred`` or smaller, so that
+    the whole window, ``frame`` (title bar and borders) included, lies in the screen's ``available`` geometry
+    (which already leaves out panels and docks), centred there."""
+    width = min(preferred.width(), available.width() - frame.left() - frame.right())
+    height = min(preferred.height(), available.height() - frame.top() - frame.bottom())
+    outer = QRect(0, 0, width + frame.left() + frame.right(), height + frame.top() + frame.bottom())
+    outer.moveCenter(available.center())
+    return QRect(outer.left() + frame.left(), outer.top() + frame.top(), width, height)
 
 
 class MainWindow(QMainWindow):
@@ -30,8 +44,7 @@ class MainWindow(QMainWindow):
     def __init__(self, preset: Preset | None = None, path: Path | None = None) -> None:
         super().__init__()
         self.setWindowTitle("flowlab[*]")
-        screen = self.screen().availableGeometry()
-        self.resize(min(1400, screen.width()), min(900, screen.height()))  # a small screen: the whole of it
+        self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
         self.setDockNestingEnabled(True)
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self.undo_stack = QUndoStack(self)
@@ -55,6 +68,7 @@ class MainWindow(QMainWindow):
         self.controller.running_changed.connect(self._show_running)
         self.controller.valid_changed.connect(self._show_valid)
         self.controller.notes_changed.connect(self.panels.show_plan_notes)
+        self.panels.stack_panel.selection_changed.connect(self._fit_layer_params)
         self._restore_settings()
         self.apply_preset(preset or load_builtin(), path)
         if path is not None:
@@ -115,7 +129,7 @@ class MainWindow(QMainWindow):
                 tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
         a = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
         if keys is not None:
-            a.setShortcut(QKeySequence(keys))
+            a.setShortcuts(sequences(keys))
         if tip:
             a.setToolTip(tip)
             a.setStatusTip(tip)
@@ -155,9 +169,11 @@ class MainWindow(QMainWindow):
 
         edit = self.menuBar().addMenu("&Edit")
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.Undo)
+        self.undo_action.setShortcuts(sequences(QKeySequence.Undo))
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Shift+Z")])
+        # The platform's redo keys, and Ctrl+Shift+Z where it is not one of them (X11 has it already: twice
+        # would be an ambiguous shortcut, and neither would run).
+        self.redo_action.setShortcuts(sequences(QKeySequence.Redo, "Ctrl+Shift+Z"))
         edit.addAction(self.undo_action)
         edit.addAction(self.redo_action)
 
@@ -169,7 +185,7 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         self.presentation_action = QAction("&Presentation mode", self)
-        self.presentation_action.setShortcut(QKeySequence("F11"))
+        self.presentation_action.setShortcuts(sequences("F11"))
         self.presentation_action.setCheckable(True)
         self.presentation_action.toggled.connect(self.set_presentation_mode)
         view.addAction(self.presentation_action)
@@ -177,9 +193,12 @@ class MainWindow(QMainWindow):
     def set_presentation_mode(self, on: bool) -> None:
         """Bigger fonts and thicker lines, full screen: for a lecture hall."""
         app_font = self.font()
-        app_font.setPointSizeF(app_font.pointSizeF() * (1.5 if on else 1 / 1.5))
+        app_font.setPointSizeF(app_font.pointSizeF() * (PRESENTATION_FONT_SCALE if on else 1 / PRESENTATION_FONT_SCALE))
         self.setFont(app_font)
         self.docks.set_presentation(on)
+        for bar in self.findChildren(QTabBar):  # dock tabs: whole names ("Layers", not "Lay…"), scrolled if need be
+            bar.setElideMode(Qt.ElideNone)
+            bar.setUsesScrollButtons(True)
         if on:
             self.showFullScreen()
         else:
@@ -197,12 +216,41 @@ class MainWindow(QMainWindow):
             side = max(240, min(320, self.width() // 4))
         self.resizeDocks([layers, panel], [side, side], Qt.Horizontal)
         self.resizeDocks([layers, params], [3, 2], Qt.Vertical)
+        self._fit_layer_params(self.panels.stack_panel.view.current_row())
+
+    def _fit_layer_params(self, row: int | None) -> None:
+        """With no layer selected the layer parameters dock says only that: it shrinks to that line and the layer
+        list takes the room; the first selection gives it back its 2/5 (a size the user chose is kept)."""
+        layers, params, _ = self.side_docks
+        least = params.minimumSizeHint().height()
+        if row is None:
+            self.resizeDocks([layers, params], [max(layers.height(), 1) + params.height() - least, least],
+                             Qt.Vertical)
+        elif params.height() <= least + 4:
+            self.resizeDocks([layers, params], [3, 2], Qt.Vertical)
+
+    def fit_to_screen(self) -> None:
+        """The whole window, title bar and status bar included, on the screen (a 1024×600 netbook too). Before the
+        window is shown its frame is unknown: a title bar's height is assumed, and corrected once shown."""
+        handle = self.windowHandle()
+        frame = handle.frameMargins() if handle is not None and self.isVisible() else QMargins(
+            4, self.style().pixelMetric(QStyle.PM_TitleBarHeight) + 4, 4, 4)
+        self.setGeometry(fitted_geometry(self.screen().availableGeometry(), frame))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        fit, self._first_fit = self._first_fit, None
+        if fit is not None and self.size() == fit.size():  # not resized since (by a test, a render): refit
+            QTimer.singleShot(0, self.fit_to_screen)
 
     def _restore_settings(self) -> None:
         s = QSettings()
         geometry, state = s.value("geometry"), s.value("windowState")
-        if geometry is not None:
+        if geometry is not None:  # the user's (Qt keeps it on the screen)
             self.restoreGeometry(geometry)
+        else:
+            self.fit_to_screen()
+            self._first_fit = self.geometry()
         if state is not None:
             self.restoreState(state)
         else:

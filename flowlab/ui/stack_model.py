@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from flowlab.document import Document, LayerEntry
@@ -45,6 +45,9 @@ class StackEdits(Protocol):
 
 class StackModel(QAbstractListModel):
     """The document's stack as a Qt list model."""
+
+    added = Signal(int)  # a layer dropped from the palette landed at this row (the panel selects it)
+    moved_to = Signal(int)  # a dragged row landed here
 
     ProblemRole = Qt.UserRole + 1
     ShapeRole = Qt.UserRole + 2  # the shape the layer hands on (a tuple), None where it is invalid
@@ -181,12 +184,15 @@ class StackModel(QAbstractListModel):
             if kind not in LAYERS:
                 return False
             self.edits.insert_layer(row, kind)
+            self.added.emit(row)
             return True
         if data.hasFormat(ROWS_MIME):
             rows = json.loads(bytes(data.data(ROWS_MIME)).decode())
             if len(rows) == 1:
                 src = rows[0]
-                self.edits.move_layer(src, row if row <= src else row - 1)  # ``row`` counts the dragged item
+                dst = row if row <= src else row - 1  # ``row`` counts the dragged item
+                self.edits.move_layer(src, dst)
+                self.moved_to.emit(dst)
         return False
 
     def _entry_replaced(self, row: Any, _old: Any, _new: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QMimeData, Qt, Signal
+from PySide6.QtCore import QByteArray, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from flowlab.flows import LAYERS
 from flowlab.ui.commands import Editor
+from flowlab.ui.shortcuts import sequences
 from flowlab.ui.stack_model import KIND_MIME, StackModel, family_colour
 
 
@@ -90,6 +91,9 @@ class StackPanel(QWidget):
         self.palette = Palette()
         self.palette.add_requested.connect(self.append_kind)
         self.view = StackView(self.model)
+        # A layer dropped from the palette (or a row dragged) is selected once the view has settled the drop.
+        for landed in (self.model.added, self.model.moved_to):
+            landed.connect(lambda row: QTimer.singleShot(0, lambda: self._select(row)))
         self.view.selectionModel().currentChanged.connect(lambda cur, _prev: self.selection_changed.emit(
             cur.row() if cur.isValid() else None))
         # Two rows of tool buttons (as wide as their text), so the panel fits beside the views on a small screen.
@@ -117,10 +121,14 @@ class StackPanel(QWidget):
             box.addWidget(label)
             box.addWidget(widget, stretch)
         box.addLayout(buttons)
-        for keys, slot in ((QKeySequence.Delete, self.delete), (QKeySequence("Ctrl+D"), self.duplicate),
-                           (QKeySequence("Space"), self.toggle_enabled), (QKeySequence("Alt+Up"), self.move_up),
-                           (QKeySequence("Alt+Down"), self.move_down)):
-            sc = QShortcut(keys, self.view)
+        # Delete takes the platform's delete keys but Ctrl+D, which X11 counts among them: duplicate owns it.
+        own = (("duplicate", ("Ctrl+D",), self.duplicate), ("toggle", ("Space",), self.toggle_enabled),
+               ("up", ("Alt+Up",), self.move_up), ("down", ("Alt+Down",), self.move_down))
+        delete = sequences(QKeySequence.Delete, taken=[k for _, keys, _ in own for k in keys])
+        for name, keys, slot in (("delete", delete, self.delete), *((n, sequences(*k), f) for n, k, f in own)):
+            sc = QShortcut(self.view)
+            sc.setObjectName(f"stack_{name}")
+            sc.setKeys(keys)
             sc.setContext(Qt.WidgetShortcut)
             sc.activated.connect(slot)
 
@@ -162,7 +170,11 @@ class StackPanel(QWidget):
             self._select(row + 1)
 
     def _select(self, row: int) -> None:
-        self.view.setCurrentIndex(self.model.index(row))
+        """Select ``row`` and show it (its parameters appear in the layer editor)."""
+        if 0 <= row < self.model.rowCount():
+            index = self.model.index(row)
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
 
     def set_editable(self, editable: bool, reason: str = "") -> None:
         """Structural edits are refused while training runs (the window pauses first or says why)."""

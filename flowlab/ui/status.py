@@ -63,6 +63,10 @@ class StatusLine:
         """A passing message."""
         self.bar.showMessage(text, ms)
 
+    def show_refused(self, reason: str) -> None:
+        """Saved weights were refused: said until the next passing message, not for a few seconds only."""
+        self.bar.showMessage(f"⚠ {reason} (training from fresh weights)")
+
     def show_device(self, device: str) -> None:
         self.device.set_text(device, f"training on {device}")
 

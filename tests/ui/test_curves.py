@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from flowlab.ui.views import CurvesView
+from flowlab.ui.views import CurvesView, ViewContext
 
 NAN = math.nan
 
@@ -98,3 +98,45 @@ def test_the_legend_names_what_is_drawn_and_the_floor_is_only_under_nlls(qtbot) 
     view.handle_event(Ready("CPU", "mle", (), 2.08, False))
     assert _legend(view) == ["train", "test", "validation"]
     assert view.floor.isVisible() and view.floor.value() == 2.08
+
+
+def test_a_tiny_test_set_is_said_and_does_not_flatten_the_training_curve(qtbot) -> None:
+    from flowlab.training.messages import Progress, Ready
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    view.configure(ViewContext(shape=(1, 8, 8)))
+    view.handle_event(Ready("cpu", "mle", (), None, True, 0, held_out=1))  # three drawn images: one to test
+    rows = {"step": [0, 10, 20, 30], "train_nll": [900.0, 600.0, 400.0, 300.0],
+            "train_bpd": [5.0, 4.0, 3.0, 2.5], "test_bpd": [float("nan"), 6586.0, float("nan"), 6000.0]}
+    view.handle_event(Progress(30, 10.0, rows, "cpu", True))
+    assert view.warning.isVisible() and "only 1 image" in view.warning.text
+    view.plot.vb.autoRange()
+    low, high = view.plot.vb.viewRange()[1]
+    assert high < 100, "the y axis follows the training curve, not the lone test point"
+    assert view.test.xData is not None and len(view.test.xData) == 2  # the test points are still drawn
+    view.handle_event(Ready("cpu", "mle", (), None, True, 0, held_out=500))
+    assert not view.warning.isVisible()
+    view.plot.vb.autoRange()
+    assert view.plot.vb.viewRange()[1][1] > 6000
+
+
+def test_the_legend_stays_clear_of_the_kept_and_entropy_labels(qtbot) -> None:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(420, 260)
+    view.show()
+    view.reset(entropy=2.0)
+    steps = list(range(0, 2000, 100))
+    view.add_rows({"step": steps, "train_nll": [2.0 + 3.0 / (1 + s / 100) for s in steps],
+                   "test_nll": [2.1 + 3.0 / (1 + s / 100) for s in steps],
+                   "valid_nll": [2.1 + 3.0 / (1 + s / 100) - (0.1 if s == 1900 else 0) for s in steps]})
+    qtbot.wait(50)
+    view.plot.vb.autoRange()
+    qtbot.wait(50)
+    legend = view.plot.legend.sceneBoundingRect()
+    for line in (view.best, view.floor):
+        assert line.isVisible()
+        assert not legend.intersects(line.label.sceneBoundingRect()), line.label.toPlainText()

@@ -215,3 +215,19 @@ def test_stack_shows_the_shape_each_layer_hands_on(panel, monkeypatch) -> None:
     panel.view.setCurrentIndex(panel.model.index(1))
     panel.toggle_enabled()  # a disabled layer hands on what it receives
     assert label(1).endswith("→ 1×8×8  (off)") and label(2).endswith("→ 4×4×4")
+
+
+def test_a_layer_added_by_drag_or_enter_is_selected(panel, qtbot) -> None:
+    panel.view.setCurrentIndex(panel.model.index(0))
+    mime = panel.palette.mimeData([panel.palette.item(0)])
+    _drop(panel.view, mime, 2)  # dropped above row 2
+    qtbot.waitUntil(lambda: panel.view.current_row() == 2, timeout=2000)
+    assert panel.doc.stack[2].kind == panel.palette.kinds()[0]
+    panel.view.selectionModel().clearCurrentIndex()
+    panel.palette.setFocus()
+    panel.palette.setCurrentRow(1)
+    qtbot.keyClick(panel.palette, Qt.Key_Return)  # no layer selected: appended, and selected
+    last = len(panel.doc.stack) - 1
+    assert panel.doc.stack[last].kind == panel.palette.kinds()[1]
+    qtbot.waitUntil(lambda: panel.view.current_row() == last, timeout=2000)
+    assert panel.view.selectionModel().isSelected(panel.model.index(last))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QResizeEvent, QShowEvent
+from PySide6.QtGui import QAction, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
 
 from flowlab.training.messages import Command, Event
@@ -29,13 +29,27 @@ LATENT_BRUSH = pg.mkBrush(76, 120, 168, 140)
 LOG_SPAN = 10.0  # the log-density heatmap shows [max − LOG_SPAN, max]
 HIST_BINS = 40
 BASE_POINT_SIZE = 3
-STYLE = {"point_size": BASE_POINT_SIZE, "line_width": 1}  # line_width: the factor on each line's own width
+PRESENTATION_FONT_SCALE = 1.5  # text in presentation mode: the window's widgets and the plots' text alike
+# line_width: the factor on each line's own width; font_scale: on each text's own size
+STYLE = {"point_size": BASE_POINT_SIZE, "line_width": 1, "font_scale": 1.0}
 
 
 def set_presentation(on: bool) -> None:
-    """Bigger points and lines for a lecture hall (each view applies it in :meth:`View.apply_style`)."""
+    """Bigger points, lines and text for a lecture hall (each view applies it in :meth:`View.apply_style`)."""
     STYLE["point_size"] = 6 if on else BASE_POINT_SIZE
     STYLE["line_width"] = 3 if on else 1
+    STYLE["font_scale"] = PRESENTATION_FONT_SCALE if on else 1.0
+
+
+def _scaled(font: QFont, scale: float) -> QFont:
+    out = QFont(font)
+    out.setPointSizeF(font.pointSizeF() * scale)
+    return out
+
+
+def _points(size: str | None, default: float) -> float:
+    """'11pt' → 11.0; no size → ``default``."""
+    return float(size[:-2]) if size and size.endswith("pt") else default
 
 
 def scatter() -> pg.ScatterPlotItem:
@@ -164,6 +178,7 @@ class View(QWidget):
         self._corner_timer.setInterval(0)
         self._corner_timer.timeout.connect(self._keep_corner_free)
         self._base_style: dict[int, tuple[float, float]] = {}  # id(item) → (line width, symbol size) as made
+        self._base_text: dict[int, QFont | float] = {}  # id(item) → its font (or size in points) as made
         self.probe_marks: list[ProbeMark] = []
 
     # -- the protocol -------------------------------------------------------------------------------------------
@@ -300,9 +315,10 @@ class View(QWidget):
     # -- presentation style -------------------------------------------------------------------------------------
     def apply_style(self) -> None:
         """Apply ``STYLE`` (presentation mode): point clouds take its point size; every line is drawn at its own
-        width (as made) times its factor, symbols grow alike. The widths as made are remembered, so mode on then
-        off gives back each line its own width. Lines inside a ``PlotDataItem`` are set on the item, whose own pen
-        is applied again with every ``setData``."""
+        width (as made) times its factor, symbols grow alike, and every text (axis ticks and labels, titles,
+        legends, line labels) at its own size times ``font_scale``. Widths and sizes as made are remembered, so
+        mode on then off gives back each its own. Lines inside a ``PlotDataItem`` are set on the item, whose own
+        pen is applied again with every ``setData``."""
         factor = STYLE["line_width"]
         grow = STYLE["point_size"] / BASE_POINT_SIZE
         owned = set()  # curves and symbols of PlotDataItems: styled through their item
@@ -326,3 +342,24 @@ class View(QWidget):
                 pen = pg.mkPen(item.opts["pen"])
                 pen.setWidthF(width * factor)
                 item.setPen(pen)
+        self._scale_text(STYLE["font_scale"])
+        self.schedule_corner_check()  # bigger text moves the plots
+
+    def _scale_text(self, scale: float) -> None:
+        default = QFont(self.graphics.font())
+        for item in self.graphics.scene().items():
+            base = self._base_text
+            if isinstance(item, pg.AxisItem):
+                font = base.setdefault(id(item), QFont(item.style["tickFont"] or default))
+                item.setStyle(tickFont=_scaled(font, scale))
+                item.label.setFont(_scaled(font, scale))
+                item.showLabel(item.label.isVisible())  # the axis makes room for the label's new size
+            elif isinstance(item, pg.LegendItem):
+                size = base.setdefault(id(item), _points(item.opts["labelTextSize"], default.pointSizeF()))
+                item.setLabelTextSize(f"{size * scale:g}pt")  # its entries, and those added later
+            elif isinstance(item, pg.LabelItem) and not isinstance(item.parentItem(), pg.LegendItem):
+                size = base.setdefault(id(item), _points(item.opts.get("size"), default.pointSizeF()))
+                item.setText(item.text, size=f"{size * scale:g}pt")
+            elif isinstance(item, pg.TextItem):
+                font = base.setdefault(id(item), QFont(item.textItem.font()))
+                item.setFont(_scaled(font, scale))

@@ -13,10 +13,20 @@ from PySide6.QtWidgets import QWidget
 from flowlab.training.messages import Event, Progress, Ready
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import View, ViewContext
+from flowlab.words import count
 
 # What the three lines are, as the legend names them: negative log-likelihoods (or bits/dim), or under reverse KL
 # the training loss and the true KL(q‖p) (no validation line: early stopping keeps by the true KL).
 LEGENDS = {False: ("train", "test", "validation"), True: ("reverse KL loss (training)", "true KL(q‖p)", None)}
+MIN_HELD_OUT = 10  # held-out scores averaged over fewer test points than this say little (three drawn images: one)
+
+
+def held_out_warning(held_out: int | None, images: bool) -> str:
+    """What to say when the test set is too small for its scores to mean much ('' when it is not)."""
+    if held_out is None or held_out >= MIN_HELD_OUT:
+        return ""
+    return (f"test score on only {count(held_out, 'image' if images else 'point')}: it says little "
+            f"(add more {'images' if images else 'points'}); the axis follows the training curve")
 
 
 class CurvesView(View):
@@ -29,7 +39,8 @@ class CurvesView(View):
         super().__init__(parent)
         self.plot = self.graphics.addPlot(title="negative log-likelihood (nats)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.addLegend(offset=(-10, 10))
+        # Legend at the bottom left: the "kept" label sits at the top, the entropy label right of centre.
+        self.plot.addLegend(offset=(10, -10))
         self.plot.setLabel("bottom", "step")
         self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
         self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
@@ -44,6 +55,9 @@ class CurvesView(View):
                                     label="kept", labelOpts={"position": 0.95, "color": (84, 162, 75)})
         self.best.setVisible(False)
         self.plot.addItem(self.best)
+        self.warning = self.graphics.addLabel("", row=1, col=0, color="#D62728", size="9pt")
+        self.warning.setVisible(False)
+        self.held_out: int | None = None  # test points behind the test score, once the session says
         for item in (self.train, self.test, self.valid):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
@@ -123,6 +137,7 @@ class CurvesView(View):
     def configure(self, ctx: ViewContext) -> None:
         """A new target: bits/dim for images, the loss and the true KL for energies; no floor until ``Ready``."""
         self.reset(None, bits=ctx.images, energy=ctx.energy)
+        self.set_held_out(None)
 
     def clear(self) -> None:
         """Forget the rows (fresh weights), keeping what the curves are (NLL, bits/dim or KL) and the floor."""
@@ -134,11 +149,27 @@ class CurvesView(View):
         roll-back) replace the record."""
         if isinstance(event, Ready):
             self.set_objective(event.objective)
+            self.set_held_out(event.held_out, event.images)
             if event.entropy is not None and not event.images:
                 self.floor.setValue(event.entropy)
                 self.floor.setVisible(not self.energy)
         elif isinstance(event, Progress):
             self.add_progress(event.rows, restarted=event.restarted)
+
+    def set_held_out(self, held_out: int | None, images: bool = False) -> None:
+        """Too few test points: say so under the plot, and let the y axis follow the training curve alone (one
+        test image's 6586 bits/dim would flatten everything else)."""
+        self.held_out = held_out
+        text = held_out_warning(held_out, images)
+        self.warning.setText(text)
+        self.warning.setVisible(bool(text))
+        # The view box autoranges over its ``addedItems`` (an item added with ignoreBounds is left out of it).
+        bounded = self.plot.vb.addedItems
+        if text and self.test in bounded:
+            bounded.remove(self.test)
+        elif not text and self.test not in bounded:
+            bounded.append(self.test)
+        self.plot.vb.updateAutoRange()
 
     def add_progress(self, rows: Mapping[str, list[float]], restarted: bool = False) -> None:
         """Rows from the session; a record that restarted (flagged, or whose first step is not after the last one

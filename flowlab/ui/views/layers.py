@@ -165,11 +165,12 @@ class LayerScrubber(View):
         else:
             set_points(self.points, pts if pts.ndim == 2 else None)
             self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
+        every = "the one layer" if n == 1 else f"all {n} layers"
         if self.sampling.isChecked():  # states: z, then after undoing layer n, n−1, …, 1
-            text = ("base samples z" if k == 0 else f"samples x (through all {n} layers)" if k == n
+            text = ("base samples z" if k == 0 else f"samples x (through {every})" if k == n
                     else f"z through layers {n}…{n - k + 1} ({k} of {n})")
         else:
-            text = ("data x" if k == 0 else f"latent z (after all {n} layers)" if k == n
+            text = ("data x" if k == 0 else f"latent z (after {every})" if k == n
                     else f"data after layers 1…{k} ({k} of {n})")
         self._describe(text, self._layer_name(k, n))
         self._redraw_probe()
