@@ -145,6 +145,8 @@ class Failure:
 
     kind: FailureKind
     message: str
+    step: int | None = None  # ``diverged``: the step that failed
+    rolled_back_to: int | None = None  # ``diverged``: the step whose weights were restored
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ class Session:
                     trainer.train_step()
                 except Diverged as e:
                     self._pause()
-                    self._emit(Failure("diverged", str(e)))
+                    self._emit(Failure("diverged", str(e), e.step, e.rolled_back_to))
                     want_snapshot = True
                 except Exception as e:
                     self._pause()

@@ -93,6 +93,11 @@ def _last(values: Sequence[float]) -> float:
     return math.nan
 
 
+def _num(value: float) -> str:
+    """A score for the status line: three decimals, or three significant digits once it has exploded."""
+    return f"{value:.3f}" if abs(value) < 1e5 else f"{value:.3g}"
+
+
 def scores_text(cols: Mapping[str, Sequence[float]]) -> tuple[str, str]:
     """The latest scores, short for the status bar (``NLL train 3.144 · test 3.115 · gap 1.436``) and whole for
     its tooltip (one line each, with units)."""
@@ -104,23 +109,23 @@ def scores_text(cols: Mapping[str, Sequence[float]]) -> tuple[str, str]:
     if have & {"train_bpd", "test_bpd"}:  # images: bits/dim is the headline, NLL in nats in the tooltip
         for split in ("train", "test"):
             if f"{split}_bpd" in have:
-                short.append(f"{split} {v[f'{split}_bpd']:.3f}")
-                full.append(f"{split}: {v[f'{split}_bpd']:.3f} bits/dim"
-                            + (f" (NLL {v[f'{split}_nll']:.3f} nats)" if f"{split}_nll" in have else ""))
+                short.append(f"{split} {_num(v[f'{split}_bpd'])}")
+                full.append(f"{split}: {_num(v[f'{split}_bpd'])} bits/dim"
+                            + (f" (NLL {_num(v[f'{split}_nll'])} nats)" if f"{split}_nll" in have else ""))
         short[0] = f"bits/dim {short[0]}"
     elif have & {"train_nll", "test_nll"}:
         for split in ("train", "test"):
             if f"{split}_nll" in have:
-                short.append(f"{split} {v[f'{split}_nll']:.3f}")
-                full.append(f"{split} negative log-likelihood: {v[f'{split}_nll']:.3f} nats")
+                short.append(f"{split} {_num(v[f'{split}_nll'])}")
+                full.append(f"{split} negative log-likelihood: {_num(v[f'{split}_nll'])} nats")
         short[0] = f"NLL {short[0]}"
     if "kl_gap" in have:
-        short.append(f"gap {v['kl_gap']:.3f}")
-        full.append(f"gap to the target's entropy (test NLL − H(p), 0 is a perfect fit): {v['kl_gap']:.3f} nats")
+        short.append(f"gap {_num(v['kl_gap'])}")
+        full.append(f"gap to the target's entropy (test NLL − H(p), 0 is a perfect fit): {_num(v['kl_gap'])} nats")
     if "train_loss" in have:
-        short.append(f"loss {v['train_loss']:.3f}")
-        full.append(f"reverse KL loss (training): {v['train_loss']:.3f} nats")
+        short.append(f"loss {_num(v['train_loss'])}")
+        full.append(f"reverse KL loss (training): {_num(v['train_loss'])} nats")
     if "true_kl" in have:
-        short.append(f"KL(q‖p) {v['true_kl']:.3f}")
-        full.append(f"true KL(q‖p), with the exact log Z: {v['true_kl']:.3f} nats")
+        short.append(f"KL(q‖p) {_num(v['true_kl'])}")
+        full.append(f"true KL(q‖p), with the exact log Z: {_num(v['true_kl'])} nats")
     return " · ".join(short), "\n".join(full)

@@ -175,3 +175,46 @@ def test_the_image_view_draws_the_shared_tiling(qtbot) -> None:
     images = np.random.default_rng(1).random((16, 1, 4, 4))
     view.update_snapshot(Snapshot(step=1, image_samples=images))
     assert np.array_equal(view.items["samples"].image, tile(images, 8)[::-1])  # ImageItem: row 0 at the bottom
+
+
+def test_a_divergence_is_a_mark_and_exploded_values_leave_the_axis(qtbot) -> None:
+    """Values that exploded before the roll-back point stay in the record but not on the axis; the step that
+    diverged is a dashed mark saying where the weights went back to, kept through the roll-back's restarted
+    record and gone after a reset."""
+    from flowlab.ui.views import CurvesView
+    from flowlab.ui.views.curves import robust_top
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.configure(ViewContext(shape=(2,)))
+    steps = list(range(1, 41))
+    nll = [3.0 - 0.02 * s for s in steps[:35]] + [1e3, 1e6, 1e9, 1e12, 1.4e15]
+    view.handle_event(Progress(step=40, steps_per_s=1.0, rows={"step": steps, "train_nll": nll}, device="cpu",
+                               running=True))
+    top = robust_top(np.asarray(nll))
+    assert top == pytest.approx(nll[0])  # the finite curve's own top
+    assert view.plot.vb.viewRange()[1][1] < 20  # the axis is on the finite curve, not at 1.4e15
+    assert robust_top(np.asarray(nll[:35])) is None  # a plain decreasing curve keeps autorange
+
+    view.handle_event(Failure("diverged", "step 41: …", step=41, rolled_back_to=25))
+    assert view.divergence() == 41 and "rolled back to step 25" in view.diverged.label.format
+    view.handle_event(Progress(step=25, steps_per_s=1.0, rows={"step": steps[:25], "train_nll": nll[:25]},
+                               device="cpu", running=False, restarted=True))  # the roll-back's record
+    assert view.divergence() == 41 and len(view.train.getData()[0]) == 25
+    view.handle_event(Progress(step=0, steps_per_s=1.0, rows={"step": [], "train_nll": []}, device="cpu",
+                               running=False, restarted=True))  # a reset
+    assert view.divergence() is None
+
+
+def test_exploded_scores_read_short_in_the_status_line() -> None:
+    from flowlab.ui.status import scores_text
+
+    short, _ = scores_text({"train_nll": [1388969606512640.0], "test_nll": [2.5]})
+    assert short == "NLL train 1.39e+15 · test 2.500"
+
+
+def test_a_steep_first_fall_is_not_taken_for_an_explosion() -> None:
+    from flowlab.ui.views.curves import robust_top
+
+    nll = np.array([20.0, 9.0, 4.0] + [2.0 + 0.01 * np.sin(i) for i in range(200)])
+    assert robust_top(nll) is None

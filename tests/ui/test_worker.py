@@ -130,6 +130,7 @@ def test_divergence_rolls_back_pauses_and_reports(qtbot, started, monkeypatch) -
     failure = rec.of(Failure)[0]
     assert failure.kind == "diverged"
     assert "step 41" in failure.message and "rolled back to step 25" in failure.message
+    assert (failure.step, failure.rolled_back_to) == (41, 25)  # typed, for the curves' mark
     # the report after the roll-back: paused, at the last good step (an earlier report may also say 25)
     qtbot.waitUntil(lambda: not rec.of(Progress)[-1].running and rec.step == 25, timeout=5000)
     assert not w.is_running

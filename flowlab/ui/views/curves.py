@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from flowlab.training.messages import Event, Progress, Ready
+from flowlab.training.messages import Event, Failure, Progress, Ready
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import View, ViewContext
 from flowlab.words import count
@@ -55,6 +55,12 @@ class CurvesView(View):
                                     label="kept", labelOpts={"position": 0.95, "color": (84, 162, 75)})
         self.best.setVisible(False)
         self.plot.addItem(self.best)
+        # Where training diverged (a NaN/Inf caught, the weights rolled back): the record stops before it.
+        self.diverged = pg.InfiniteLine(angle=90, pen=pg.mkPen(214, 39, 40, width=1, style=Qt.DashLine),
+                                        label="", labelOpts={"position": 0.8, "color": (214, 39, 40)})
+        self.diverged.setVisible(False)
+        self.plot.addItem(self.diverged, ignoreBounds=True)
+        self._keep_mark = False  # the next restarted record is the roll-back itself: the mark stays
         self.warning = self.graphics.addLabel("", row=1, col=0, color="#D62728", size="9pt")
         self.warning.setVisible(False)
         self.held_out: int | None = None  # test points behind the test score, once the session says
@@ -120,11 +126,25 @@ class CurvesView(View):
             valid = np.full_like(steps, np.nan)
         ok = np.isfinite(valid)
         self.valid.setData(steps[ok], valid[ok])
+        self._frame_y(train, test, valid)
         chooser, where = (valid, ok) if ok.any() else (test, np.isfinite(test))
         self._best_step = float(steps[where][np.argmin(chooser[where])]) if where.any() else None
         self.best.setVisible(self._best_step is not None)
         if self._best_step is not None:
             self.best.setValue(self._best_step)
+
+    def _frame_y(self, *lines: np.ndarray) -> None:
+        """Autorange, unless some values exploded: then the axis ends at :func:`robust_top`."""
+        shown = [self.train, self.valid] + ([] if self.warning.isVisible() else [self.test])
+        values = np.concatenate([v for v, item in zip(lines, (self.train, self.test, self.valid), strict=True)
+                                 if item in shown and len(v)] or [np.zeros(0)])
+        top = robust_top(values)
+        if top is None:
+            if not self.plot.vb.autoRangeEnabled()[1]:
+                self.plot.enableAutoRange(axis="y")
+            return
+        bottom = float(np.nanmin(values))
+        self.plot.setYRange(bottom, top, padding=0.05)
 
     def update_snapshot(self, snap: Snapshot) -> None:
         pass  # the curves come from the session's Progress events, not from snapshots
@@ -142,12 +162,15 @@ class CurvesView(View):
     def clear(self) -> None:
         """Forget the rows (fresh weights), keeping what the curves are (NLL, bits/dim or KL) and the floor."""
         self.reset(self.entropy(), bits=self.bits, energy=self.energy)
+        self.diverged.setVisible(False)
 
     def handle_event(self, event: Event) -> None:
         """``Ready``: the objective the session settled on and the target's entropy (the NLL floor, not shown for
         images, whose scores are in bits/dim). ``Progress``: new rows; rows that start again (a reset, a
         roll-back) replace the record."""
-        if isinstance(event, Ready):
+        if isinstance(event, Failure) and event.kind == "diverged" and event.step is not None:
+            self.mark_divergence(event.step, event.rolled_back_to)
+        elif isinstance(event, Ready):
             self.set_objective(event.objective)
             self.set_held_out(event.held_out, event.images)
             if event.entropy is not None and not event.images:
@@ -155,6 +178,19 @@ class CurvesView(View):
                 self.floor.setVisible(not self.energy)
         elif isinstance(event, Progress):
             self.add_progress(event.rows, restarted=event.restarted)
+
+    def mark_divergence(self, step: int, rolled_back_to: int | None) -> None:
+        """A dashed red line where training diverged, saying where the weights went back to; the curves end at
+        the rolled-back step and the axis leaves out values that exploded before it."""
+        self.diverged.setValue(step)
+        back = f" → rolled back to step {rolled_back_to}" if rolled_back_to is not None else ""
+        self.diverged.label.setFormat(f"diverged at step {step}{back}")
+        self.diverged.setVisible(True)
+        self._keep_mark = True
+
+    def divergence(self) -> float | None:
+        """The step marked as diverged (None when none is)."""
+        return self.diverged.value() if self.diverged.isVisible() else None
 
     def set_held_out(self, held_out: int | None, images: bool = False) -> None:
         """Too few test points: say so under the plot, and let the y axis follow the training curve alone (one
@@ -176,8 +212,25 @@ class CurvesView(View):
         shown) replaces the rows shown so far."""
         first, last = rows.get("step"), self.columns.get("step")
         if restarted or (first and last and first[0] <= last[-1]):
-            self.clear()
+            keep = self._keep_mark and self.diverged.isVisible()  # a roll-back keeps the divergence mark; a
+            self.clear()  # reset or a new record does not
+            self.diverged.setVisible(keep)
+        self._keep_mark = False
         self.add_rows(rows)
+
+
+def robust_top(values: np.ndarray) -> float | None:
+    """The top of the y axis when some values exploded (a divergence before the roll-back point): the largest
+    value within 100 scales of the median (scale: the larger of the interquartile range, |median| and 1), when
+    any value lies beyond that; None when none does (then the axis autoranges). An early, steep fall stays."""
+    values = values[np.isfinite(values)]
+    if len(values) < 3:
+        return None
+    q25, med, q75 = np.percentile(values, [25, 50, 75])
+    limit = med + 100.0 * max(q75 - q25, abs(med), 1.0)
+    if values.max() <= limit:
+        return None
+    return float(values[values <= limit].max())
 
 
 def _last(values: list[float]) -> float:
