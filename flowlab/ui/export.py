@@ -12,6 +12,9 @@ from typing import Any
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter, SVGExporter
+from PySide6.QtCore import QBuffer, QPoint, QRect
+from PySide6.QtGui import QColor, QImage, QPainter, QTextDocument
+from PySide6.QtSvg import QSvgGenerator
 
 FORMATS = {"png": "PNG image (*.png)", "svg": "SVG drawing (*.svg)"}
 PNG_SCALE = 2  # pixels per screen pixel: a crisp picture for slides
@@ -54,6 +57,41 @@ def _tolerate_closed_paths() -> None:
 
 
 _tolerate_closed_paths()
+
+
+def export_text(document: QTextDocument, width: float, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a text view (a rich-text ``document`` laid out ``width`` pixels wide) as PNG or SVG."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt not in FORMATS:
+        raise ExportError(f"{path}: choose a .png or .svg file")
+    document = document.clone()
+    document.setTextWidth(width)
+    size = document.size().toSize()
+    if fmt == "png":
+        image = QImage(size * PNG_SCALE, QImage.Format_ARGB32)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        painter.scale(PNG_SCALE, PNG_SCALE)
+        document.drawContents(painter)
+        painter.end()
+        if not image.save(str(path), "PNG"):
+            why = "no such folder" if not path.parent.is_dir() else "cannot be written there"
+            raise ExportError(f"{path}: {why}")
+        return path
+    buffer = QBuffer()
+    generator = QSvgGenerator()
+    generator.setOutputDevice(buffer)
+    generator.setSize(size)
+    generator.setViewBox(QRect(QPoint(0, 0), size))
+    painter = QPainter(generator)
+    document.drawContents(painter)
+    painter.end()
+    try:
+        path.write_bytes(bytes(buffer.data()))
+    except OSError as e:
+        raise ExportError(f"{path}: {e.strerror or e}") from None
+    return path
 
 
 class ExportError(OSError):

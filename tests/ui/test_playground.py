@@ -104,7 +104,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
                 continue
             done.add(key)
             window.docks.docks[key].raise_()
-            qtbot.waitUntil(lambda view=view: view.isVisible() and view.graphics.width() > 50, timeout=5000)
+            qtbot.waitUntil(lambda view=view: view.isVisible() and view.content.width() > 50, timeout=5000)
             button = view.export_button
             assert button.isVisible() and button.menu() is view.export_menu
             assert view.rect().contains(button.geometry()) and button.x() > view.width() / 2  # top right corner
@@ -112,7 +112,7 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
             assert view.export_dialog("png") and view.export_dialog("svg"), warnings
             with Image.open(tmp_path / f"{key}.png") as img:
                 img.load()
-                assert img.width >= view.graphics.width() and img.height >= 50
+                assert img.width >= view.content.width() and img.height >= 50
                 assert len(np.unique(np.asarray(img.convert("L")))) > 2, f"{key}: a blank picture"
             root = ET.parse(tmp_path / f"{key}.svg").getroot()
             assert root.tag.endswith("svg") and len(list(root.iter())) > 3
@@ -251,7 +251,7 @@ def test_the_window_fits_small_screens(qtbot, warnings, size) -> None:
         assert button.isVisible() and button.width() >= button.sizeHint().width(), name
     for key, view in w.docks.views.items():
         if w.docks.docks[key].isVisible() and not w.docks.docks[key].visibleRegion().isEmpty():
-            assert view.graphics.width() >= 100 and view.graphics.height() >= 80, key
+            assert view.content.width() >= 100 and view.content.height() >= 80, key
     scroll = panel.widget()  # the target and training panel scrolls rather than setting the window's height
     assert isinstance(scroll, QScrollArea) and panel.minimumSizeHint().height() < 200
     if compact:

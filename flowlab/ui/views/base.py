@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -230,6 +231,15 @@ class View(QWidget):
         self.export_actions[key or text] = action
         return action
 
+    @property
+    def content(self) -> QWidget:
+        """The widget whose picture the view is (the plots; a text view's text)."""
+        return self.graphics
+
+    def export_to(self, path: Path, fmt: str) -> Path:
+        """Write the view as PNG or SVG (:class:`~flowlab.ui.export.ExportError` says why it could not)."""
+        return export_view(self.graphics, path, fmt)
+
     def export_dialog(self, fmt: str) -> bool:
         """Ask for a file (``QFileDialog.getSaveFileName``) and save the view; a failure shows a message."""
         name = re.sub(r"[^a-z0-9]+", "_", self.title.lower()).strip("_") or "view"
@@ -238,7 +248,7 @@ class View(QWidget):
         if not path:
             return False
         try:
-            export_view(self.graphics, with_suffix(path, fmt), fmt)
+            self.export_to(with_suffix(path, fmt), fmt)
         except ExportError as e:
             QMessageBox.warning(self, "Cannot export the view", str(e))
             return False

@@ -5,15 +5,17 @@ and log p_Z(z) + Σ log|det J| = log p(x) adding up. The point is placed by a cl
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QPushButton, QTextBrowser, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLineEdit, QTextBrowser, QToolButton, QWidget
 
 from flowlab.errors import FlowlabError
 from flowlab.inspection import as_text, parse_point
 from flowlab.training.probe import ProbeRefused, ProbeResult, ProbeStep
 from flowlab.training.views import ProbeAt, Snapshot
+from flowlab.ui.export import export_text
 from flowlab.ui.views.base import View
 from flowlab.ui.views.probe_marks import matches
 
@@ -61,17 +63,20 @@ class ProbeView(View):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.graphics.hide()
-        self.export_button.hide()  # a table, not a plot: "Copy" gives its text
+        self.graphics.hide()  # a table, not a plot: exports draw the text, "Copy" gives it as plain text
         row = QHBoxLayout()
         self.entry = QLineEdit()
         self.entry.setObjectName("probeEntry")
-        self.entry.setPlaceholderText("a point, e.g. 0.5, -1 (or click a view)")
+        self.entry.setPlaceholderText("a point, e.g. 0.5, -1")
+        self.entry.setToolTip("Type a point and press Enter, or click one in a view")
+        self.entry.setMinimumWidth(60)  # the panel shares a small screen's bottom row
         self.space = QComboBox()
-        self.space.addItems(["from data x", "from latent z"])
+        self.space.addItems(["from x", "from z"])
         self.space.setToolTip("Follow the point from data space to the latent, or from the latent back to data")
-        self.clear_button = QPushButton("Clear")
-        self.copy_button = QPushButton("Copy")
+        self.clear_button = QToolButton()  # tool buttons: the panel shares a small screen's bottom row
+        self.clear_button.setText("Clear")
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
         self.copy_button.setToolTip("Copy the numbers as text (as `flowlab inspect` prints them)")
         for w in (self.entry, self.space, self.clear_button, self.copy_button):
             row.addWidget(w, 1 if w is self.entry else 0)
@@ -121,6 +126,13 @@ class ProbeView(View):
             self.text.setHtml(result_html(self.result))
         else:
             self.text.setHtml("<p style='color:#555'>Following the point through the layers…</p>")
+
+    @property
+    def content(self) -> QWidget:
+        return self.text
+
+    def export_to(self, path: Path, fmt: str) -> Path:
+        return export_text(self.text.document(), self.text.viewport().width(), path, fmt)
 
     def plain_text(self) -> str:
         """The numbers as `flowlab inspect` prints them ("" without a result)."""
