@@ -119,8 +119,8 @@ class Coupling(Bijection):
         keep = torch.zeros(len(self.cond) + len(self.trans))
         keep[self.cond] = 1.0
         what = "channels" if len(shape) == 3 else "features"
-        caption = (f"{what} {numbered(self.cond)} pass unchanged and condition {what} {numbered(self.trans)} "
-                   "(1 = passes unchanged, 0 = transformed)")
+        caption = (f"1 = passes unchanged and conditions the others ({what} {numbered(self.cond)}); "
+                   f"0 = transformed ({what} {numbered(self.trans)})")
         if len(shape) == 3:
             return (Picture("mask", array(keep[:, None, None].expand(shape)), caption),)
         return (Picture("mask", array(keep[None, :]), caption, cols="feature"),)

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 
 from flowlab.ui.views.anomaly import AnomalyView
 from flowlab.ui.views.base import View
+from flowlab.ui.views.coupling import CouplingView
 from flowlab.ui.views.curves import CurvesView
 from flowlab.ui.views.density import DensityView
 from flowlab.ui.views.images import ImageSamplesView
@@ -57,6 +58,7 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("latent", LatentView, R, "points", "latent"),
     ViewRow("warp", WarpView, R, "points", "warp"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
+    ViewRow("coupling", CouplingView, R, "points", "coupling"),
     ViewRow("curves", CurvesView, B, "curves", None),
     ViewRow("layers", LayerScrubber, B, "layers", "layers"),
 )
