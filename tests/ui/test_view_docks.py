@@ -13,7 +13,7 @@ from flowlab.ui.main_window import MainWindow
 from flowlab.ui.views import VIEWS, data_kind
 
 SHOWN = {
-    "2d": {"density", "samples", "latent", "warp", "layers", "curves"},
+    "2d": {"density", "samples", "latent", "warp", "layers", "curves", "coupling"},
     "1d": {"one_d", "samples", "layers", "curves"},
     "image": {"images", "anomaly", "curves"},
 }
