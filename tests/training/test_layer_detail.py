@@ -134,3 +134,21 @@ def test_image_layers_show_their_pictures_per_scale() -> None:
         (picture,) = maker.make(flow, 0, full=True).layer_detail.pictures
         shapes.append(picture.values.shape)
     assert shapes == [(1, 4, 4), (4, 2, 2), (4, 4)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_on_cuda_the_detail_equals_the_cpu_one() -> None:
+    layers = [*STACK, {"kind": "lu_linear"}, {"kind": "householder"}, {"kind": "maf", "params": {"hidden": 16}}]
+    flow = _trained_looking(layers)
+    data = Banana().sample(200, torch.Generator().manual_seed(1)).double()
+    on_gpu = _trained_looking(layers).cuda()
+    with torch.no_grad():
+        for position in (0, 3, 5, 6, 7):
+            cpu = layer_detail(flow, position, data, fields=True)
+            gpu = layer_detail(on_gpu, position, data.cuda(), fields=True)
+            for a, b in zip(cpu.pictures, gpu.pictures, strict=True):
+                assert np.allclose(a.values, b.values, atol=1e-5)
+            assert (cpu.fields is None) == (gpu.fields is None)
+            if cpu.fields is not None:
+                assert np.allclose(cpu.fields.s, gpu.fields.s, atol=1e-5)
+                assert np.allclose(cpu.fields.outputs, gpu.fields.outputs, atol=1e-5)
