@@ -36,11 +36,19 @@ class ElementwiseMap:
     def __call__(self, x: Tensor, theta: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def scale_shift(self, theta: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(s, t) with y = x·exp(s) + t, for maps that are affine in x; None for the others."""
+        return None
+
 
 class AdditiveMap(ElementwiseMap):
     """NICE (Dinh et al. 2014): y = x + t, log|dy/dx| = 0; θ = (t,)."""
 
     n_params = 1
+
+    def scale_shift(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """(0, t): no scaling, volume preserving."""
+        return torch.zeros_like(theta[..., 0]), theta[..., 0]
 
     def __call__(self, x: Tensor, theta: Tensor, inverse: bool = False) -> tuple[Tensor, Tensor | None]:
         t = theta[..., 0]

@@ -138,6 +138,15 @@ class MADE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).reshape(x.shape[0], self.dim, self.n_params)
 
+    def connectivity(self) -> Tensor:
+        """``(dim, dim)`` 0/1: entry (i, j) = 1 when some parameter of output i can depend on input j, i.e. the
+        product of the layers' masks has a path from j to i. Strictly lower triangular."""
+        masks = [m.mask for m in self.net if isinstance(m, MaskedLinear)]
+        paths = masks[0]
+        for mask in masks[1:]:
+            paths = mask @ paths
+        return (paths.reshape(self.dim, self.n_params, self.dim) > 0).any(dim=1).float()
+
 
 def net_summary(params: Mapping[str, Any]) -> str:
     """A conditioner's size for a one-line summary: "64×2" (width × hidden layers)."""

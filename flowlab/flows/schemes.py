@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from flowlab.flows.base import Bijection, sum_except_batch
 from flowlab.flows.maps import ElementwiseMap
 from flowlab.flows.nets import MADE
+from flowlab.flows.structure import Picture, array, numbered
 
 NetFactory = Callable[[int, int], nn.Module]  # (inputs, outputs) → a conditioner network
 # Index buffers earlier versions saved in the weights; derived from the parameters, so loading ignores them.
@@ -105,6 +106,25 @@ class Coupling(Bijection):
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self._couple(z, inverse=True)
 
+    # -- what it shows of itself (read only) ---------------------------------------------------------------------
+    def scale_shift(self, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        """(s, t) at inputs ``x``, each ``(B, |x_B|, ...)``: forward is y_B = x_B · exp(s(x_A)) + t(x_A). None
+        when the map is not affine (a spline has no single scale and shift)."""
+        xc, _ = self._split(x)
+        return self.map.scale_shift(_unpack(self.net(xc), self.map.n_params, self.params_first))
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The split as a 0/1 mask (1 = conditions x_A, passes unchanged): over the features of a vector, as a
+        ``(C, H, W)`` pattern over an image's channels."""
+        keep = torch.zeros(len(self.cond) + len(self.trans))
+        keep[self.cond] = 1.0
+        what = "channels" if len(shape) == 3 else "features"
+        caption = (f"1 = passes unchanged and conditions the others ({what} {numbered(self.cond)}); "
+                   f"0 = transformed ({what} {numbered(self.trans)})")
+        if len(shape) == 3:
+            return (Picture("mask", array(keep[:, None, None].expand(shape)), caption),)
+        return (Picture("mask", array(keep[None, :]), caption, cols="feature"),)
+
 
 class MaskedCoupling(Bijection):
     """y = g(x; θ(x ⊙ m) ⊙ (1 − m)) with a fixed 0/1 mask ``keep`` = m (1 = conditioning entry) shaped like one
@@ -127,6 +147,11 @@ class MaskedCoupling(Bijection):
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self._couple(z, inverse=True)
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The ``(C, H, W)`` mask m, channel by channel."""
+        return (Picture("mask", array(self.keep[0]),
+                        "1 = conditions and passes unchanged, 0 = scaled and shifted by a network of the 1s"),)
 
 
 class Autoregressive(Bijection):
@@ -176,3 +201,10 @@ class Autoregressive(Bijection):
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self._solve(z) if self.one_pass_is_forward else self._one_pass(z)
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The MADE's connectivity: which conditioning input each feature's parameters read (strictly earlier
+        ones only, so the layer's Jacobian is triangular)."""
+        return (Picture("MADE connectivity", array(self.made.connectivity()),
+                        "output i reads input j (1) or not (0): strictly below the diagonal, each feature sees only "
+                        "earlier ones, so the Jacobian is triangular", rows="output i", cols="input j"),)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from flowlab.flows import Flow
 from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 from flowlab.training import threads
+from flowlab.training.layer_detail import LayerDetail, layer_detail
 from flowlab.training.probe import ProbeError, ProbeRefused, ProbeResult, probe
 
 Bounds = tuple[float, float, float, float]
@@ -159,7 +159,7 @@ class Snapshot:
     image_interpolation: np.ndarray | None = None  # (steps, C, H, W) from image a to image b in latent space
     temperature: float = 1.0
     probe: ProbeResult | ProbeRefused | None = None  # the maker's ``probe`` point followed through the layers
-    layer_detail: Any = None  # what is inside the layer at the maker's ``layer`` position
+    layer_detail: LayerDetail | None = None  # what is inside the layer at the maker's ``layer`` position
     layer_shares: LayerShares | None = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
     cost_s: float = 0.0
 
@@ -309,7 +309,8 @@ def probe_snapshot(flow: Flow, at: ProbeAt) -> ProbeResult | ProbeRefused:
         return ProbeRefused(at.point, at.inverse, str(e))
 
 
-ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images", "volume", "shares"})
+ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images", "volume", "shares",
+                       "coupling"})
 VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer"})  # SnapshotMaker's settable options
 
 
@@ -364,6 +365,8 @@ class SnapshotMaker:
         try:
             with threads.intra_op(self.threads), torch.inference_mode():
                 snap = self._compute(flow, step, full or self._count == 0)
+                if self.layer is not None:
+                    snap = replace(snap, layer_detail=self._layer_detail(flow))
         finally:
             flow.train(was_training)
         self._count += 1
@@ -419,6 +422,18 @@ class SnapshotMaker:
                 fields["warp_forward"] = warped_grid(flow, bounds, inverse=False)
                 fields["warp_inverse"] = warped_grid(flow, (-3.5, 3.5, -3.5, 3.5), inverse=True)
         return Snapshot(step, **fields)
+
+    def _layer_detail(self, flow: Flow) -> LayerDetail | None:
+        """The selected layer's pictures, and its s and t fields while the coupling view is shown (2-D data)."""
+        fields = "coupling" in self.views and tuple(self.target.shape) == (2,)
+        points = None
+        if fields:
+            p = next(flow.parameters(), None)
+            device = p.device if p is not None else torch.device("cpu")
+            points = (self.data_view.to(device) if self.data_view is not None else
+                      flow.push(torch.randn((self.n_layer_points, 2), generator=self._gen).to(device), inverse=True)[0])
+        bounds = tuple(self.target.bounds or (-4.0, 4.0, -4.0, 4.0))
+        return layer_detail(flow, self.layer, points, bounds, fields)
 
     def _images(self, flow: Flow, step: int, device: torch.device, full: bool) -> Snapshot:
         """Samples at the chosen temperature each time; reconstructions and an interpolation every so often."""

@@ -33,6 +33,7 @@ from flowlab.training.messages import (
     Save,
     Saved,
     Score,
+    SetViewOptions,
     SetViews,
     SnapshotReady,
     Step,
@@ -59,6 +60,7 @@ class SessionController(QObject):
     running_changed = Signal(bool)
     valid_changed = Signal(bool)
     notes_changed = Signal(str)
+    layer_detail = Signal(object)  # a snapshot's LayerDetail (what is inside the selected layer)
 
     def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine) -> None:
         super().__init__(window)
@@ -70,6 +72,7 @@ class SessionController(QObject):
         self._settings: TrainSettings | None = None  # what the running session was given or sent
         self._scores: dict[str, list[float]] = {}  # the latest finite value of each metric, for the status line
         self.weights: Path | None = None  # saved weights to resume, once, at the next start
+        self.layer: int | None = None  # the stack position of the layer to look inside (the stack's selection)
         self.restart_timer = QTimer(self)
         self.restart_timer.setSingleShot(True)
         self.restart_timer.setInterval(RESTART_DEBOUNCE_MS)
@@ -158,6 +161,8 @@ class SessionController(QObject):
         self.session.start()
         for view, command in self.docks.session_commands():  # the views' controls as they stand
             self._forward(view, command)
+        if self.layer is not None:
+            self.session.send(SetViewOptions({"layer": self.layer}))
         QTimer.singleShot(0, self._shown_changed)
 
     def training_changed(self) -> None:
@@ -199,6 +204,14 @@ class SessionController(QObject):
         self.session.send(Save(path))
         return True
 
+    @Slot(object)
+    def select_layer(self, position: int | None) -> None:
+        """Look inside the layer at this stack position (None: none); snapshots then carry its detail."""
+        if position != self.layer:
+            self.layer = position
+            if self.session is not None:
+                self.session.send(SetViewOptions({"layer": position}))
+
     @Slot(object, object)
     def _forward(self, view: View, command: Command) -> None:
         """The one place the views' commands reach the session. A score asked for while no model trains is
@@ -228,6 +241,8 @@ class SessionController(QObject):
         """Route one event by its type: to the views (all of them take every event), the status, the run state."""
         if isinstance(event, SnapshotReady):
             self.docks.show_snapshot(event.snapshot)
+            if event.snapshot.layer_detail is not None:
+                self.layer_detail.emit(event.snapshot.layer_detail)
             return
         self.docks.route(event)
         if isinstance(event, Ready):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QStatusBar, QVBoxLayout, QWidget
 
 from flowlab.errors import FlowlabError
@@ -16,6 +16,7 @@ from flowlab.ui.commands import Editor
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.preset_info import PresetInfo
 from flowlab.ui.stack_panel import StackPanel
+from flowlab.ui.structure_view import StructureView
 from flowlab.ui.target_loader import TargetLoader
 from flowlab.ui.target_panel import TargetPanel
 
@@ -23,7 +24,11 @@ SIDE_WIDTH = 340  # the settings column's widest: long descriptions wrap instead
 
 
 class EditPanels(QObject):
-    """``stack_panel``, ``layer_editor`` and ``settings`` (a scrolling column: preset, target, training, notes)."""
+    """``stack_panel``, ``layer_editor`` (with the layer's ``structure`` picture below its parameters) and
+    ``settings`` (a scrolling column: preset, target, training, notes). ``layer_selected`` carries the stack
+    position of the layer shown (or None), whenever it is shown anew."""
+
+    layer_selected = Signal(object)
 
     def __init__(self, editor: Editor, status: QStatusBar, parent: QWidget) -> None:
         super().__init__(parent)
@@ -32,6 +37,8 @@ class EditPanels(QObject):
         self.stack_panel.selection_changed.connect(self.show_layer)
         self.layer_editor = LayerEditor()
         self.layer_editor.form.edited.connect(self._layer_param_edited)
+        self.structure = StructureView()
+        self.layer_editor.layout().addWidget(self.structure)
         self.preset_info = PresetInfo(editor)
         self.target_panel = TargetPanel()
         self.target_panel.combo.currentIndexChanged.connect(self._target_kind_changed)
@@ -86,9 +93,21 @@ class EditPanels(QObject):
     def show_layer(self, row: int | None) -> None:
         if row is None or row >= len(self.doc.stack):
             self.layer_editor.show_layer(None, None, None)
+            self.structure.show_text("")
+            self.layer_selected.emit(None)
             return
         problem = self.doc.problems.get(row)
         self.layer_editor.show_layer(row, self.doc.stack[row].to_dict(), problem.reason if problem else None)
+        enabled = self.doc.stack[row].enabled and problem is None
+        self.structure.show_text("" if enabled else "Not in the model (disabled or invalid): nothing to picture.")
+        self.layer_selected.emit(row)
+
+    def show_layer_detail(self, detail) -> None:
+        """A snapshot's ``LayerDetail``: its picture, if it is still the selected layer's."""
+        row = self.stack_panel.view.current_row()
+        if row is not None and row < len(self.doc.stack) and detail.position == row \
+                and detail.kind == self.doc.stack[row].kind:
+            self.structure.show_detail(detail)
 
     # -- edits ------------------------------------------------------------------------------------------------
     def _layer_param_edited(self, name: str, value: Any) -> None:

@@ -69,6 +69,9 @@ class MainWindow(QMainWindow):
         self.controller.valid_changed.connect(self._show_valid)
         self.controller.notes_changed.connect(self.panels.show_plan_notes)
         self.panels.stack_panel.selection_changed.connect(self._fit_layer_params)
+        self.panels.layer_selected.connect(self.controller.select_layer)  # look inside the selected layer
+        self.controller.layer_detail.connect(self.panels.show_layer_detail)
+        self.controller.select_layer(self.panels.stack_panel.view.current_row())
         self._restore_settings()
         self.apply_preset(preset or load_builtin(), path)
         if path is not None:

@@ -13,7 +13,7 @@ from flowlab.ui.main_window import MainWindow
 from flowlab.ui.views import VIEWS, data_kind
 
 SHOWN = {
-    "2d": {"density", "samples", "latent", "warp", "volume", "layers", "curves", "shares"},
+    "2d": {"density", "samples", "latent", "warp", "volume", "layers", "curves", "shares", "coupling"},
     "1d": {"one_d", "samples", "layers", "curves", "shares"},
     "image": {"images", "anomaly", "curves"},
 }

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection, zeros_ladj
 from flowlab.flows.registry import LayerSpec, Param, register
+from flowlab.flows.structure import Picture, matrix_picture
 
 
 class LULinear(Bijection):
@@ -55,6 +56,13 @@ class LULinear(Bijection):
         ladj = -self.log_s.sum() * self.pixels
         return self._mix(z, w_inv), ladj.expand(z.shape[0])
 
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The learned W (on images: the 1×1 convolution's channel matrix, applied at every pixel)."""
+        where = " at every pixel (an invertible 1×1 convolution)" if len(shape) == 3 else ""
+        return (matrix_picture("W", self.weight(),
+                               f"z = W x{where}; W = P·L·(U + diag s), log|det W| = Σ log|s| = "
+                               f"{float(self.log_s.detach().sum()):.3g}"),)
+
 
 def reflect(x: Tensor, v: Tensor) -> Tensor:
     """Householder reflection (I − 2 v vᵀ / ‖v‖²) x of each row of ``x``."""
@@ -77,6 +85,12 @@ class Householder(Bijection):
         for v in reversed(list(self.vectors)):  # each reflection is its own inverse
             z = reflect(z, v)
         return z, zeros_ladj(z)
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """H = H_K ⋯ H_1, read off as the images of the unit vectors."""
+        eye = torch.eye(self.vectors.shape[1], dtype=self.vectors.dtype, device=self.vectors.device)
+        return (matrix_picture("H", self.forward(eye)[0].T,
+                               f"z = H x, a product of {len(self.vectors)} reflections: orthogonal, |det H| = 1"),)
 
 
 # -- registration --------------------------------------------------------------------------------------------

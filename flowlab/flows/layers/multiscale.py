@@ -23,6 +23,7 @@ from torch import Tensor
 from flowlab.flows.base import Bijection, soft_clamp, sum_except_batch
 from flowlab.flows.nets import ACTIVATION, HIDDEN, conv_net
 from flowlab.flows.registry import LayerSpec, Param, ParamProblem, register
+from flowlab.flows.structure import Picture, array
 
 
 def squeeze(x: Tensor) -> Tensor:
@@ -47,6 +48,16 @@ class Squeeze(Bijection):
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return unsqueeze(z), z.new_zeros(z.shape[0])
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The fold: for every input pixel (channel by channel), the output channel it goes to."""
+        n = shape[0] * shape[1] * shape[2]
+        where = squeeze(torch.arange(n, dtype=torch.float64).reshape(1, *shape))[0]  # input index at each output
+        channel = torch.empty(n, dtype=torch.float64)
+        channel[where.reshape(where.shape[0], -1).long()] = torch.arange(where.shape[0], dtype=torch.float64)[:, None]
+        return (Picture("fold", array(channel.reshape(shape)),
+                        f"the output channel of each input pixel: every 2×2 block becomes 4 channels, "
+                        f"{shape[0]}×{shape[1]}×{shape[2]} → {4 * shape[0]}×{shape[1] // 2}×{shape[2] // 2}"),)
 
 
 class FactorOut(Bijection):

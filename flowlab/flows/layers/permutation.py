@@ -10,6 +10,7 @@ from torch import Tensor
 
 from flowlab.flows.base import Bijection, zeros_ladj
 from flowlab.flows.registry import LayerSpec, Param, ParamProblem, register
+from flowlab.flows.structure import Picture, matrix_picture
 
 
 def _features(shape: tuple[int, ...]) -> int:
@@ -30,6 +31,14 @@ class Permute(Bijection):
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return z[:, self.inv_perm], zeros_ladj(z)
+
+    def structure(self, shape: tuple[int, ...]) -> tuple[Picture, ...]:
+        """The permutation matrix: row i has its 1 in the column of the input that becomes output i."""
+        n = len(self.perm)
+        matrix = torch.zeros(n, n)
+        matrix[torch.arange(n), self.perm.cpu()] = 1.0
+        what = "channels" if len(shape) == 3 else "features"
+        return (matrix_picture("P", matrix, f"z = P x reorders the {what}: |det P| = 1"),)
 
 
 def _build_reverse(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 
 from flowlab.ui.views.anomaly import AnomalyView
 from flowlab.ui.views.base import View
+from flowlab.ui.views.coupling import CouplingView
 from flowlab.ui.views.curves import CurvesView
 from flowlab.ui.views.density import DensityView
 from flowlab.ui.views.images import ImageSamplesView
@@ -61,6 +62,7 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("warp", WarpView, R, "points", "warp"),
     ViewRow("volume", VolumeView, R, "points", "volume"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
+    ViewRow("coupling", CouplingView, R, "points", "coupling"),
     ViewRow("curves", CurvesView, B, "curves", None),
     ViewRow("probe", ProbeView, B, "curves", None),  # the probe point's numbers (computed while a point is set)
     ViewRow("shares", SharesView, B, "curves", "shares"),
