@@ -273,7 +273,8 @@ def _summary(vectors: tuple[str, ...], scalars: tuple[str, ...]) -> Summary:
     """"fixed, w (1, 0), u (0, 2), b 0.5": what was set by hand, nothing for a learned, random start."""
     def summary(p: Mapping[str, Any]) -> str:
         bits = [] if p["learnable"] else ["fixed"]
-        bits += [f"{n} ({', '.join(f'{v:g}' for v in p[n])})" for n in vectors if p[n]]
+        bits += [(f"{n} ({', '.join(f'{v:g}' for v in p[n])})" if len(p[n]) <= 2 else f"{n} set")
+                 for n in vectors if p[n]]
         if any(p[n] for n in vectors) or not p["learnable"]:
             bits += [f"{n} {p[n]:g}" for n in scalars]
         return ", ".join(bits)
