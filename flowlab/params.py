@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ParamType = Literal["int", "float", "bool", "choice"]
+ParamType = Literal["int", "float", "bool", "choice", "floats"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Param:
     type: ParamType
     default: Any
     help: str
-    low: float | None = None  # inclusive bounds for int/float
+    low: float | None = None  # inclusive bounds for int/float (and each number of floats)
     high: float | None = None
     choices: tuple[str, ...] = ()
     log_scale: bool = False  # a hint for sliders: the range spans orders of magnitude
@@ -49,6 +49,9 @@ def check_value(p: Param, value: Any) -> Any:
         if value not in p.choices:
             raise ParamProblem(p.name, f"'{value}' is not one of {', '.join(p.choices)}")
         return value
+    if p.type == "floats":
+        one = Param(p.name, "float", 0.0, p.help, low=p.low, high=p.high)  # each number, with p's bounds
+        return [check_value(one, v) for v in _float_list(p, value)]
     if p.type == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParamProblem(p.name, f"must be a whole number, got {value!r}")
@@ -64,6 +67,17 @@ def check_value(p: Param, value: Any) -> Any:
         raise ParamProblem(p.name, f"{value!r} is below the minimum {p.low:g}")
     if p.high is not None and value > p.high:
         raise ParamProblem(p.name, f"{value!r} is above the maximum {p.high:g}")
+    return value
+
+
+FLOATS_MAX = 64  # a hand-set vector is short (one number per data dimension); longer lists are typing slips
+
+
+def _float_list(p: Param, value: Any) -> Sequence[Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ParamProblem(p.name, f"must be a list of numbers, got {value!r}")
+    if len(value) > FLOATS_MAX:
+        raise ParamProblem(p.name, f"holds {len(value)} numbers, more than the {FLOATS_MAX} allowed")
     return value
 
 

@@ -9,9 +9,10 @@ torch.Size([5])
 from flowlab.flows import layers as _layers  # noqa: F401  (registers every layer kind)
 from flowlab.flows.base import Bijection
 from flowlab.flows.build import build_flow, stack_shapes, validate_stack
-from flowlab.flows.distributions import DiagonalNormal, StandardNormal
+from flowlab.flows.distributions import BASES, DiagonalNormal, StandardNormal, Uniform
 from flowlab.flows.flow import Flow, LayerInfo
 from flowlab.flows.registry import LAYERS, Directions, LayerSpec, Param, layer_summary, register
 
 __all__ = ["LAYERS", "build_flow", "stack_shapes", "validate_stack", "Flow", "LayerInfo", "Bijection", "LayerSpec",
-           "Param", "Directions", "register", "layer_summary", "StandardNormal", "DiagonalNormal"]
+           "Param", "Directions", "register", "layer_summary", "StandardNormal", "DiagonalNormal",
+           "Uniform", "BASES"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError, StackError
-from flowlab.flows import validate_stack
+from flowlab.flows import BASES, validate_stack
 from flowlab.targets import TARGETS, Target, TargetError, build_target
 from flowlab.training.settings import TrainSettings
 
@@ -54,7 +54,7 @@ class _PresetModel(BaseModel):
     name: str
     description: str = ""
     layers: list[_LayerModel]
-    base: Literal["standard", "diagonal"] = "standard"
+    base: Literal[tuple(BASES)] = "standard"  # type: ignore[valid-type]  (the names, from the one registry)
     target: _TargetModel
     training: dict[str, Any] = {}
     view: dict[str, Any] = {}

@@ -132,7 +132,10 @@ def _build_digits(p: Mapping[str, Any], d: Mapping[str, Any]) -> ImageTarget:
         test_idx = test_idx[labels[test_idx] == p["digit"]]
         train_idx = train_idx[labels[train_idx] == p["digit"]]
     name = "digits" if p["digit"] < 0 else f"digit {p['digit']}"
-    return ImageTarget(torch.from_numpy(images[train_idx]), torch.from_numpy(images[test_idx]), 17, name)
+    train, test = torch.from_numpy(images[train_idx]), torch.from_numpy(images[test_idx])
+    if p["flatten"]:  # the same pixels as 64-vectors in reading order, for vector layers (MAF, IAF, ...)
+        train, test, name = train.flatten(1), test.flatten(1), f"{name} (flattened to 64-vectors)"
+    return ImageTarget(train, test, 17, name)
 
 
 # -- IDX (MNIST format) --------------------------------------------------------------------------------------------
@@ -284,7 +287,9 @@ register_target(TargetSpec(
     params=(Param("n_test", "int", 500, "images held out for testing; the rest (1297 by default) train",
                   low=1, high=1000),
             _seed_param(),
-            Param("digit", "int", -1, "train on one digit only (0–9), or −1 for all ten", low=-1, high=9)),
+            Param("digit", "int", -1, "train on one digit only (0–9), or −1 for all ten", low=-1, high=9),
+            Param("flatten", "bool", False, "hand each image on as a flat vector of its 64 pixels (row by row), so "
+                                            "vector layers such as MAF and IAF apply; the views then show points")),
     reference="UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak 1998)",
 ))
 register_target(TargetSpec(

@@ -110,8 +110,19 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class DirectionTimes:
+    """Seconds one batch of ``batch`` points takes to score (data → latent, log p(x)) and to sample (latent →
+    data) with the current model, measured on the training thread (``flowlab.training.timing``)."""
+
+    batch: int
+    score_s: float
+    sample_s: float
+
+
+@dataclass(frozen=True)
 class Progress:
-    """New metric rows since the last report (``rows[column]`` lists), the step and the rate."""
+    """New metric rows since the last report (``rows[column]`` lists), the step and the rate; ``timings``: the
+    latest :class:`DirectionTimes` (None until measured)."""
 
     step: int
     steps_per_s: float
@@ -119,6 +130,7 @@ class Progress:
     device: str
     running: bool
     restarted: bool = False  # the record was truncated (roll-back or reset): ``rows`` start from the beginning
+    timings: DirectionTimes | None = None
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,9 @@ def plan(flow: Flow, target: Target, objective: str = "auto") -> Plan:
         _check_density_usable(target)
         notes.append("reverse KL on a target with samples: the model is fitted to the density (mode-seeking), "
                      "the test NLL shows how well it covers the data")
+    support_note = getattr(flow.base, "support_note", None)
+    if objective == "mle" and support_note:
+        notes.append(f"{support_note}; training then pauses. Sampling (the views, reverse KL) is not affected")
     for info in flow.infos:
         spec = LAYERS[info.kind]
         d = spec.directions_for(info.params)

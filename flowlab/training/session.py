@@ -51,6 +51,7 @@ from flowlab.training.messages import (
 )
 from flowlab.training.scoring import score_image, test_set_bpd
 from flowlab.training.settings import TrainSettings
+from flowlab.training.timing import DirectionTimer
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import VIEW_OPTIONS, SnapshotMaker
 
@@ -92,6 +93,7 @@ class Session:
         self._sent_rows = 0
         self._restarted = False
         self.view_time_s = 0.0  # time the training thread spent on views (copies or snapshots)
+        self._timer = DirectionTimer()  # scoring vs sampling one batch, now and then (MAF vs IAF)
 
     # -- commands, from any thread ------------------------------------------------------------------------------
     def send(self, command: Command) -> None:
@@ -218,6 +220,7 @@ class Session:
             if running or single:
                 try:
                     trainer.train_step()
+                    self._timer.maybe_measure(trainer.flow, trainer.test_data, time.perf_counter())
                 except Diverged as e:
                     self._pause()
                     self._emit(Failure("diverged", str(e), e.step, e.rolled_back_to))
@@ -305,7 +308,7 @@ class Session:
         start = 0 if restarted else self._sent_rows
         rows = {k: v[start:n] for k, v in cols.items()}
         self._emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running,
-                            restarted))
+                            restarted, self._timer.latest))
         self._sent_rows, self._restarted = n, False
 
 

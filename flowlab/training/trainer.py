@@ -212,7 +212,8 @@ class Trainer:
         loss = self._loss()
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            self._roll_back(f"the loss became {loss_value}")
+            why = getattr(self.flow.base, "support_note", None) if loss_value == math.inf else None
+            self._roll_back(f"the loss became {loss_value}" + (f": {why}" if why else ""))
         grad_norm = 0.0
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)

@@ -381,7 +381,7 @@ class SnapshotMaker:
         want = self.views
         slow = full or self._count % self.slow_every == 0
         warp_now = full or self._count % (self.slow_every + 1) == 0
-        z = torch.randn((self.n_samples, *shape), generator=self._gen).to(device)
+        z = flow.base.sample(self.n_samples, generator=self._gen)  # the model's own base (diagonal, uniform)
         if len(shape) == 3:
             return self._images(flow, step, device, full)
         fields: dict = {}
@@ -437,7 +437,7 @@ class SnapshotMaker:
 
     def _images(self, flow: Flow, step: int, device: torch.device, full: bool) -> Snapshot:
         """Samples at the chosen temperature each time; reconstructions and an interpolation every so often."""
-        z = torch.randn((64, *flow.latent_shape), generator=self._gen).to(device) * self.temperature
+        z = flow.base.sample(64, self.temperature, self._gen)
         fields: dict = {"image_samples": _np(flow.inverse(z)[0].clamp(0.0, 1.0)), "temperature": self.temperature}
         slow = full or self._count % self.slow_every == 0
         if self.data_view is not None and slow:

@@ -276,6 +276,7 @@ class SessionController(QObject):
     def _progress(self, p: Progress) -> None:
         self.last_progress = p
         self.status.show_step(p.step, p.steps_per_s)
+        self.status.show_timings(p.timings)
         if p.restarted:
             self._scores = {}
         for key, values in p.rows.items():

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox, QStatusBar, QVBoxLayout, QWid
 from flowlab.errors import FlowlabError
 from flowlab.targets import TARGETS, Target
 from flowlab.training.settings import TRAIN_PARAMS
+from flowlab.ui.base_chooser import BaseChooser
 from flowlab.ui.commands import Editor
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.preset_info import PresetInfo
@@ -45,6 +46,7 @@ class EditPanels(QObject):
         self.target_panel.form.edited.connect(self._target_param_edited)
         self.target_panel.config_requested.connect(self.set_target)
         self.loader = TargetLoader(parent)
+        self.base_chooser = BaseChooser(editor)
         self.train_form = ParamForm()
         self.train_form.edited.connect(self._training_edited)
         self.notes = QLabel("")
@@ -53,8 +55,9 @@ class EditPanels(QObject):
         column = QWidget()
         box = QVBoxLayout(column)
         for title, widget in (("Preset", self.preset_info), ("Target", self.target_panel),
-                              ("Training", self.train_form)):
-            box.addWidget(QLabel(f"<b>{title}</b>"))
+                              ("Training", self.base_chooser), (None, self.train_form)):
+            if title:
+                box.addWidget(QLabel(f"<b>{title}</b>"))
             box.addWidget(widget)
         box.addWidget(self.notes)
         box.addStretch(1)
@@ -68,6 +71,7 @@ class EditPanels(QObject):
         """Every panel shows the whole document (after it was replaced)."""
         self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
         self.target_panel.show_config(self.doc.target_config())
+        self.base_chooser.show_base()
         self._plan_notes = ""
         self._show_notes()
         self.show_layer(self.stack_panel.view.current_row())

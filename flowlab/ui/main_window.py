@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
 
     # -- following the document ---------------------------------------------------------------------------------
     def _document_changed(self, field: str) -> None:
-        if field in ("stack", "target"):
+        if field in ("stack", "target", "base"):
             self.controller.schedule_restart(f"the {field} changed")
         elif field == "training":
             self.controller.training_changed()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
+    QLineEdit,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -28,9 +29,42 @@ from flowlab.params import Param
 INT_LIMIT = 2**31 - 1
 
 
+class FloatsEdit(QLineEdit):
+    """A short list of numbers typed as "1.5, -0.3" (empty: none set). ``on_change`` gets the list when editing
+    ends with text that reads as numbers; other text is marked and sent nowhere (the document keeps its value)."""
+
+    def __init__(self, on_change: Callable[[list[float]], None]) -> None:
+        super().__init__()
+        self.setPlaceholderText("random (or e.g. 1, -0.5)")
+        self.editingFinished.connect(lambda: self._finished(on_change))
+
+    @staticmethod
+    def parse(text: str) -> list[float] | None:
+        parts = [t for t in text.replace(";", ",").replace(" ", ",").split(",") if t]
+        try:
+            values = [float(t) for t in parts]
+        except ValueError:
+            return None
+        return values if all(math.isfinite(v) for v in values) else None
+
+    def _finished(self, on_change: Callable[[list[float]], None]) -> None:
+        values = self.parse(self.text())
+        self.setProperty("invalid", values is None)
+        self.setStyleSheet("" if values is not None else "border: 1px solid #D62728;")
+        if values is not None:
+            on_change(values)
+
+    def show_values(self, values: Any) -> None:
+        self.setText(", ".join(f"{float(v):g}" for v in (values or ())))
+        self.setStyleSheet("")
+        self.setProperty("invalid", False)
+
+
 def make_editor(p: Param, on_change: Callable[[Any], None]) -> QWidget:
     """One widget for one parameter; ``on_change`` receives the new (typed) value."""
-    if p.type == "bool":
+    if p.type == "floats":
+        w = FloatsEdit(on_change)
+    elif p.type == "bool":
         w = QCheckBox()
         w.toggled.connect(lambda v: on_change(bool(v)))
     elif p.type == "choice":
@@ -98,6 +132,8 @@ def set_editor_value(w: QWidget, value: Any) -> None:
             w.setCurrentText(str(value))
         elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
             w.setValue(value)
+        elif isinstance(w, FloatsEdit):
+            w.show_values(value)
 
 
 class ParamForm(QWidget):

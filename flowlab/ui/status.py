@@ -9,6 +9,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontMetricsF, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
+from flowlab.training.messages import DirectionTimes
+
 
 class ElidedLabel(QLabel):
     """A one-line label that may shrink: short of room its text ends in "…", and the tooltip holds the whole
@@ -56,7 +58,9 @@ class StatusLine:
         self.device = ElidedLabel(max_chars=24)
         self.step = ElidedLabel(max_chars=40)
         self.scores = ElidedLabel()
-        for w in (self.device, self.step, self.scores):
+        self.speed = ElidedLabel(max_chars=34)
+        self.speed.setObjectName("directionTimes")
+        for w in (self.device, self.step, self.speed, self.scores):
             bar.addPermanentWidget(w)
 
     def say(self, text: str, ms: int = 6000) -> None:
@@ -81,6 +85,13 @@ class StatusLine:
             self.step.set_text(f"⚠ {problem}")
         elif self.step.text().startswith("⚠"):
             self.step.set_text("")
+
+    def show_timings(self, times: DirectionTimes | None) -> None:
+        """How long one batch takes to score and to sample (MAF vs IAF), or nothing before it is measured."""
+        if times is None:
+            self.speed.set_text("", "")
+        else:
+            self.speed.set_text(*timings_text(times))
 
     def show_scores(self, columns: Mapping[str, Sequence[float]]) -> None:
         self.scores.set_text(*scores_text(columns))
@@ -129,3 +140,20 @@ def scores_text(cols: Mapping[str, Sequence[float]]) -> tuple[str, str]:
         short.append(f"KL(q‖p) {_num(v['true_kl'])}")
         full.append(f"true KL(q‖p), with the exact log Z: {_num(v['true_kl'])} nats")
     return " · ".join(short), "\n".join(full)
+
+
+def _ms(seconds: float) -> str:
+    ms = 1000.0 * seconds
+    return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def timings_text(t: DirectionTimes) -> tuple[str, str]:
+    """``score 1.0 ms · sample 49 ms`` for the status bar; for the tooltip, what each is and which is faster."""
+    short = f"score {_ms(t.score_s)} · sample {_ms(t.sample_s)}"
+    slow, fast = (("sampling", "scoring") if t.sample_s >= t.score_s else ("scoring", "sampling"))
+    ratio = max(t.score_s, t.sample_s) / max(min(t.score_s, t.sample_s), 1e-12)
+    full = (f"one batch of {t.batch}, measured while training:\n"
+            f"scoring (data → latent, log p(x)): {_ms(t.score_s)}\n"
+            f"sampling (latent → data): {_ms(t.sample_s)}\n"
+            f"{slow} takes {ratio:.1f}× as long as {fast}")
+    return short, full

@@ -61,14 +61,22 @@ def _variants(kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def _set_vectors(kind: str, params: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+    """``params`` with every list-of-numbers parameter (a hand-set vector, one number per dimension) set, so a
+    map that is not learnable is still far from the identity."""
+    vectors = {p.name: [(-1) ** i * (0.5 + 0.25 * i) for i in range(shape[0])]
+               for p in LAYERS[kind].params if p.type == "floats"}
+    return {**params, **vectors} if len(shape) == 1 else params
+
+
 def cases(shapes: dict[str, list[tuple[int, ...]]] = SHAPES) -> list[Case]:
     """Every registered kind × every data shape it applies to × one variation of each option at a time."""
     found = []
     for kind, spec in LAYERS.items():
         for data_kind in sorted(spec.data):
             for shape in shapes.get(data_kind, []):
-                for params in _variants(kind):
-                    case = Case(kind, shape, params)
+                for i, params in enumerate(_variants(kind)):
+                    case = Case(kind, shape, _set_vectors(kind, params, shape) if i else params)
                     if not validate_stack(case.layers, shape):
                         found.append(case)
     return found

@@ -335,3 +335,72 @@ def test_registration() -> None:
         x_back, ladj_back = flow.inverse(z)
     assert (x_back - x).abs().max() < 1e-9 and (ladj + ladj_back).abs().max() < 1e-9
     assert flow.numerical_directions() == [(0, "planar", "forward"), (3, "sylvester", "forward")]
+
+
+# -- hand-set maps -------------------------------------------------------------------------------------------
+def test_hand_set_planar_is_exactly_the_map_written_down() -> None:
+    """x = z + u·tanh(wᵀz + b) with the u given (it satisfies wᵀu > −1, so it is the map's û unchanged)."""
+    w, u, b = [1.5, -0.5], [-0.2, 0.9], 0.3  # wᵀu = −0.75
+    flow = build_flow([{"kind": "planar", "params": {"w": w, "u": u, "b": b, "learnable": False}}], (2,)).double()
+    assert not list(flow.parameters()), "a map that is not learnable has nothing to train"
+    z = _points(200, 2)
+    x, ladj = flow.layers[0].inverse(z)
+    wt, ut = torch.tensor(w, dtype=F64), torch.tensor(u, dtype=F64)
+    t = z @ wt + b
+    assert torch.allclose(x, z + torch.tanh(t)[:, None] * ut, atol=1e-6)
+    assert torch.allclose(ladj, torch.log(1 + (wt @ ut) / torch.cosh(t) ** 2), atol=1e-6)
+    z_back, _ = flow.layers[0](x)
+    assert (z_back - z).abs().max() < 1e-5
+
+
+def test_hand_set_radial_is_exactly_the_map_written_down() -> None:
+    z0, alpha, beta = [0.5, -1.0], 0.7, -0.4
+    flow = build_flow([{"kind": "radial", "params": {"z0": z0, "alpha": alpha, "beta": beta, "learnable": False}}],
+                      (2,)).double()
+    assert not list(flow.parameters())
+    z = _points(200, 2)
+    x, _ = flow.layers[0].inverse(z)
+    d = z - torch.tensor(z0, dtype=F64)
+    r = d.norm(dim=-1, keepdim=True)
+    assert torch.allclose(x, z + beta * d / (alpha + r), atol=1e-6)
+
+
+def test_hand_set_values_are_a_learnable_start_when_asked() -> None:
+    params = {"w": [1.0, 0.0], "u": [0.0, 2.0], "b": 0.0}
+    layer = build_flow([{"kind": "planar", "params": params}], (2,)).layers[0]
+    assert torch.allclose(layer._u_hat()[0], torch.tensor([0.0, 2.0]), atol=1e-6)
+    x, ladj = layer.inverse(_points(50, 2).float())
+    (x.sum() + ladj.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().max() > 0 for p in (layer.w, layer.u))
+
+
+@pytest.mark.parametrize(("kind", "params", "field"), [
+    ("planar", {"w": [1.0, 1.0], "u": [-1.0, -0.5]}, "u"),  # wᵀu = −1.5: not invertible
+    ("planar", {"w": [1.0, 0.0], "u": [-1.0, 0.0]}, "u"),  # wᵀu = −1 exactly: the plane folds
+    ("planar", {"u": [0.5, 0.5]}, "u"),  # u without w: invertibility unknown
+    ("planar", {"w": [0.0, 0.0]}, "w"),
+    ("planar", {"w": [1.0, 0.0, 2.0]}, "w"),  # three numbers for 2-D data
+    ("planar", {"w": "1, 0"}, "w"),
+    ("planar", {"w": [1.0, float("nan")]}, "w"),
+    ("radial", {"alpha": 0.5, "beta": -0.5}, "beta"),  # β = −α
+    ("radial", {"z0": [1.0]}, "z0"),
+])
+def test_hand_set_values_that_break_invertibility_or_the_shape_are_refused(kind, params, field) -> None:
+    from flowlab.flows import validate_stack
+
+    problems = validate_stack([{"kind": kind, "params": params}], (2,))
+    assert len(problems) == 1 and problems[0].param == field
+
+
+def test_a_not_learnable_stack_trains_without_an_optimizer_and_stays_as_set() -> None:
+    from flowlab.targets import build_target
+    from flowlab.training.settings import TrainSettings
+    from flowlab.training.trainer import Trainer
+
+    layers = [{"kind": "planar", "params": {"w": [1.0, 0.5], "u": [0.5, 1.0], "learnable": False}}]
+    t = Trainer(layers, build_target({"kind": "u2"}), TrainSettings(energy_samples=64, eval_every=2))
+    before = {k: v.clone() for k, v in t.flow.state_dict().items()}
+    for _ in range(3):
+        report = t.train_step()
+    assert math.isfinite(report.loss)
+    assert all(torch.equal(before[k], v) for k, v in t.flow.state_dict().items())

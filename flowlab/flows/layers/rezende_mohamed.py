@@ -10,7 +10,7 @@ flows of :mod:`~flowlab.flows.layers.sylvester`): both reduce to the monotone sc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowlab.flows.base import Bijection
-from flowlab.flows.registry import Directions, LayerSpec, register
+from flowlab.flows.registry import Directions, LayerSpec, Param, ParamProblem, Summary, register
 
 # Fixed iteration count of the bracketed Newton solver: no data-dependent loop, so no host syncs, and it works
 # under torch.func. On 4.8M random float64 problems (|u| from 1e-3 to 1e4, 1 + uw down to 1e-8, |y| up to a few
@@ -31,6 +31,21 @@ _SOFTPLUS_INV_1 = math.log(math.e - 1.0)  # softplus(_SOFTPLUS_INV_1) = 1
 
 
 # -- shared maths --------------------------------------------------------------------------------------------
+def softplus_inverse(y: float) -> float:
+    """x with softplus(x) = log(1 + eˣ) = y > 0, i.e. log(eʸ − 1), written without overflow or cancellation."""
+    return y + math.log(-math.expm1(-y))
+
+
+def hold(module: nn.Module, learnable: bool, **tensors: Tensor) -> None:
+    """Attach ``tensors`` as parameters (trained) or, for a hand-set map that stays as set, as buffers (saved
+    with the weights, never trained)."""
+    for name, value in tensors.items():
+        if learnable:
+            setattr(module, name, nn.Parameter(value))
+        else:
+            module.register_buffer(name, value)
+
+
 def _sech2(t: Tensor) -> Tensor:
     """sech²(t) = 1 − tanh²(t), without the cancellation of that formula for large |t|."""
     e = torch.exp(-2.0 * t.abs())
@@ -110,16 +125,24 @@ class Planar(Bijection):
     z = x − û·tanh(a + b).
     """
 
-    def __init__(self, dim: int, generator: torch.Generator) -> None:
+    def __init__(self, dim: int, generator: torch.Generator, w: Sequence[float] = (), u: Sequence[float] = (),
+                 b: float = 0.0, learnable: bool = True) -> None:
         super().__init__()
-        w = torch.randn(dim, generator=generator)
-        w = w / w.norm()  # a unit w keeps the w/‖w‖² in û well conditioned
-        u = 0.01 * torch.randn(dim, generator=generator)
-        # Put wᵀu where m(wᵀu) = 0: then û is u's small part orthogonal to w and the layer starts near identity.
-        u = u + (_SOFTPLUS_INV_1 - w @ u) * w
-        self.w = nn.Parameter(w)
-        self.u = nn.Parameter(u)
-        self.b = nn.Parameter(torch.zeros(()))
+        if len(w):
+            w_t = torch.tensor(w, dtype=torch.float32)
+        else:
+            w_t = torch.randn(dim, generator=generator)
+            w_t = w_t / w_t.norm()  # a unit w keeps the w/‖w‖² in û well conditioned
+        if len(u):
+            # The u given is the map's û: keep it, and set u's part along w so that m(wᵀu) = wᵀû.
+            u_hat = torch.tensor(u, dtype=torch.float64)
+            c = float(w_t.double() @ u_hat)
+            u_t = (u_hat + (softplus_inverse(1.0 + c) - c) * w_t.double() / (w_t.double() @ w_t.double())).float()
+        else:
+            u_t = 0.01 * torch.randn(dim, generator=generator)
+            # Put wᵀu where m(wᵀu) = 0: then û is u's small part orthogonal to w and the layer starts near identity.
+            u_t = u_t + (_SOFTPLUS_INV_1 - w_t @ u_t) * w_t / (w_t @ w_t)
+        hold(self, learnable, w=w_t, u=u_t, b=torch.tensor(float(b)))
 
     def _u_hat(self) -> tuple[Tensor, Tensor]:
         """(û, 1 + wᵀû); the latter is softplus(wᵀu), kept apart so it stays positive in float32 (and clamped
@@ -151,12 +174,12 @@ class Radial(Bijection):
     whose non-negative root we take in a cancellation-free form.
     """
 
-    def __init__(self, dim: int, generator: torch.Generator) -> None:
+    def __init__(self, dim: int, generator: torch.Generator, z0: Sequence[float] = (), alpha: float = 1.0,
+                 beta: float = 0.0, learnable: bool = True) -> None:
         super().__init__()
-        self.z0 = nn.Parameter(torch.randn(dim, generator=generator))
-        self.alpha_hat = nn.Parameter(torch.tensor(_SOFTPLUS_INV_1))  # α = 1
-        # γ ≈ α, i.e. β ≈ 0: near identity, and β's gradient is not zero.
-        self.beta_hat = nn.Parameter(_SOFTPLUS_INV_1 + 0.01 * torch.randn((), generator=generator))
+        centre = torch.tensor(z0, dtype=torch.float32) if len(z0) else torch.randn(dim, generator=generator)
+        hold(self, learnable, z0=centre, alpha_hat=torch.tensor(softplus_inverse(alpha)),
+             beta_hat=torch.tensor(softplus_inverse(alpha + beta)))  # γ = α + β = softplus(β̂)
 
     def _alpha_gamma(self) -> tuple[Tensor, Tensor]:
         return F.softplus(self.alpha_hat), F.softplus(self.beta_hat)
@@ -193,26 +216,94 @@ NUMERICAL_NOTE = ("density needs a numerical inverse: the data → latent direct
                    f"{TOLERANCE:g} in float64, about 1e-6 of the input's size in float32); sampling is closed form")
 
 
+def _vector(name: str, help: str) -> Param:
+    return Param(name, "floats", (), f"{help}; one number per data dimension, or empty: drawn at random",
+                 low=-1e3, high=1e3)
+
+
+def _learnable(what: str) -> Param:
+    return Param("learnable", "bool", True, f"train {what} with the rest of the flow; off: the map stays exactly "
+                                            f"as set (a hand-set picture: only the sampling direction is shown)")
+
+
+PLANAR_PARAMS = (
+    _vector("w", "the normal of the line across which the map steps (wᵀz + b = 0)"),
+    _vector("u", "the direction points slide, û in the paper; invertibility needs wᵀû > −1, which is checked "
+                 "(values that break it are refused, never bent), and u needs w"),
+    Param("b", "float", 0.0, "the line's offset: the tanh step is centred where wᵀz + b = 0", low=-1e3, high=1e3),
+    _learnable("w, u and b"),
+)
+RADIAL_PARAMS = (
+    _vector("z0", "the centre points are pulled towards (β < 0) or pushed from (β > 0)"),
+    Param("alpha", "float", 1.0, "α > 0, the reach: the pull fades over distances of about α", low=1e-6, high=1e3,
+          log_scale=True),
+    Param("beta", "float", 0.0, "β, the strength: 0 is the identity; invertibility needs β > −α, which is "
+                                "checked (at β = −α the centre collapses to a point)", low=-1e3, high=1e3),
+    _learnable("z0, α and β"),
+)
+
+
+def _check_length(shape: tuple[int, ...], params: Mapping[str, Any], name: str) -> None:
+    if params[name] and len(params[name]) != shape[0]:
+        raise ParamProblem(name, f"has {len(params[name])} numbers, but the data here is {shape[0]}-dimensional "
+                                 f"(give {shape[0]}, or none for a random start)")
+
+
+def _check_planar(shape: tuple[int, ...], params: Mapping[str, Any]) -> None:
+    w, u = params["w"], params["u"]
+    _check_length(shape, params, "w")
+    _check_length(shape, params, "u")
+    if w and not any(w):
+        raise ParamProblem("w", "must not be all zeros (it is the normal of a line)")
+    if u and not w:
+        raise ParamProblem("u", "is set, so set w too: whether the map is invertible depends on both")
+    if u and sum(a * b for a, b in zip(w, u, strict=True)) <= -1.0:
+        raise ParamProblem("u", f"wᵀu = {sum(a * b for a, b in zip(w, u, strict=True)):g} is not above −1: the "
+                                f"map would fold the plane and not be invertible (Rezende & Mohamed, appendix A)")
+
+
+def _check_radial(shape: tuple[int, ...], params: Mapping[str, Any]) -> None:
+    _check_length(shape, params, "z0")
+    if params["beta"] <= -params["alpha"]:
+        raise ParamProblem("beta", f"β = {params['beta']:g} is not above −α = {-params['alpha']:g}: the map "
+                                   f"would not be invertible")
+
+
+def _summary(vectors: tuple[str, ...], scalars: tuple[str, ...]) -> Summary:
+    """"fixed, w (1, 0), u (0, 2), b 0.5": what was set by hand, nothing for a learned, random start."""
+    def summary(p: Mapping[str, Any]) -> str:
+        bits = [] if p["learnable"] else ["fixed"]
+        bits += [(f"{n} ({', '.join(f'{v:g}' for v in p[n])})" if len(p[n]) <= 2 else f"{n} set")
+                 for n in vectors if p[n]]
+        if any(p[n] for n in vectors) or not p["learnable"]:
+            bits += [f"{n} {p[n]:g}" for n in scalars]
+        return ", ".join(bits)
+    return summary
+
+
 def _build_planar(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
-    return Planar(shape[0], gen)
+    return Planar(shape[0], gen, params["w"], params["u"], params["b"], params["learnable"])
 
 
 def _build_radial(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:
-    return Radial(shape[0], gen)
+    return Radial(shape[0], gen, params["z0"], params["alpha"], params["beta"], params["learnable"])
 
 
 register(LayerSpec(
     kind="planar", family="rezende-mohamed",
-    help="Slides points along a learned direction by a smooth tanh step across a learned line; density needs a solve.",
-    builder=_build_planar,
+    help="Slides points along a learned direction by a smooth tanh step across a learned line; density needs a "
+         "solve. w, u and b may be set by hand.",
+    builder=_build_planar, params=PLANAR_PARAMS, check=_check_planar, summary=_summary(("w", "u"), ("b",)),
     directions=Directions(forward="numerical", inverse="closed", fast="inverse", tolerance=TOLERANCE,
                           note=NUMERICAL_NOTE.format(what="point (for a = wᵀz)")),
     reference=_RM2015,
 ))
 register(LayerSpec(
     kind="radial", family="rezende-mohamed",
-    help="Pulls points towards (or pushes them away from) a learned centre, more strongly close to it.",
-    builder=_build_radial,
+    help="Pulls points towards (or pushes them away from) a centre, more strongly close to it. z0, α and β may "
+         "be set by hand.",
+    builder=_build_radial, params=RADIAL_PARAMS, check=_check_radial,
+    summary=_summary(("z0",), ("alpha", "beta")),
     directions=Directions(note="the paper gives latent → data only; data → latent is closed form too: taking "
                                "norms turns it into a quadratic in the radius, solved with a stable root"),
     reference=_RM2015,
