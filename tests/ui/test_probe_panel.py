@@ -66,8 +66,8 @@ def test_a_click_in_the_density_view_shows_each_layers_numbers(window, qtbot) ->
 def test_a_click_in_latent_space_follows_z_back_to_x(window, qtbot) -> None:
     latent = window.docks.views["latent"]
     dock = window.docks.docks["latent"]
-    qtbot.waitUntil(lambda: dock.raise_() or latent.isVisible(), timeout=5000)  # a new session's views may
-    # come to the front after the first raise
+    qtbot.waitUntil(lambda: dock.raise_() or (latent.isVisible() and latent.plot.vb.width() > 50),
+                    timeout=5000)  # a new session's views may come to the front after the first raise
     _click(qtbot, latent, latent.plot, -1.0, 0.5)
     assert window.docks.probe.inverse
     qtbot.waitUntil(lambda: _answered(window), timeout=10000)

@@ -13,8 +13,8 @@ from flowlab.ui.main_window import MainWindow
 from flowlab.ui.views import VIEWS, data_kind
 
 SHOWN = {
-    "2d": {"density", "samples", "latent", "warp", "volume", "layers", "curves", "shares", "coupling"},
-    "1d": {"one_d", "samples", "layers", "curves", "shares"},
+    "2d": {"density", "samples", "latent", "warp", "volume", "layers", "curves", "shares", "coupling", "probe"},
+    "1d": {"one_d", "samples", "layers", "curves", "shares", "probe"},
     "image": {"images", "anomaly", "curves"},
 }
 
