@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         """Replace the document (its undo history goes with it) and train it, resuming the weights saved beside
         ``path`` if there are any. File handling (``self.files``) asks about unsaved edits first."""
         self.controller.stop()
+        self.docks.set_probe(None)  # a point of the old problem: edits keep it, another document does not
         self.undo_stack.clear()
         self.doc.load(preset)
         self.undo_stack.setClean()

@@ -59,7 +59,7 @@ class StructureView(QWidget):
         box.addWidget(self.graphics, 1)
         box.addWidget(self.caption)
         self.picture: Picture | None = None
-        self.setMaximumHeight(260)  # the parameters above keep most of a short dock
+        self.setMaximumHeight(190)  # the parameters above keep most of a short dock
         self.show_text("")
 
     def show_text(self, text: str) -> None:

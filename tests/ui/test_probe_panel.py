@@ -115,3 +115,11 @@ def test_the_probe_survives_a_new_model(window, qtbot) -> None:
     window.editor.remove_layer(0)
     qtbot.waitUntil(lambda: _answered(window) and len(window.docks.views["probe"].result.steps)
                     == len(before.steps) - 1, timeout=15000)
+
+
+def test_another_document_starts_without_the_probe(window, qtbot) -> None:
+    window.docks.set_probe(ProbeAt((0.5, 0.5)))
+    window.files.open_builtin("nice_moons")
+    assert window.docks.probe is None
+    assert all(m.position() is None for v in window.docks.views.values() for m in v.probe_marks)
+    assert "Click a point" in window.docks.views["probe"].text.toPlainText()

@@ -218,3 +218,21 @@ def test_a_steep_first_fall_is_not_taken_for_an_explosion() -> None:
 
     nll = np.array([20.0, 9.0, 4.0] + [2.0 + 0.01 * np.sin(i) for i in range(200)])
     assert robust_top(nll) is None
+
+
+def test_an_empty_record_does_not_keep_the_last_records_axes(qtbot) -> None:
+    from flowlab.ui.views import CurvesView
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.configure(ViewContext(shape=(2,)))
+    view.handle_event(Progress(step=900, steps_per_s=1.0, rows={"step": list(range(100, 1000, 100)),
+                                                                  "train_nll": [50.0 + i for i in range(9)]},
+                               device="cpu", running=True))
+    qtbot.waitUntil(lambda: view.plot.vb.viewRange()[0][1] > 800, timeout=3000)
+    view.configure(ViewContext(shape=(2,)))  # a new model, nothing trained yet
+    qtbot.wait(100)
+    (x0, x1), (y0, y1) = view.plot.vb.viewRange()
+    assert x1 < 10 and y1 < 10

@@ -92,6 +92,8 @@ class CurvesView(View):
         for item in (self.train, self.test, self.valid):
             item.setData([], [])
         self.best.setVisible(False)
+        self.plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # no rows: not the last record's axes
+        self.plot.enableAutoRange()
 
     def set_objective(self, objective: str) -> None:
         """Follow the objective the trainer settled on ('mle' or 'reverse_kl'), keeping the rows seen so far."""

@@ -80,6 +80,7 @@ class ProbeView(View):
         self.copy_button.setToolTip("Copy the numbers as text (as `flowlab inspect` prints them)")
         for w in (self.entry, self.space, self.clear_button, self.copy_button):
             row.addWidget(w, 1 if w is self.entry else 0)
+        row.addSpacing(self.export_button.sizeHint().width())  # the export button floats in the top right corner
         self.box.addLayout(row)
         self.text = QTextBrowser()
         self.text.setObjectName("probeText")
