@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError, StackError
@@ -46,6 +46,24 @@ class _LayerModel(BaseModel):
     enabled: bool = True
 
 
+class _ProbeModel(BaseModel):
+    """A point the window follows through the layers when the preset opens."""
+
+    model_config = ConfigDict(extra="forbid")
+    point: list[float]
+    start: Literal["x", "z"] = "x"  # data space (x → z) or latent space (z → x)
+
+
+class _ViewModel(BaseModel):
+    """How the window opens the preset: views brought to the front (names from the window's view table; one it
+    does not know is said and skipped), a probe point, and the stack row selected (1-based, as the list shows)."""
+
+    model_config = ConfigDict(extra="forbid")
+    front: list[str] = []
+    probe: _ProbeModel | None = None
+    select: int | None = Field(default=None, ge=1)
+
+
 class _PresetModel(BaseModel):
     """The envelope; layer parameters, target parameters and training settings are checked by their registries."""
 
@@ -57,7 +75,7 @@ class _PresetModel(BaseModel):
     base: Literal[tuple(BASES)] = "standard"  # type: ignore[valid-type]  (the names, from the one registry)
     target: _TargetModel
     training: dict[str, Any] = {}
-    view: dict[str, Any] = {}
+    view: _ViewModel = _ViewModel()
 
 
 @dataclass
@@ -176,8 +194,14 @@ def preset_from_dict(doc: Any, source: str = "preset", folder: str | os.PathLike
     if problems:
         p = problems[0]
         raise PresetError(f"{source}: field '{_stack_field(p)}': {p}")
+    view = model.view
+    if view.select is not None and view.select > len(layers):
+        raise PresetError(f"{source}: field 'view.select': row {view.select}, but the stack has {len(layers)}")
+    if view.probe is not None and (len(target.shape) != 1 or len(view.probe.point) != target.shape[0]):
+        raise PresetError(f"{source}: field 'view.probe.point': {len(view.probe.point)} coordinate(s) for data of "
+                          f"shape {tuple(target.shape)}")
     return Preset(name=model.name, description=model.description, layers=layers, base=model.base,
-                  target=target_cfg, training=training, view=model.view)
+                  target=target_cfg, training=training, view=model.view.model_dump(exclude_defaults=True))
 
 
 def _stack_field(problem: StackError) -> str:

@@ -4,7 +4,9 @@ preset, the controller runs its training session, file handling opens and saves 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QMargins, QRect, QSettings, QSize, Qt, QTimer, Slot
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import QMainWindow, QStyle, QTabBar, QToolBar
 from flowlab.document import Document
 from flowlab.presets import Preset
 from flowlab.presets.builtin import load_builtin
+from flowlab.training.views import ProbeAt
 from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
@@ -89,7 +92,23 @@ class MainWindow(QMainWindow):
         self.files.path = path
         self.panels.show_document()
         self._show_title()
+        self._open_view(preset.view)  # before the new session: it is told the probe and the views in front
         self.controller.start_document(path)
+
+    def _open_view(self, view: Mapping[str, Any]) -> None:
+        """The preset's view settings: views in front, a probe point, the selected layer."""
+        front = tuple(view.get("front", ()))
+        unknown = [k for k in front if k not in self.docks.docks]
+        if unknown:
+            self.status.say(f"The preset names no view {', '.join(map(repr, unknown))}; the views are "
+                            f"{', '.join(self.docks.docks)}.", 8000)
+        self.docks.front = front
+        probe = view.get("probe")
+        if probe is not None:
+            self.docks.set_probe(ProbeAt(tuple(probe["point"]), inverse=probe.get("start", "x") == "z"))
+        if view.get("select") is not None:
+            panel = self.panels.stack_panel
+            panel.view.setCurrentIndex(panel.model.index(int(view["select"]) - 1))
 
     def latest_samples(self) -> np.ndarray | None:
         return self.controller.latest_samples()

@@ -67,6 +67,7 @@ class ViewDocks(QObject):
             dock.visibilityChanged.connect(lambda _visible: self.shown_changed.emit())
             dock.toggleViewAction().toggled.connect(lambda on, key=key: self._toggled(key, on))
         self.latest: Snapshot | None = None  # the newest snapshot; the redraw timer draws it
+        self.front: tuple[str, ...] = ()  # views a preset asks to see first (its ``view.front``)
         # The probe point, shared by every view: placed in one, marked in all, followed by the session.
         self.probe: ProbeAt | None = None
         self.probe_result: ProbeResult | ProbeRefused | None = None  # the session's latest answer
@@ -133,14 +134,15 @@ class ViewDocks(QObject):
             self.ruling = False
 
     def configure(self, ctx: ViewContext) -> None:
-        """A new model: the docks that apply show, the first shown view of each tab group comes to the front
+        """A new model: the docks that apply show, the first shown view of each tab group (or the one the preset
+        puts in front) comes to the front
         (views behind other tabs are not computed at all), every view learns the context and forgets the old
         model's pictures."""
         self.show_applicable(ctx.shape)
         for rows in view_table.groups().values():
-            shown = [self.docks[r.key] for r in rows if not self.docks[r.key].isHidden()]
+            shown = [r.key for r in rows if not self.docks[r.key].isHidden()]
             if shown:
-                shown[0].raise_()
+                self.docks[next((k for k in shown if k in self.front), shown[0])].raise_()
         self.latest = self._drawn = None
         for v in self.views.values():
             v.configure(ctx)

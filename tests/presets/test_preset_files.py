@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,25 @@ def test_shipped_picture_names_need_no_folder(tmp_path) -> None:
     assert preset.target["data"]["path"] == name
     save_preset(preset, tmp_path / "again.json")
     assert json.loads((tmp_path / "again.json").read_text())["target"]["data"]["path"] == name
+
+
+def test_view_settings_are_validated_and_kept() -> None:
+    """A preset's ``view``: views in front, a probe point and the selected row, each checked against the preset."""
+    view = {"front": ["probe", "coupling"], "probe": {"point": [0.5, -1.0], "start": "z"}, "select": 1}
+    p = preset_from_dict(_doc(view=view))
+    assert p.view == view
+    assert preset_from_dict(p.to_dict()).view == view  # a save keeps it
+    assert preset_from_dict(_doc()).view == {}
+
+
+@pytest.mark.parametrize(("view", "words"), [
+    ({"colour": "red"}, "field 'view.colour'"),
+    ({"select": 0}, "field 'view.select'"),
+    ({"select": 2}, "field 'view.select': row 2, but the stack has 1"),
+    ({"probe": {"point": [1.0, 2.0, 3.0]}}, "field 'view.probe.point': 3 coordinate(s)"),
+    ({"probe": {"point": [1.0, 2.0], "start": "y"}}, "field 'view.probe.start'"),
+    ({"front": "probe"}, "field 'view.front'"),
+])
+def test_bad_view_settings_name_the_field(view, words) -> None:
+    with pytest.raises(PresetError, match=re.escape(words)):
+        preset_from_dict(_doc(view=view))

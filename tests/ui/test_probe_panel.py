@@ -123,3 +123,23 @@ def test_another_document_starts_without_the_probe(window, qtbot) -> None:
     assert window.docks.probe is None
     assert all(m.position() is None for v in window.docks.views.values() for m in v.probe_marks)
     assert "Click a point" in window.docks.views["probe"].text.toPlainText()
+
+
+def test_a_preset_opens_with_its_views_in_front_its_probe_and_its_layer(window, qtbot) -> None:
+    window.files.open_builtin("jacobian_of_a_coupling")
+    assert window.docks.probe == ProbeAt((0.5, 0.25))
+    assert window.panels.stack_panel.view.current_row() == 0
+    qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
+    qtbot.waitUntil(lambda: window.docks.docks["probe"].isVisible() and window.docks.docks["coupling"].isVisible()
+                    and not window.docks.docks["coupling"].visibleRegion().isEmpty(), timeout=5000)
+    qtbot.waitUntil(lambda: _answered(window), timeout=10000)
+    assert isinstance(window.docks.views["probe"].result, ProbeResult)
+
+
+def test_a_view_the_window_does_not_know_is_said(window, qtbot) -> None:
+    from flowlab.presets import preset_from_dict
+
+    doc = window.current_preset().to_dict()
+    doc["view"] = {"front": ["no_such_view"]}
+    window.apply_preset(preset_from_dict(doc))
+    assert "no view 'no_such_view'" in window.statusBar().currentMessage()
