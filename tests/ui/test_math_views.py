@@ -164,3 +164,23 @@ def test_the_math_views_forget_the_old_model(qtbot, window) -> None:
     window.controller.flush_restart()
     assert window.controller.session is None
     assert volume.current_image() is None and shares.rows() == []
+
+
+def test_the_scrubber_names_the_layer_it_shows(qtbot, window) -> None:
+    """Inside the stack the title names the layer that made the state shown: layer k after k layers going
+    x → z, layer n − k + 1 after undoing k of n going z → x."""
+    scrubber = window.docks.views["layers"]
+    window.docks.docks["layers"].raise_()
+    c = window.controller
+    qtbot.waitUntil(lambda: c.latest is not None and c.latest.layers_forward is not None
+                    and c.latest.layers_inverse is not None, timeout=20000)
+    names = scrubber.layer_names
+    n = len(names)
+    scrubber.density.setChecked(True)
+    scrubber.slider.setValue(3)
+    assert scrubber.description().endswith(f"— layer 3: {names[2]}")
+    scrubber.sampling.setChecked(True)
+    scrubber.slider.setValue(3)
+    assert scrubber.description().endswith(f"— layer {n - 2}: {names[n - 3]}")
+    scrubber.slider.setValue(n)  # the finished samples: no single layer to name
+    assert "—" not in scrubber.description()

@@ -172,7 +172,11 @@ class LayerScrubber(View):
         else:
             text = ("data x" if k == 0 else f"latent z (after {every})" if k == n
                     else f"data after layers 1…{k} ({k} of {n})")
-        self._describe(text, self._layer_name(k, n))
+        name = self._layer_name(k, n)
+        if name and 0 < k < n:  # a state inside the stack: name the layer that made it
+            position = n - k + 1 if self.sampling.isChecked() else k
+            text += f" — layer {position}: {name}"
+        self._describe(text, name)
         self._redraw_probe()
 
     def chosen_layer(self) -> int | None:
