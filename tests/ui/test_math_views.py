@@ -177,6 +177,7 @@ def test_the_scrubber_names_the_layer_it_shows(qtbot, window) -> None:
     names = scrubber.layer_names
     n = len(names)
     scrubber.density.setChecked(True)
+    qtbot.waitUntil(lambda: scrubber.slider.maximum() == n, timeout=5000)  # the data's states are drawn
     scrubber.slider.setValue(3)
     assert scrubber.description().endswith(f"— layer 3: {names[2]}")
     scrubber.sampling.setChecked(True)
