@@ -448,4 +448,8 @@ class SnapshotMaker:
             pair = self.data_view[[a, b]].to(device)
             path = interpolate(flow, pair[0], pair[1], 8, self.spherical)
             fields["image_interpolation"] = _np(path.clamp(0.0, 1.0))
+            if "layers" in self.views:  # one test image through the layers, and one sample back from z
+                fields["layers_forward"] = tuple(_np(s) for s in flow(data[:1], return_intermediates=True)[2])
+                out = flow.inverse(z[:1] / max(self.temperature, 1e-6), return_intermediates=True)
+                fields["layers_inverse"] = tuple(_np(s) for s in out[2])
         return Snapshot(step, **fields)

@@ -179,9 +179,32 @@ def test_the_scrubber_names_the_layer_it_shows(qtbot, window) -> None:
     scrubber.density.setChecked(True)
     qtbot.waitUntil(lambda: scrubber.slider.maximum() == n, timeout=5000)  # the data's states are drawn
     scrubber.slider.setValue(3)
-    assert scrubber.description().endswith(f"— layer 3: {names[2]}")
+    assert f"layer 3: {names[2]}" in scrubber.description()
     scrubber.sampling.setChecked(True)
     scrubber.slider.setValue(3)
-    assert scrubber.description().endswith(f"— layer {n - 2}: {names[n - 3]}")
+    assert f"layer {n - 2}: {names[n - 3]}" in scrubber.description()
     scrubber.slider.setValue(n)  # the finished samples: no single layer to name
-    assert "—" not in scrubber.description()
+    assert "<br>" not in scrubber.description()
+
+
+def test_on_images_the_scrubber_shows_each_layers_tensor_channel_by_channel(qtbot, window) -> None:
+    """Glow on digits: after the squeeze (layer 2) one 1×8×8 image is 4×4×4, its four channels side by side;
+    after the factor-out half of them have left for the base; the picture is the tensor's own values."""
+    window.files.open_builtin("glow_digits")
+    scrubber = window.docks.views["layers"]
+    qtbot.waitUntil(lambda: window.docks.docks["layers"].isVisible(), timeout=20000)
+    c = window.controller
+    qtbot.waitUntil(lambda: c.latest is not None and c.latest.layers_forward is not None, timeout=30000)
+    states = c.latest.layers_forward
+    kinds = [e.kind for e in window.doc.stack if e.enabled]
+    assert states[0].shape == (1, 1, 8, 8) and states[kinds.index("squeeze") + 1].shape == (1, 4, 4, 4)
+    assert states[kinds.index("factor_out") + 1].shape == (1, 2, 4, 4)
+    scrubber.density.setChecked(True)
+    qtbot.waitUntil(lambda: scrubber.slider.maximum() == len(states) - 1, timeout=5000)
+    scrubber.slider.setValue(2)
+    assert "layer 2: squeeze" in scrubber.description() and "4 channels of 4×4" in scrubber.description()
+    picture = scrubber.image.image
+    assert picture.shape == (9, 9)  # 2 × 2 channels of 4 × 4, a pixel apart
+    state = c.latest.layers_forward[2][0]
+    for k, (r, q) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # each channel where the grid puts it
+        np.testing.assert_allclose(picture[5 * r:5 * r + 4, 5 * q:5 * q + 4], state[k])

@@ -15,7 +15,7 @@ from flowlab.ui.views import VIEWS, data_kind
 SHOWN = {
     "2d": {"density", "samples", "latent", "warp", "volume", "layers", "curves", "shares", "coupling", "probe"},
     "1d": {"one_d", "samples", "layers", "curves", "shares", "probe"},
-    "image": {"images", "anomaly", "curves"},
+    "image": {"images", "anomaly", "curves", "layers"},
 }
 
 
@@ -48,13 +48,13 @@ def test_only_the_views_that_can_draw_the_data_are_shown(qtbot, window, preset, 
     _check_rule(window, kind)
 
 
-def test_image_targets_hide_the_layer_scrubber_and_the_point_views(qtbot, window) -> None:
+def test_image_targets_hide_the_point_views_and_keep_the_scrubber(qtbot, window) -> None:
     _open(qtbot, window, "glow_digits")
-    for key in ("layers", "density", "samples", "latent", "warp", "one_d"):
+    for key in ("density", "samples", "latent", "warp", "one_d"):
         assert window.docks.docks[key].isHidden(), key
-    curves = window.docks.docks["curves"]
-    assert curves.isVisible() and curves.width() > 0.9 * window.docks.area.width()  # the scrubber's room too
-    assert "images" in window.docks.shown_views() and "layers" not in window.docks.shown_views()
+    curves, layers = window.docks.docks["curves"], window.docks.docks["layers"]
+    assert curves.isVisible() and layers.isVisible() and layers.x() > curves.x()  # side by side, as on points
+    assert {"images", "layers"} <= window.docks.shown_views()
 
 
 def test_one_dimensional_targets_hide_the_latent_and_warped_grid_views(qtbot, window) -> None:
@@ -79,18 +79,18 @@ def test_docks_come_back_in_their_places(qtbot, window) -> None:
 
 
 def test_the_users_view_menu_choices_are_kept(qtbot, window) -> None:
-    layers = window.docks.docks["layers"]
-    layers.toggleViewAction().trigger()  # View ▸ Layer by layer: closed by the user
-    assert layers.isHidden() and "layers" in window.docks.closed
+    latent = window.docks.docks["latent"]
+    latent.toggleViewAction().trigger()  # View ▸ Latent space: closed by the user
+    assert latent.isHidden() and "latent" in window.docks.closed
     _open(qtbot, window, "glow_digits")
     _open(qtbot, window, "realnvp_moons")
-    assert layers.isHidden()  # it applies again, but the user closed it
-    layers.toggleViewAction().trigger()  # opened again
-    assert not layers.isHidden() and "layers" not in window.docks.closed
+    assert latent.isHidden()  # it applies again, but the user closed it
+    latent.toggleViewAction().trigger()  # opened again
+    assert not latent.isHidden() and "latent" not in window.docks.closed
     _open(qtbot, window, "glow_digits")
-    assert layers.isHidden() and not layers.toggleViewAction().isEnabled()
+    assert latent.isHidden() and not latent.toggleViewAction().isEnabled()
     _open(qtbot, window, "realnvp_moons")
-    assert not layers.isHidden()
+    assert not latent.isHidden()
 
     window.docks.docks["warp"].close()  # the dock's own close button counts as the user's choice too
     assert "warp" in window.docks.closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,14 +25,29 @@ from flowlab.ui.views.base import (
     set_points,
 )
 from flowlab.ui.views.probe_marks import PATH_PEN, PROBE_BRUSH, PROBE_PEN, matches
+from flowlab.words import count
+
+
+def tile_with_gaps(values: np.ndarray, gap: int = 1) -> np.ndarray:
+    """``(C, H, W)`` channels side by side on a near-square grid, ``gap`` pixels of NaN between them."""
+    c, h, w = values.shape
+    across = math.ceil(math.sqrt(c))
+    down = math.ceil(c / across)
+    out = np.full((down * (h + gap) - gap, across * (w + gap) - gap), np.nan, dtype=np.float32)
+    for k in range(c):
+        r, q = divmod(k, across)
+        out[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = values[k]
+    return out
 
 
 class LayerScrubber(View):
     """The distribution after each layer: slide through the stack, in either direction. Points on 2-D data,
-    a histogram on 1-D data (with the standard normal for reference where the state is a latent)."""
+    a histogram on 1-D data (with the standard normal for reference where the state is a latent), and on images
+    one image's tensor after each layer, its channels side by side (a squeeze makes four of one, a multi-scale
+    layer sends some away)."""
 
     title = "Layer by layer"
-    data_kinds = frozenset({"1d", "2d", "nd"})
+    data_kinds = frozenset({"1d", "2d", "nd", "image"})
     # When the user moves the slider or turns the direction: the position in the flow (0-based, data → latent)
     # of the last layer applied to the state shown, or None at the first state (no layer applied yet).
     layer_chosen = Signal(object)
@@ -50,6 +66,13 @@ class LayerScrubber(View):
             item.setVisible(False)
             self.plot.addItem(item)
         self._one_d = False
+        self._images = False
+        self.image = pg.ImageItem(axisOrder="row-major")  # image data: the tensor's channels, tiled
+        self.image.setColorMap(pg.colormap.get("CET-L1"))  # grey: black to white
+        self.image.setVisible(False)
+        self.plot.addItem(self.image)
+        self.plot.vb.sigResized.connect(lambda _vb: self._fit_image())
+        self.shape: tuple[int, ...] = ()
         # The probe point's path through the layers (faint), and where it is after the layer shown (marked).
         self.probe_path = pg.PlotDataItem(pen=PATH_PEN)
         self.probe_here = pg.TargetItem(size=13, symbol="o", pen=PROBE_PEN, brush=PROBE_BRUSH, movable=False)
@@ -82,6 +105,39 @@ class LayerScrubber(View):
 
     def configure(self, ctx: ViewContext) -> None:
         self.layer_names = list(ctx.layer_names)
+        self.shape = tuple(ctx.shape)
+        self._set_images(ctx.images)
+
+    def _set_images(self, images: bool) -> None:
+        """Image data: the tiled tensor instead of points (rows top down, no histogram)."""
+        if images == self._images:
+            return
+        self._images = images
+        self.image.setVisible(images)
+        self.points.setVisible(not images)
+        if images:
+            set_points(self.points, None)
+        else:
+            self.image.clear()
+        self.plot.invertY(images)
+        self.plot.showAxes(not images)
+        self.plot.enableAutoRange()
+
+    def _fit_image(self) -> None:
+        """The whole tiled picture in view (again after the plot is resized: a locked aspect would crop it)."""
+        if self._images and self.image.image is not None:
+            h, w = self.image.image.shape
+            self.plot.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+
+    def tiled(self, state: np.ndarray) -> np.ndarray:
+        """One image's tensor (the first of the batch) as a 2-D picture: channels side by side; a flat latent
+        (multi-scale flows hand the base a vector) laid out in the data's shape."""
+        t = state[0]
+        if t.ndim == 1 and len(self.shape) == 3 and t.size == int(np.prod(self.shape)):
+            t = t.reshape(self.shape)
+        if t.ndim == 1:
+            return t[None, :]
+        return tile_with_gaps(t if t.ndim == 3 else t[None])
 
     def update_snapshot(self, snap: Snapshot) -> None:
         if snap.layers_forward is not None:
@@ -93,6 +149,7 @@ class LayerScrubber(View):
     def clear(self) -> None:
         self._forward = self._inverse = None
         self.hist.setData([], [])
+        self.image.clear()
         self._redraw()
 
     def _set_one_d(self, one_d: bool) -> None:
@@ -152,9 +209,16 @@ class LayerScrubber(View):
         k = min(self.slider.value(), len(states) - 1)
         pts = states[k]
         n = len(states) - 1
-        one_d = pts.ndim == 2 and pts.shape[1] == 1
+        one_d = pts.ndim == 2 and pts.shape[1] == 1 and not self._images
         self._set_one_d(one_d)
-        if one_d:
+        if self._images:
+            picture = self.tiled(pts)
+            finite = picture[np.isfinite(picture)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            picture = np.where(np.isnan(picture), hi, picture)  # the gaps between channels: white
+            self.image.setImage(picture, levels=(lo, hi if hi > lo else lo + 1.0))
+            self._fit_image()
+        elif one_d:
             edges, density = histogram(pts[:, 0])
             self.hist.setData(edges, density)
             brush = MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH
@@ -173,9 +237,14 @@ class LayerScrubber(View):
             text = ("data x" if k == 0 else f"latent z (after {every})" if k == n
                     else f"data after layers 1…{k} ({k} of {n})")
         name = self._layer_name(k, n)
-        if name and 0 < k < n:  # a state inside the stack: name the layer that made it
-            position = n - k + 1 if self.sampling.isChecked() else k
-            text += f" — layer {position}: {name}"
+        details = []  # a second, smaller line: which layer made this state, and on images its shape
+        if name and 0 < k < n:
+            details.append(f"layer {n - k + 1 if self.sampling.isChecked() else k}: {name}")
+        if self._images and pts.ndim == 4:
+            c, h, w = pts.shape[1:]
+            details.append(f"{count(c, 'channel')} of {h}×{w}")
+        if details:
+            text += f"<br><span style='font-size:9pt'>{' · '.join(details)}</span>"
         self._describe(text, name)
         self._redraw_probe()
 
@@ -199,8 +268,10 @@ class LayerScrubber(View):
     def _describe(self, text: str, layer: str | None = None) -> None:
         if text != self.plot.titleLabel.text:
             self.plot.setTitle(text)
+            self.plot.titleLabel.setMinimumWidth(0)  # a long title must not widen the plot past its dock
             self.schedule_corner_check()  # a longer title may reach under the export button
-        self.slider.setToolTip(text + (f"\nlast layer applied: {layer}" if layer else ""))
+        plain = re.sub(r"<br>", "\n", re.sub(r"<(?!br>)[^>]+>", "", text))
+        self.slider.setToolTip(plain + (f"\nlast layer applied: {layer}" if layer else ""))
 
     def description(self) -> str:
         """What the slider points at, as the plot's title says it."""
