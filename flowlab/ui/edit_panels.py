@@ -73,6 +73,7 @@ class EditPanels(QObject):
         self.target_panel.show_config(self.doc.target_config())
         self.base_chooser.show_base()
         self._plan_notes = ""
+        self._opened = (self.doc.target_config(), self.doc.layers())  # what the description was written about
         self._show_notes()
         self.show_layer(self.stack_panel.view.current_row())
 
@@ -82,9 +83,21 @@ class EditPanels(QObject):
         self._show_notes()
 
     def _show_notes(self) -> None:
-        self.notes.setText((self.doc.description + ("\n\n" if self._plan_notes else "") + self._plan_notes).strip())
+        """The preset's description (saying so when the target or the stack it describes has changed since the
+        preset was opened: its claims may no longer hold), then the session's notes on its plan."""
+        opened_target, opened_layers = self._opened
+        changed = [what for what, same in (("target", self.doc.target_config() == opened_target),
+                                           ("layer stack", self.doc.layers() == opened_layers)) if not same]
+        description = self.doc.description
+        if description and changed:
+            description = (f"[The {' and the '.join(changed)} changed since this preset was opened "
+                           f"({opened_target['kind']} then): what follows was written about the preset as "
+                           f"opened.]\n{description}")
+        self.notes.setText((description + ("\n\n" if self._plan_notes else "") + self._plan_notes).strip())
 
     def _document_changed(self, field: str) -> None:
+        if field in ("stack", "target"):
+            self._show_notes()
         if field == "stack":
             self.show_layer(self.stack_panel.view.current_row())
         elif field == "target":

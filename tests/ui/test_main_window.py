@@ -298,3 +298,17 @@ def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window,
     window.files.open_builtin("maf_8gaussians")  # stops the old session, starts a new one
     assert len(died) == 1, "the old model must be gone before the next session starts (not left to a later GC)"
     assert died[0] != threading.main_thread().name  # and it died on the session's thread, not the UI's
+
+
+def test_the_description_says_when_what_it_describes_has_changed(window, qtbot) -> None:
+    notes = window.panels.notes
+    description = window.doc.description
+    assert notes.text().startswith(description[:40])
+    config = window.doc.target_config()
+    window.panels.set_target({**config, "kind": "8gaussians", "params": {}})
+    assert notes.text().startswith("[The target changed since this preset was opened (moons then)")
+    assert description in notes.text()
+    window.undo_stack.undo()
+    assert notes.text().startswith(description[:40])
+    window.editor.remove_layer(0)
+    assert notes.text().startswith("[The layer stack changed")

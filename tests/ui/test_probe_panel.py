@@ -143,3 +143,4 @@ def test_a_view_the_window_does_not_know_is_said(window, qtbot) -> None:
     doc["view"] = {"front": ["no_such_view"]}
     window.apply_preset(preset_from_dict(doc))
     assert "no view 'no_such_view'" in window.statusBar().currentMessage()
+
