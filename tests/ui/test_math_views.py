@@ -208,3 +208,25 @@ def test_on_images_the_scrubber_shows_each_layers_tensor_channel_by_channel(qtbo
     state = c.latest.layers_forward[2][0]
     for k, (r, q) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # each channel where the grid puts it
         np.testing.assert_allclose(picture[5 * r:5 * r + 4, 5 * q:5 * q + 4], state[k])
+
+
+def test_the_scrubber_frames_the_bulk_of_the_points_not_a_few_outliers(qtbot) -> None:
+    from flowlab.training.views import Snapshot
+    from flowlab.ui.views.base import ViewContext
+    from flowlab.ui.views.layers import LayerScrubber
+
+    view = LayerScrubber()
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    view.configure(ViewContext(shape=(2,), layer_names=("additive_coupling",)))
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(1000, 2)).astype(np.float32)
+    pts[:5] = -25.0  # NICE's early outliers
+    view.update_snapshot(Snapshot(step=1, layers_inverse=(pts, pts)))
+    (x0, x1), (y0, y1) = view.plot.vb.viewRange()
+    assert -6 < x0 < -2 and -6 < y0 < -2  # the bulk, not −25
+    view.plot.vb.sigRangeChangedManually.emit([True, True])  # the user zooms: the frame is theirs now
+    view.plot.setRange(xRange=(-30, 5), yRange=(-30, 5), padding=0)
+    view.update_snapshot(Snapshot(step=2, layers_inverse=(pts, pts)))
+    assert view.plot.vb.viewRange()[0][0] < -25

@@ -28,6 +28,16 @@ from flowlab.ui.views.probe_marks import PATH_PEN, PROBE_BRUSH, PROBE_PEN, match
 from flowlab.words import count
 
 
+def robust_box(pts: np.ndarray, keep: float = 99.0) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The x and y extents of the middle ``keep`` % of finite 2-D points (None when there are none)."""
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if not len(pts):
+        return None
+    tail = (100.0 - keep) / 2
+    lo, hi = np.percentile(pts, [tail, 100.0 - tail], axis=0)
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
 def tile_with_gaps(values: np.ndarray, gap: int = 1) -> np.ndarray:
     """``(C, H, W)`` channels side by side on a near-square grid, ``gap`` pixels of NaN between them."""
     c, h, w = values.shape
@@ -72,6 +82,8 @@ class LayerScrubber(View):
         self.image.setVisible(False)
         self.plot.addItem(self.image)
         self.plot.vb.sigResized.connect(lambda _vb: self._fit_image())
+        self.framing = True  # frame the points each frame, until the user zooms or pans
+        self.plot.vb.sigRangeChangedManually.connect(lambda *_: setattr(self, "framing", False))
         self.shape: tuple[int, ...] = ()
         # The probe point's path through the layers (faint), and where it is after the layer shown (marked).
         self.probe_path = pg.PlotDataItem(pen=PATH_PEN)
@@ -105,6 +117,7 @@ class LayerScrubber(View):
 
     def configure(self, ctx: ViewContext) -> None:
         self.layer_names = list(ctx.layer_names)
+        self.framing = True
         self.shape = tuple(ctx.shape)
         self._set_images(ctx.images)
 
@@ -122,6 +135,15 @@ class LayerScrubber(View):
         self.plot.invertY(images)
         self.plot.showAxes(not images)
         self.plot.enableAutoRange()
+
+    def _frame_points(self, pts: np.ndarray) -> None:
+        """Frame the middle 99 % of the points (a few far outliers, such as NICE's early −25, would squash the
+        rest into a dot); a user's own zoom or pan stops this until the next model."""
+        box = robust_box(pts[:, :2])
+        if box is not None:
+            (x0, x1), (y0, y1) = box
+            with signals_blocked(self.plot.vb):
+                self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.05)
 
     def _fit_image(self) -> None:
         """The whole tiled picture in view (again after the plot is resized: a locked aspect would crop it)."""
@@ -229,6 +251,8 @@ class LayerScrubber(View):
         else:
             set_points(self.points, pts if pts.ndim == 2 else None)
             self.points.setBrush(MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH)
+            if self.framing and pts.ndim == 2 and pts.shape[1] >= 2:
+                self._frame_points(pts)
         every = "the one layer" if n == 1 else f"all {n} layers"
         if self.sampling.isChecked():  # states: z, then after undoing layer n, n−1, …, 1
             text = ("base samples z" if k == 0 else f"samples x (through {every})" if k == n
