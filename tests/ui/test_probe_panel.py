@@ -68,7 +68,9 @@ def test_a_click_in_latent_space_follows_z_back_to_x(window, qtbot) -> None:
     dock = window.docks.docks["latent"]
     qtbot.waitUntil(lambda: dock.raise_() or (latent.isVisible() and latent.plot.vb.width() > 50),
                     timeout=5000)  # a new session's views may come to the front after the first raise
-    _click(qtbot, latent, latent.plot, -1.0, 0.5)
+    # A dock just raised may not have its final geometry yet: click again until the click lands in the plot.
+    qtbot.waitUntil(lambda: _click(qtbot, latent, latent.plot, -1.0, 0.5) or window.docks.probe is not None,
+                    timeout=5000)
     assert window.docks.probe.inverse
     qtbot.waitUntil(lambda: _answered(window), timeout=10000)
     result = window.docks.views["probe"].result

@@ -133,7 +133,7 @@ def test_no_view_in_the_window_has_content_under_its_export_button(qtbot, window
             if dock.isVisible() and not dock.visibleRegion().isEmpty():
                 qtbot.waitUntil(lambda view=view: not _covered(view), timeout=3000)
                 checked.add(key)
-    assert checked == {"anomaly", "images", "curves", "layers"}  # every view that can draw images (the others are hidden)
+    assert checked == {"anomaly", "images", "curves", "layers"}  # every view that can draw images (others hidden)
 
 
 # -- image samples: each picture fills its cell ---------------------------------------------------------------------
