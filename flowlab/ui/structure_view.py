@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from flowlab.flows.structure import Picture
 from flowlab.training.layer_detail import LayerDetail
+from flowlab.training.tiling import arrange
 
 SIGNED = pg.colormap.get("CET-D1")  # diverging, centred at zero: a matrix's entries
 PATTERN = pg.colormap.get("viridis")  # from 0 up: a 0/1 mask, channel numbers
@@ -22,14 +23,8 @@ def tile(values: np.ndarray) -> tuple[np.ndarray, int]:
     many channels a row of the grid holds."""
     if values.ndim == 2:
         return values, 1
-    c, h, w = values.shape
-    across = math.ceil(math.sqrt(c))
-    down = math.ceil(c / across)
-    out = np.zeros((down * h, across * w), dtype=np.float32)
-    for k in range(c):
-        r, q = divmod(k, across)
-        out[r * h:(r + 1) * h, q * w:(q + 1) * w] = values[k]
-    return out, across
+    across = math.ceil(math.sqrt(values.shape[0]))
+    return arrange(values, across), across
 
 
 class StructureView(QWidget):

@@ -31,7 +31,7 @@ from flowlab.training.probe import ProbeRefused, ProbeResult
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TRAIN_PARAMS, TrainSettings, live_settings
 from flowlab.training.views import ProbeAt
-from tests.training.toy import MOONS, EventLog
+from tests.training.toy import MOONS, EventLog, record_model_deaths
 from tests.training.toy import SMALL_SETTINGS as SMALL
 from tests.training.toy import SMALL_STACK as STACK
 
@@ -191,14 +191,7 @@ def test_max_steps_ends_the_run_and_finish_sees_the_trainer_before_it_is_freed()
 
 
 def test_stop_returns_within_a_second_and_the_model_dies_on_the_session_thread(monkeypatch) -> None:
-    died: list[str] = []
-
-    class Recording(session_module.Trainer):
-        def __init__(self, *a, **k) -> None:
-            super().__init__(*a, **k)
-            weakref.finalize(self.flow, lambda: died.append(threading.current_thread().name))
-
-    monkeypatch.setattr(session_module, "Trainer", Recording)
+    died = record_model_deaths(monkeypatch)
     r = Running(settings=TrainSettings(**{**SMALL, "batch_size": 256}))
     r.wait(lambda: r.of(Ready))
     r.session.send(Play())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import torch
 
 from flowlab.targets import EnergyTarget, SampleTarget
@@ -92,3 +95,18 @@ class EventLog:
 
         progress = self.of(Progress)
         return progress[-1].step if progress else 0
+
+
+def record_model_deaths(monkeypatch) -> list[str]:
+    """Make every session's model say, when it is freed, which thread freed it (the names, in order)."""
+    from flowlab.training import session as session_module
+
+    died: list[str] = []
+
+    class Recording(session_module.Trainer):
+        def __init__(self, *a, **k) -> None:
+            super().__init__(*a, **k)
+            weakref.finalize(self.flow, lambda: died.append(threading.current_thread().name))
+
+    monkeypatch.setattr(session_module, "Trainer", Recording)
+    return died

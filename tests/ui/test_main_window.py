@@ -281,18 +281,10 @@ def test_reset_weights_keeps_the_entropy_line(qtbot, window) -> None:
 
 def test_a_stopped_session_frees_its_model_before_the_next_starts(qtbot, window, monkeypatch) -> None:
     import threading
-    import weakref
 
-    from flowlab.training import session as session_module
+    from tests.training.toy import record_model_deaths
 
-    died: list[str] = []
-
-    class Recording(session_module.Trainer):
-        def __init__(self, *a, **k) -> None:
-            super().__init__(*a, **k)
-            weakref.finalize(self.flow, lambda: died.append(threading.current_thread().name))
-
-    monkeypatch.setattr(session_module, "Trainer", Recording)
+    died = record_model_deaths(monkeypatch)
     window.files.open_builtin("realnvp_moons")
     qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=20000)
     window.files.open_builtin("maf_8gaussians")  # stops the old session, starts a new one

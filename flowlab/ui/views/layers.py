@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
 from superqt.utils import signals_blocked
 
 from flowlab.training.probe import ProbeResult
+from flowlab.training.tiling import arrange
 from flowlab.training.views import Snapshot
 from flowlab.ui.views.base import (
     LATENT_BRUSH,
@@ -36,18 +37,6 @@ def robust_box(pts: np.ndarray, keep: float = 99.0) -> tuple[tuple[float, float]
     tail = (100.0 - keep) / 2
     lo, hi = np.percentile(pts, [tail, 100.0 - tail], axis=0)
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
-
-
-def tile_with_gaps(values: np.ndarray, gap: int = 1) -> np.ndarray:
-    """``(C, H, W)`` channels side by side on a near-square grid, ``gap`` pixels of NaN between them."""
-    c, h, w = values.shape
-    across = math.ceil(math.sqrt(c))
-    down = math.ceil(c / across)
-    out = np.full((down * (h + gap) - gap, across * (w + gap) - gap), np.nan, dtype=np.float32)
-    for k in range(c):
-        r, q = divmod(k, across)
-        out[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = values[k]
-    return out
 
 
 class LayerScrubber(View):
@@ -159,7 +148,7 @@ class LayerScrubber(View):
             t = t.reshape(self.shape)
         if t.ndim == 1:
             return t[None, :]
-        return tile_with_gaps(t if t.ndim == 3 else t[None])
+        return arrange(t if t.ndim == 3 else t[None], gap=1, fill=np.nan)  # NaN gaps: drawn white
 
     def update_snapshot(self, snap: Snapshot) -> None:
         if snap.layers_forward is not None:
