@@ -68,9 +68,7 @@ def test_a_click_in_latent_space_follows_z_back_to_x(window, qtbot) -> None:
     dock = window.docks.docks["latent"]
     qtbot.waitUntil(lambda: dock.raise_() or (latent.isVisible() and latent.plot.vb.width() > 50),
                     timeout=5000)  # a new session's views may come to the front after the first raise
-    # A dock just raised may not have its final geometry yet: click again until the click lands in the plot.
-    qtbot.waitUntil(lambda: _click(qtbot, latent, latent.plot, -1.0, 0.5) or window.docks.probe is not None,
-                    timeout=5000)
+    _click(qtbot, latent, latent.plot, -1.0, 0.5)
     assert window.docks.probe.inverse
     qtbot.waitUntil(lambda: _answered(window), timeout=10000)
     result = window.docks.views["probe"].result
@@ -146,3 +144,16 @@ def test_a_view_the_window_does_not_know_is_said(window, qtbot) -> None:
     window.apply_preset(preset_from_dict(doc))
     assert "no view 'no_such_view'" in window.statusBar().currentMessage()
 
+
+
+def test_a_click_on_a_drawn_point_places_the_probe_too(window, qtbot) -> None:
+    """A scatter accepts clicks on its points: a click right on a sample still places the probe there."""
+    samples = window.docks.views["samples"]
+    dock = window.docks.docks["samples"]
+    qtbot.waitUntil(lambda: dock.raise_() or (samples.isVisible() and samples.model_plot.vb.width() > 50),
+                    timeout=5000)
+    qtbot.waitUntil(lambda: len(samples.model_item.data) > 0, timeout=10000)
+    x, y = (float(v) for v in samples.model_item.data[0][["x", "y"]])
+    _click(qtbot, samples, samples.model_plot, x, y)
+    assert window.docks.probe is not None and not window.docks.probe.inverse
+    assert window.docks.probe.point == pytest.approx((x, y), abs=0.1)

@@ -210,7 +210,9 @@ class View(QWidget):
         return mark
 
     def _clicked(self, event) -> None:
-        if event.button() != Qt.LeftButton or event.double() or event.isAccepted():
+        # Not ``event.isAccepted()``: a scatter accepts a click on one of its points, and a click on a sample or a
+        # latent point must place the probe there too.
+        if event.button() != Qt.LeftButton or event.double():
             return
         for mark in self.probe_marks:
             if mark.enabled and mark.contains(event.scenePos()):
