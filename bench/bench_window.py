@@ -27,7 +27,7 @@ if not os.environ.get("DISPLAY"):
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 PROBE_MS = 10
@@ -89,11 +89,24 @@ class Probe:
         self._last = now
 
 
-def spin(app: QApplication, seconds: float, until=None) -> None:
+def spin(app: QApplication, seconds: float, until=None, action=None, every_ms: int = 30) -> None:
+    """Run the event loop (sleeping when idle, as the app's own loop does) for ``seconds`` or until ``until()``;
+    ``action()`` every ``every_ms`` meanwhile."""
+    loop = QEventLoop()
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end and not (until and until()):
-        app.processEvents()
-        time.sleep(0.001)
+
+    def check() -> None:
+        if action is not None:
+            action()
+        if time.perf_counter() >= end or (until is not None and until()):
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(every_ms if action is not None else 20)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
 
 
 def stalls(late: list[float]) -> str:
@@ -108,6 +121,8 @@ def main() -> None:
     parser.add_argument("--preset", default="realnvp_moons")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--soak-steps", type=int, default=10000)
+    parser.add_argument("--in-process", action="store_true",
+                        help="train on a thread of the window's process (the app trains in a process of its own)")
     args = parser.parse_args()
 
     from flowlab.training import threads
@@ -116,14 +131,18 @@ def main() -> None:
     app.setOrganizationName("flowlab-bench")
     QSettings().clear()
     threads.configure(interactive=True)
-    print(f"platform {app.platformName()}, {os.cpu_count()} cores, preset {args.preset}")
+    print(f"platform {app.platformName()}, {os.cpu_count()} cores, preset {args.preset}, training "
+          f"{'on a thread of the window' if args.in_process else 'in a process of its own'}")
     base = headless_rate(args.preset, args.seconds)
     print(f"1. headless, no views: {base:7.1f} steps/s")
 
     from flowlab.presets.builtin import preset_file
     from flowlab.ui.main_window import MainWindow
 
-    window = MainWindow()
+    from flowlab.training.remote import SessionHost
+
+    host = None if args.in_process else SessionHost()
+    window = MainWindow(host=host)
     window.resize(1500, 950)
     window.show()
     window.files.open_path(preset_file(args.preset))
@@ -135,11 +154,7 @@ def main() -> None:
         spin(app, 1.0)  # past the start
         s0, t0 = c.last_progress.step, time.perf_counter()
         probe.start()
-        end = t0 + seconds
-        while time.perf_counter() < end:
-            if action is not None:
-                action()
-            spin(app, 0.03)
+        spin(app, seconds, action=action)
         probe.stop()
         return (c.last_progress.step - s0) / (time.perf_counter() - t0)
 
@@ -176,6 +191,8 @@ def main() -> None:
           f"first 1 000 steps)")
     c.toggle_play()
     window.close()
+    if host is not None:
+        host.close()
 
 
 if __name__ == "__main__":

@@ -4,4 +4,5 @@ import sys
 
 from flowlab.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not in a training process, which imports this module again
+    sys.exit(main())

@@ -131,6 +131,7 @@ class Progress:
     running: bool
     restarted: bool = False  # the record was truncated (roll-back or reset): ``rows`` start from the beginning
     timings: DirectionTimes | None = None
+    view_time_s: float = 0.0  # seconds the session's thread has spent on views so far (copies or snapshots)
 
 
 @dataclass(frozen=True)

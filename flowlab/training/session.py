@@ -308,7 +308,7 @@ class Session:
         start = 0 if restarted else self._sent_rows
         rows = {k: v[start:n] for k, v in cols.items()}
         self._emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running,
-                            restarted, self._timer.latest))
+                            restarted, self._timer.latest, self.view_time_s))
         self._sent_rows, self._restarted = n, False
 
 

@@ -44,11 +44,17 @@ def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
 
 def configure(interactive: bool) -> ThreadPolicy:
     """Choose the process's policy (called by the app and the CLI at start-up) and set the switch interval."""
-    global _policy
-    _policy = policy_for(interactive)
-    if _policy.switch_interval_s is not None and sys.getswitchinterval() > _policy.switch_interval_s:
-        sys.setswitchinterval(_policy.switch_interval_s)
+    adopt(policy_for(interactive))
+    assert _policy is not None
     return _policy
+
+
+def adopt(policy: ThreadPolicy) -> None:
+    """Take a policy chosen elsewhere (a training process takes its window's) and set the switch interval."""
+    global _policy
+    _policy = policy
+    if policy.switch_interval_s is not None and sys.getswitchinterval() > policy.switch_interval_s:
+        sys.setswitchinterval(policy.switch_interval_s)
 
 
 def current() -> ThreadPolicy | None:

@@ -42,11 +42,14 @@ def run_app(path: str | None = None) -> int:
     screen = splash()
     from flowlab.presets import PresetError, load_preset
     from flowlab.training import threads
+    from flowlab.training.remote import SessionHost
+
+    threads.configure(interactive=True)
+    say(screen, "starting the training process…")
+    host = SessionHost()  # it imports PyTorch again while the window is built
     from flowlab.ui.main_window import MainWindow
 
     say(screen, "opening the preset…")
-
-    threads.configure(interactive=True)
 
     preset, opened = None, None
     if path is not None:
@@ -55,7 +58,10 @@ def run_app(path: str | None = None) -> int:
         except PresetError as e:
             screen.hide()  # it stays on top: the message must not hide behind it
             QMessageBox.warning(None, "Cannot open preset", f"{e}\n\nOpening the default preset instead.")
-    window = MainWindow(preset, opened)
+    window = MainWindow(preset, opened, host=host)
     window.show()
     screen.finish(window)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        host.close()

@@ -38,6 +38,7 @@ from flowlab.training.messages import (
     SnapshotReady,
     Step,
 )
+from flowlab.training.remote import SessionHost
 from flowlab.training.session import SessionSpec
 from flowlab.training.settings import TrainSettings, live_settings
 from flowlab.ui.status import StatusLine
@@ -62,9 +63,11 @@ class SessionController(QObject):
     notes_changed = Signal(str)
     layer_detail = Signal(object)  # a snapshot's LayerDetail (what is inside the selected layer)
 
-    def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine) -> None:
+    def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine,
+                 host: SessionHost | None = None) -> None:
         super().__init__(window)
         self.window, self.doc, self.docks, self.status = window, doc, docks, status
+        self.host = host  # the training process sessions run in; None: a thread of this process
         self.session: SessionWorker | None = None
         self.last_ready: Ready | None = None  # the current session's Ready event (None until it is built)
         self.last_progress: Progress | None = None  # the current session's latest Progress event
@@ -156,7 +159,7 @@ class SessionController(QObject):
         self._settings = self.doc.training
         spec = SessionSpec(self.doc.layers(), self.doc.target_config(), self._settings, base=self.doc.base,
                            weights=weights)
-        self.session = SessionWorker(spec, parent=self)
+        self.session = SessionWorker(spec, parent=self, host=self.host)
         self.session.event.connect(self.on_event)
         self.session.start()
         for view, command in self.docks.session_commands():  # the views' controls as they stand
@@ -218,7 +221,7 @@ class SessionController(QObject):
         answered at once, to the view that asked."""
         if isinstance(command, Score):
             self.flush_restart()
-            if self.session is None or not self.session.thread.isRunning():
+            if self.session is None or not self.session.alive:
                 view.handle_event(Failure("score", "No model is training: fix the stack first."))
                 return
         if self.session is not None:

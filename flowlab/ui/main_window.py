@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMainWindow, QStyle, QTabBar, QToolBar
 from flowlab.document import Document
 from flowlab.presets import Preset
 from flowlab.presets.builtin import load_builtin
+from flowlab.training.remote import SessionHost
 from flowlab.training.views import ProbeAt
 from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
@@ -44,7 +45,9 @@ def fitted_geometry(available: QRect, frame: QMargins, preferred: QSize = PREFER
 class MainWindow(QMainWindow):
     """One document (a preset being edited) and one training session at a time."""
 
-    def __init__(self, preset: Preset | None = None, path: Path | None = None) -> None:
+    def __init__(self, preset: Preset | None = None, path: Path | None = None,
+                 host: SessionHost | None = None) -> None:
+        """``host``: the training process to run sessions in (the app's); None trains on a thread here."""
         super().__init__()
         self.setWindowTitle("flowlab[*]")
         self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
@@ -59,7 +62,7 @@ class MainWindow(QMainWindow):
                            add_dock(self, "Layer parameters", self.panels.layer_editor, Qt.LeftDockWidgetArea),
                            add_dock(self, "Target and training", self.panels.settings, Qt.RightDockWidgetArea))
         self.docks = ViewDocks(self)
-        self.controller = SessionController(self, self.doc, self.docks, self.status)
+        self.controller = SessionController(self, self.doc, self.docks, self.status, host)
         self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
         for view in self.docks.views.values():
             if view.exports_samples:  # the same export as File ▸ Export samples

@@ -1,4 +1,5 @@
-"""The session on a QThread, driven as the window drives it: commands in, one ``event`` signal out."""
+"""The session on a QThread or in a training process, driven as the window drives it: commands in, one ``event``
+signal out. The tests that take ``started`` run both ways."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from flowlab.training.messages import (
     SnapshotReady,
     Step,
 )
+from flowlab.training.remote import SessionHost
 from flowlab.training.session import SessionSpec
 from flowlab.training.settings import TrainSettings
 from flowlab.ui.worker import SessionWorker
@@ -60,18 +62,42 @@ class Recorder(QObject, EventLog):
         return out
 
 
-@pytest.fixture
-def started(qtbot):
+@pytest.fixture(scope="module")
+def host():
+    """One training process for this module's tests (it takes seconds to start)."""
+    h = SessionHost()
+    yield h
+    h.close()
+
+
+def _starter(qtbot, host: SessionHost | None):
     workers: list[SessionWorker] = []
 
     def make(spec: SessionSpec) -> tuple[SessionWorker, Recorder]:
-        w = SessionWorker(spec)
+        w = SessionWorker(spec, host=host)
         rec = Recorder(w)
         workers.append(w)
         w.start()
-        qtbot.waitUntil(lambda: bool(rec.of(Ready) or rec.of(Finished)), timeout=10000)
+        qtbot.waitUntil(lambda: bool(rec.of(Ready) or rec.of(Finished)), timeout=30000)
         return w, rec
 
+    return make, workers
+
+
+@pytest.fixture(params=["thread", "process"])
+def started(request, qtbot):
+    """Start a worker for a spec: on a QThread here, or in the module's training process."""
+    make, workers = _starter(qtbot, request.getfixturevalue("host") if request.param == "process" else None)
+    yield make
+    for w in workers:
+        if shiboken6.isValid(w):
+            assert w.shutdown(5000)
+
+
+@pytest.fixture
+def started_here(qtbot):
+    """As ``started``, on a QThread of this process only (for tests that patch the trainer here)."""
+    make, workers = _starter(qtbot, None)
     yield make
     for w in workers:
         if shiboken6.isValid(w):
@@ -122,9 +148,9 @@ class PoisonedTrainer(session_module.Trainer):
         return loss * float("nan") if self.step == 40 else loss
 
 
-def test_divergence_rolls_back_pauses_and_reports(qtbot, started, monkeypatch) -> None:
+def test_divergence_rolls_back_pauses_and_reports(qtbot, started_here, monkeypatch) -> None:
     monkeypatch.setattr(session_module, "Trainer", PoisonedTrainer)
-    w, rec = started(_spec())
+    w, rec = started_here(_spec())
     w.send(Play())
     qtbot.waitUntil(lambda: bool(rec.of(Failure)), timeout=20000)
     failure = rec.of(Failure)[0]
