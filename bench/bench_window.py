@@ -11,7 +11,9 @@ Phases, one run, one machine:
   4. soak: ``--soak-steps`` steps with every view shown; RSS at 1 000 steps and at the end.
 
 Prints steps/s and the ratio of phase 2 to phase 1, stall p50/p99/max for phases 2–4 (a stall is how late the
-10 ms timer fired), and RSS growth. Goals (issue 10): ratio ≥ 0.8, stall p99 ≤ 50 ms, soak growth < 50 MB.
+10 ms timer fired), and RSS growth (the window's process and the training process together). The window trains
+in a process of its own, as the app does; ``--in-process`` trains on a thread of the window's process instead.
+Goals (issue 10): ratio ≥ 0.8, stall p99 ≤ 50 ms, soak growth < 50 MB.
 Compare ratios, not absolute numbers, across machines and days.
 """
 
@@ -33,9 +35,12 @@ from PySide6.QtWidgets import QApplication
 PROBE_MS = 10
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # the training process is gone
+        return 0.0
 
 
 def headless_rate(preset_name: str, seconds: float) -> float:
@@ -137,9 +142,8 @@ def main() -> None:
     print(f"1. headless, no views: {base:7.1f} steps/s")
 
     from flowlab.presets.builtin import preset_file
-    from flowlab.ui.main_window import MainWindow
-
     from flowlab.training.remote import SessionHost
+    from flowlab.ui.main_window import MainWindow
 
     host = None if args.in_process else SessionHost()
     window = MainWindow(host=host)
@@ -174,18 +178,22 @@ def main() -> None:
     rate = rate_while(args.seconds / 2, drag)
     print(f"3. window, a spin box dragged: {rate:7.1f} steps/s; {stalls(probe.late)}")
 
+    def rss_all() -> float:
+        """The window's process and the training process together."""
+        return rss_mb() + (rss_mb(host.pid) if host is not None and host.pid else 0.0)
+
     start_step = c.last_progress.step
     probe.start()
-    rss_start = rss_mb()
+    rss_start = rss_all()
     rss_1k = None
     t0 = time.perf_counter()
     while c.last_progress.step - start_step < args.soak_steps:
         spin(app, 0.5)
         if rss_1k is None and c.last_progress.step - start_step >= 1000:
-            rss_1k = rss_mb()
+            rss_1k = rss_all()
     probe.stop()
     seconds = time.perf_counter() - t0
-    rss_end = rss_mb()
+    rss_end = rss_all()
     print(f"4. soak, {args.soak_steps} steps in {seconds:.0f} s: {stalls(probe.late)}; RSS {rss_start:.0f} → "
           f"{rss_end:.0f} MB (+{rss_end - rss_start:.0f} MB; +{rss_end - (rss_1k or rss_start):.0f} MB after the "
           f"first 1 000 steps)")

@@ -55,7 +55,7 @@ from flowlab.training.timing import DirectionTimer
 from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.views import VIEW_OPTIONS, SnapshotMaker
 
-PROGRESS_INTERVAL_S = 0.05
+PROGRESS_INTERVAL_S = 0.1  # 10 reports a second: the curves and the status line need no more
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,9 @@ class Session:
 
     def _apply(self, command: Command, trainer: Trainer, maker: SnapshotMaker | None,
                views: BackgroundViews | None) -> bool:
-        """Apply one queued command; True when the views should show the result."""
+        """Apply one queued command; True when the views should show the result (new weights, or other views):
+        a live setting or a save leaves the pictures as they are (a dragged spin box asked for a snapshot a
+        change and slowed training by a third)."""
         if isinstance(command, Reset):
             trainer.reset_weights()
             self._restarted = True
@@ -249,6 +251,7 @@ class Session:
                 trainer.update_settings(**command.changes)
             except Exception as e:
                 self._emit(Failure("settings", str(e)))
+            return False
         elif isinstance(command, Score):
             self._score(trainer, command)
             return False
@@ -259,6 +262,7 @@ class Session:
                 self._emit(Failure("save", f"could not save the weights to {command.path}: {e}"))
             else:
                 self._emit(Saved(Path(command.path)))
+            return False
         elif isinstance(command, (SetViews, SetViewOptions)) and maker is not None:
             change = _maker_change(command)
             if views is not None:

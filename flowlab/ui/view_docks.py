@@ -17,7 +17,7 @@ from flowlab.training.messages import Command, Event, SetViewOptions
 from flowlab.training.probe import ProbeRefused, ProbeResult
 from flowlab.training.views import ProbeAt, Snapshot
 from flowlab.ui.views import table as view_table
-from flowlab.ui.views.base import View, ViewContext, data_kind, set_presentation
+from flowlab.ui.views.base import View, ViewContext, cache_axes, data_kind, set_presentation
 from flowlab.ui.views.probe_marks import matches
 
 PROBE_PANEL = "probe"  # the view table's key of the panel that lists the probe's numbers
@@ -147,6 +147,7 @@ class ViewDocks(QObject):
         for v in self.views.values():
             v.configure(ctx)
             v.clear()
+            cache_axes(v)  # the view may have made plots for the new context
         QTimer.singleShot(0, self._balance)
 
     def _balance(self) -> None:

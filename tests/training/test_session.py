@@ -134,6 +134,23 @@ def test_live_settings_apply_by_the_schema_flag_and_others_are_refused(running) 
     r.wait(lambda: r.step == 2)
 
 
+def test_a_live_setting_or_a_save_asks_for_no_new_pictures_and_a_reset_does(running, tmp_path) -> None:
+    """A dragged learning-rate spin box sends a change every few milliseconds: the weights are the same, so no
+    snapshot is computed for it (one per change slowed training by a third); fresh weights are shown at once."""
+    r = running()
+    r.wait(lambda: bool(r.of(SnapshotReady)))
+    time.sleep(0.3)
+    before = len(r.of(SnapshotReady))
+    for rate in (1e-3, 2e-3, 3e-3):
+        r.session.send(ChangeSettings({"learning_rate": rate}))
+    r.session.send(Save(tmp_path / "w.pt"))
+    r.wait(lambda: bool(r.of(Saved)))
+    time.sleep(0.3)
+    assert len(r.of(SnapshotReady)) == before
+    r.session.send(Reset())
+    r.wait(lambda: len(r.of(SnapshotReady)) > before)
+
+
 def test_reset_starts_the_record_over(running) -> None:
     r = running(snapshots=False)
     r.session.send(Step(5))

@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QResizeEvent, QShowEvent
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
 
 from flowlab.training.messages import Command, Event
 from flowlab.training.views import ProbeAt, Snapshot
@@ -64,6 +64,17 @@ def plot(widget: pg.GraphicsLayoutWidget, title: str, row: int = 0, col: int = 0
     p.setAspectLocked(True)
     p.showGrid(x=True, y=True, alpha=0.15)
     return p
+
+
+def cache_axes(widget: QWidget) -> None:
+    """Paint each plot axis of ``widget`` from a pixmap of itself, re-rendered only when its range or size
+    changes: an axis draws its grid lines over the whole plot, so every new frame of the points inside repainted
+    its ticks, text and grid (a third of the window's painting). New axes (a view that adds plots) are taken the
+    next time this is called; calling it again costs a walk over the scene's items."""
+    for view in widget.findChildren(pg.GraphicsView):
+        for item in view.scene().items():
+            if isinstance(item, pg.AxisItem) and item.cacheMode() != QGraphicsItem.DeviceCoordinateCache:
+                item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
 
 
 def cap_points(points: np.ndarray | None) -> np.ndarray | None:
