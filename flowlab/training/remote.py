@@ -20,6 +20,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
@@ -96,6 +97,8 @@ class RemoteSession:
             self.view_time_s = event.view_time_s
         try:
             self._emit(event)
+        except Exception:  # a receiver gone (the window closing): the reader thread must go on for the others
+            traceback.print_exc()
         finally:
             if isinstance(event, Finished):
                 self._finished.set()

@@ -96,6 +96,34 @@ def test_a_broken_preset_shows_a_dialog_and_keeps_the_session(qtbot, window, tmp
     assert "newer flowlab" in warnings[-1]
 
 
+BROKEN_FILES = {  # what a user may open by mistake → words the dialog must say
+    "invalid JSON": (b'{"schema_version": 1, "name": ', "not valid JSON"),
+    "empty": (b"", "not valid JSON"),
+    "nested too deeply": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "not UTF-8": ('{"schema_version": 1, "name": "caf\u00e9"}'.encode("latin-1"), "cannot be read"),
+    "a picture": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "cannot be read"),
+    "a list": (b"[1, 2, 3]", "preset"),
+    "a wrong type": (b'{"schema_version": 1, "name": "x", "layers": "planar"}', "layers"),
+    "a folder": (None, "cannot be read"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_FILES))
+def test_every_kind_of_broken_file_gets_a_dialog_and_loses_nothing(qtbot, window, tmp_path, warnings,
+                                                                   kind) -> None:
+    content, words = BROKEN_FILES[kind]
+    path = tmp_path / "broken.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    before = window.current_preset().to_dict()
+    session = window.controller.session
+    assert not window.files.open_path(path)
+    assert len(warnings) == 1 and words in warnings[0] and "Traceback" not in warnings[0]
+    assert window.current_preset().to_dict() == before and window.controller.session is session
+
+
 def test_dropping_a_preset_file_on_the_window_opens_it(qtbot, window, tmp_path) -> None:
     path = tmp_path / "dropped.json"
     doc = load_preset(builtin_paths()["realnvp_checkerboard"]).to_dict()
