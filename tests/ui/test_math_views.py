@@ -226,6 +226,9 @@ def test_the_scrubber_frames_the_bulk_of_the_points_not_a_few_outliers(qtbot) ->
     view.update_snapshot(Snapshot(step=1, layers_inverse=(pts, pts)))
     (x0, x1), (y0, y1) = view.plot.vb.viewRange()
     assert -6 < x0 < -2 and -6 < y0 < -2  # the bulk, not −25
+    # the axes follow the frame (they once kept reading 0…1 while the points were framed at ±4)
+    assert view.plot.getAxis("bottom").range == pytest.approx([x0, x1])
+    assert view.plot.getAxis("left").range == pytest.approx([y0, y1])
     view.plot.vb.sigRangeChangedManually.emit([True, True])  # the user zooms: the frame is theirs now
     view.plot.setRange(xRange=(-30, 5), yRange=(-30, 5), padding=0)
     view.update_snapshot(Snapshot(step=2, layers_inverse=(pts, pts)))

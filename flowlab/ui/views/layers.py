@@ -131,8 +131,8 @@ class LayerScrubber(View):
         box = robust_box(pts[:, :2])
         if box is not None:
             (x0, x1), (y0, y1) = box
-            with signals_blocked(self.plot.vb):
-                self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.05)
+            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.05)  # not a manual change: framing
+            # goes on (blocking the view box's signals here once left the axes reading 0…1)
 
     def _fit_image(self) -> None:
         """The whole tiled picture in view (again after the plot is resized: a locked aspect would crop it)."""
