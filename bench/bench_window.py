@@ -133,6 +133,10 @@ def main() -> None:
     from flowlab.training import threads
 
     app = QApplication(sys.argv)
+    from PySide6.QtWidgets import QMessageBox
+
+    # A dialog would block the run (a modal loop): say what it said instead.
+    QMessageBox.warning = staticmethod(lambda _parent, title, text, *a, **k: print(f"dialog: {title}: {text}"))
     app.setOrganizationName("flowlab-bench")
     QSettings().clear()
     threads.configure(interactive=True)

@@ -10,6 +10,15 @@ from flowlab.presets.preset import Preset, PresetError, load_preset
 
 PRESETS_DIR = Path(str(resources.files("flowlab.presets") / "lectures"))
 DEFAULT_PRESET = "realnvp_moons"
+# How a built-in preset states its training time, so that ``bench/preset_timings.py`` can re-measure and rewrite
+# it: "<steps> steps in about <window> s in the window (<headless> s headless", then ")" or more in the brackets.
+TIMING = re.compile(r"(?P<steps>\d+) steps in about (?P<window>\d+) s in the window \((?P<headless>\d+) s headless")
+SECONDS = re.compile(r"\b\d+(?:[.–]\d+)? ?(?:s|seconds?)\b")  # any other figure in seconds
+
+
+def timing_phrase(steps: int, window_s: float, headless_s: float) -> str:
+    """The phrase :data:`TIMING` reads, for measured times."""
+    return f"{steps} steps in about {max(1, round(window_s))} s in the window ({max(1, round(headless_s))} s headless"
 
 
 def builtin_paths() -> dict[str, Path]:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from flowlab.flows import LAYERS
-from flowlab.presets.builtin import builtin_paths, load_builtin
+from flowlab.presets.builtin import SECONDS, TIMING, builtin_paths, load_builtin, timing_phrase
 from flowlab.training.trainer import Trainer
 
 
@@ -24,3 +24,14 @@ def test_every_builtin_preset_takes_steps_with_finite_losses(key: str) -> None:
     losses = [trainer.train_step().loss for _ in range(2)]
     assert all(math.isfinite(v) for v in losses)
     assert all(math.isfinite(v) for v in trainer.evaluate().values())
+
+
+@pytest.mark.parametrize("key", sorted(builtin_paths()))
+def test_a_stated_training_time_is_in_the_phrase_the_timing_script_keeps_true(key: str) -> None:
+    """Times in a description are re-measured by ``bench/preset_timings.py --write``, which finds them by
+    :data:`TIMING`: a time in seconds said any other way would go stale unseen."""
+    description = load_builtin(key).description
+    assert not SECONDS.findall(TIMING.sub("", description)), description
+    for m in TIMING.finditer(description):
+        assert int(m["steps"]) > 0 and int(m["window"]) >= 1 and int(m["headless"]) >= 1
+        assert TIMING.match(timing_phrase(int(m["steps"]), 12.4, 3.6))["window"] == "12"
