@@ -6,9 +6,9 @@ speed behind the live views. :class:`SessionHost` starts one child process (a fr
 nothing of the parent's main script runs again, and nothing is forked beside Qt's threads) that runs
 :class:`~flowlab.training.session.Session` objects one after another; :meth:`SessionHost.open` gives a
 :class:`RemoteSession`, which takes the same commands as a ``Session`` and reports the same events through ``emit``
-— called on the host's reader thread, in order. Events cross the pipe pickled; they are plain data of NumPy arrays
-by convention. If the child dies (killed, out of memory), every open session reports a ``Failure`` and ``Finished``,
-and the next :meth:`SessionHost.open` starts a fresh child.
+— called on the host's reader thread, in order. Events cross the pipe pickled, once each; they are plain data of
+NumPy arrays by convention. If the child dies (killed, out of memory), every open session reports a ``Failure`` and
+``Finished``, and the next :meth:`SessionHost.open` starts a fresh child.
 """
 
 from __future__ import annotations
@@ -187,16 +187,13 @@ class SessionHost:
         sessions it left."""
         while True:
             try:
-                number, data = pickle.loads(pipe.recv_bytes())
+                number, event = pickle.loads(pipe.recv_bytes())
             except (EOFError, OSError):
                 break
-            session = self._sessions.get(number)
-            if session is None:
-                continue
-            event = pickle.loads(data)
-            if isinstance(event, Finished):
-                self._sessions.pop(number, None)
-            session._deliver(event)
+            with self._lock:
+                session = (self._sessions.pop if isinstance(event, Finished) else self._sessions.get)(number, None)
+            if session is not None:
+                session._deliver(event)
         pipe.close()
         code = process.wait()
         with self._lock:  # this child's sessions only: a new child may already run newer ones
@@ -244,15 +241,17 @@ def _child_main(inbox: Connection, outbox: Connection, policy: threads.ThreadPol
 
 
 def _poster(outbox: Connection, lock: threading.Lock, number: int) -> Callable[[Event], None]:
-    """``emit`` for a session in the child: pickle here, so that an event that cannot cross is said, not lost."""
+    """``emit`` for a session in the child: ``(number, event)`` pickled here, so that an event that cannot cross
+    is said, not lost."""
     def post(event: Event) -> None:
         try:
-            data = pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((number, event), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:
-            data = pickle.dumps(Failure("views", f"could not send {type(event).__name__} to the window: {e}"))
+            failure = Failure("views", f"could not send {type(event).__name__} to the window: {e}")
+            data = pickle.dumps((number, failure), protocol=pickle.HIGHEST_PROTOCOL)
         with lock:
             try:
-                outbox.send_bytes(pickle.dumps((number, data), protocol=pickle.HIGHEST_PROTOCOL))
+                outbox.send_bytes(data)
             except (BrokenPipeError, OSError):
                 pass  # the parent is gone; the main loop ends at its next read
     return post

@@ -44,9 +44,9 @@ def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
 
 def configure(interactive: bool) -> ThreadPolicy:
     """Choose the process's policy (called by the app and the CLI at start-up) and set the switch interval."""
-    adopt(policy_for(interactive))
-    assert _policy is not None
-    return _policy
+    policy = policy_for(interactive)
+    adopt(policy)
+    return policy
 
 
 def adopt(policy: ThreadPolicy) -> None:

@@ -80,12 +80,11 @@ class SessionWorker(QObject):
         """Stop the loop and wait for it; True if it ended in time. The worker then deletes itself (later, from
         the event loop); if the loop is still busy, only once it has finished, never before."""
         if self._remote is not None:
+            # Its events come through ``event`` from the reader thread, Finished last: the worker goes once that
+            # has been delivered (connected before stopping, so that it cannot slip past).
+            self.event.connect(self._delete_on_finished)
             self._remote.stop()
-            ended = self._remote.wait(timeout_ms / 1000)
-            # A remote session's late events come through ``event`` from the reader thread: keep the worker
-            # until the Finished event has been delivered.
-            self.deleteLater() if ended else self.event.connect(self._delete_on_finished)
-            return ended
+            return self._remote.wait(timeout_ms / 1000)
         if self.thread is None:
             self.deleteLater()
             return True

@@ -127,8 +127,7 @@ def test_an_event_that_cannot_be_pickled_arrives_as_a_failure_that_says_so() -> 
     receive, send = Pipe(duplex=False)
     post = _poster(send, threading.Lock(), 3)
     post(SnapshotReady(lambda: None))  # a lambda cannot be pickled
-    number, data = pickle.loads(receive.recv_bytes())
-    event = pickle.loads(data)
+    number, event = pickle.loads(receive.recv_bytes())
     assert number == 3 and isinstance(event, Failure)
     assert event.kind == "views" and "could not send SnapshotReady" in event.message
 

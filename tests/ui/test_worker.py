@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 
 import pytest
 
@@ -70,7 +71,9 @@ def host():
     h.close()
 
 
-def _starter(qtbot, host: SessionHost | None):
+@contextmanager
+def _starting(qtbot, host: SessionHost | None):
+    """``make(spec)`` starts a worker (in ``host``'s process, or on a QThread here); all are shut down after."""
     workers: list[SessionWorker] = []
 
     def make(spec: SessionSpec) -> tuple[SessionWorker, Recorder]:
@@ -81,27 +84,24 @@ def _starter(qtbot, host: SessionHost | None):
         qtbot.waitUntil(lambda: bool(rec.of(Ready) or rec.of(Finished)), timeout=30000)
         return w, rec
 
-    return make, workers
+    yield make
+    for w in workers:
+        if shiboken6.isValid(w):
+            assert w.shutdown(5000)
 
 
 @pytest.fixture(params=["thread", "process"])
 def started(request, qtbot):
     """Start a worker for a spec: on a QThread here, or in the module's training process."""
-    make, workers = _starter(qtbot, request.getfixturevalue("host") if request.param == "process" else None)
-    yield make
-    for w in workers:
-        if shiboken6.isValid(w):
-            assert w.shutdown(5000)
+    with _starting(qtbot, request.getfixturevalue("host") if request.param == "process" else None) as make:
+        yield make
 
 
 @pytest.fixture
 def started_here(qtbot):
     """As ``started``, on a QThread of this process only (for tests that patch the trainer here)."""
-    make, workers = _starter(qtbot, None)
-    yield make
-    for w in workers:
-        if shiboken6.isValid(w):
-            assert w.shutdown(5000)
+    with _starting(qtbot, None) as make:
+        yield make
 
 
 def test_play_pause_step_and_snapshots(qtbot, started) -> None:
