@@ -107,6 +107,7 @@ class Ready:
     images: bool  # image data: scores in bits/dim
     step: int = 0  # > 0 when saved weights were resumed
     held_out: int | None = None  # how many test points the held-out scores average (None: no data, an energy)
+    bits: bool = False  # scores in bits/dim too: quantised data (images, or images handed on as flat vectors)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class Session:
                 self._emit(Failure("load", message))
         self._emit(Ready(trainer.device_name, trainer.plan.objective, tuple(notes), trainer.target_entropy(),
                          trainer.is_images, trainer.step,
-                         None if trainer.test_data is None else int(trainer.test_data.shape[0])))
+                         None if trainer.test_data is None else int(trainer.test_data.shape[0]),
+                         bits=trainer.levels is not None))
         return trainer
 
     def _loop(self, trainer: Trainer) -> None:

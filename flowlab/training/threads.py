@@ -20,6 +20,7 @@ import torch
 # waiting for it only gets it at the forced switch, every 5 ms by default: then each of the view thread's ~200 ops
 # waits 5 ms (a 128×128 heatmap took over a second). A short interval fixes that.
 SWITCH_INTERVAL_S = 2e-4
+SHARED_CORE_VIEW_BUDGET = 0.25  # the view thread's share of a core when it has none of its own
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ThreadPolicy:
     training: int  # torch intra-op threads of the training loop
     views: int  # torch intra-op threads of the background view thread
     switch_interval_s: float | None  # sys.setswitchinterval, or None to leave Python's default
+    view_budget: float = 0.7  # the share of a core the background view thread may take (SnapshotMaker.budget)
 
 
 _policy: ThreadPolicy | None = None
@@ -35,10 +37,13 @@ _policy: ThreadPolicy | None = None
 def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
     """Interactive (a window): leave a core to the UI thread, since an OpenMP team as wide as the machine beside
     Qt's event loop oversubscribes it (measured on 2 cores: 45 steps/s with 2 threads against 122 with 1); the view
-    thread gets one. Headless: every core trains, nothing else runs."""
+    thread gets one. With fewer than three cores no core is spare for the view thread: the UI thread and the
+    training thread have one each, so the views take a quarter of a core instead of 70 % (it is taken from them).
+    Headless: every core trains, nothing else runs."""
     cores = cores or os.cpu_count() or 1
     if interactive:
-        return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S)
+        return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S,
+                            view_budget=0.7 if cores >= 3 else SHARED_CORE_VIEW_BUDGET)
     return ThreadPolicy(training=cores, views=1, switch_interval_s=None)
 
 

@@ -255,7 +255,7 @@ class Trainer:
             row["train_loss"] = loss
         else:
             row["train_nll"] = loss
-            if self._levels:
+            if self.levels:
                 row["train_bpd"] = self._bits_per_dim(loss)
         row.update(evaluation or {})
         self.metrics.append(**row)
@@ -283,12 +283,13 @@ class Trainer:
         return out
 
     @property
-    def _levels(self) -> int | None:
-        """Grey levels of an image target (bits/dim are reported for those), else None."""
-        return getattr(self.target, "levels", None) if self.is_images else None
+    def levels(self) -> int | None:
+        """Grey levels of quantised data — images, or images handed on as flat vectors (bits/dim are reported
+        for those) — else None."""
+        return getattr(self.target, "levels", None)
 
     def _bits_per_dim(self, nll: float) -> float:
-        return float(bits_per_dim(nll, self.flow.dim, self._levels))
+        return float(bits_per_dim(nll, self.flow.dim, self.levels))
 
     def _mean_nll(self, data: torch.Tensor) -> float:
         total = 0.0
@@ -300,7 +301,7 @@ class Trainer:
         out = {"test_nll": self._mean_nll(self.test_data)}
         if self.valid_data is not None:
             out["valid_nll"] = self._mean_nll(self.valid_data)
-        if self._levels:
+        if self.levels:
             for split in ("test", "valid"):
                 if f"{split}_nll" in out:
                     out[f"{split}_bpd"] = self._bits_per_dim(out[f"{split}_nll"])

@@ -25,7 +25,7 @@ from flowlab.ui.edit_panels import EditPanels
 from flowlab.ui.shortcuts import sequences
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks, add_dock
-from flowlab.ui.views.base import PRESENTATION_FONT_SCALE
+from flowlab.ui.views.base import presentation_scale
 
 COMPACT_WIDTH = 1200  # a first start narrower than this puts both side panels in one column, as tabs
 PREFERRED_SIZE = QSize(1400, 900)  # a first start on a larger screen
@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("flowlab[*]")
         self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
+        self._presentation_scale = presentation_scale(0)  # set from the screen when presentation mode starts
         self.setDockNestingEnabled(True)
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self.undo_stack = QUndoStack(self)
@@ -217,11 +218,15 @@ class MainWindow(QMainWindow):
         view.addAction(self.presentation_action)
 
     def set_presentation_mode(self, on: bool) -> None:
-        """Bigger fonts and thicker lines, full screen: for a lecture hall."""
+        """Bigger fonts and thicker lines, full screen: for a lecture hall (how much bigger follows the screen's
+        height, :func:`presentation_scale`)."""
+        if on:
+            self._presentation_scale = presentation_scale(self.screen().geometry().height())
+        scale = self._presentation_scale
         app_font = self.font()
-        app_font.setPointSizeF(app_font.pointSizeF() * (PRESENTATION_FONT_SCALE if on else 1 / PRESENTATION_FONT_SCALE))
+        app_font.setPointSizeF(app_font.pointSizeF() * (scale if on else 1 / scale))
         self.setFont(app_font)
-        self.docks.set_presentation(on)
+        self.docks.set_presentation(on, scale)
         for bar in self.findChildren(QTabBar):  # dock tabs: whole names ("Layers", not "Lay…"), scrolled if need be
             bar.setElideMode(Qt.ElideNone)
             bar.setUsesScrollButtons(True)
@@ -243,6 +248,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([layers, panel], [side, side], Qt.Horizontal)
         self.resizeDocks([layers, params], [3, 2], Qt.Vertical)
         self._fit_layer_params(self.panels.stack_panel.view.current_row())
+        self.docks.fit_heights()
 
     def _fit_layer_params(self, row: int | None) -> None:
         """With no layer selected the layer parameters dock says only that: it shrinks to that line and the layer

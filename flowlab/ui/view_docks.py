@@ -150,6 +150,16 @@ class ViewDocks(QObject):
             cache_axes(v)  # the view may have made plots for the new context
         QTimer.singleShot(0, self._balance)
 
+    def fit_heights(self) -> None:
+        """First start: share the height between the groups above and below as ``HEIGHTS`` says (the split made
+        while the docks were built is stale by the time the window has its size)."""
+        groups = view_table.groups()
+        docks = [next((self.docks[r.key] for r in groups[g] if not self.docks[r.key].isHidden()), None)
+                 for g, _ in view_table.HEIGHTS]
+        if None not in docks:
+            total, parts = sum(d.height() for d in docks), [h for _, h in view_table.HEIGHTS]
+            self.area.resizeDocks(docks, [total * h // sum(parts) for h in parts], Qt.Vertical)  # in pixels
+
     def _balance(self) -> None:
         """Even out the docks once the layout has settled (Qt keeps stale split sizes otherwise): the first shown
         dock of each group of a side-by-side pair; a group all hidden leaves its neighbour the room."""
@@ -220,8 +230,8 @@ class ViewDocks(QObject):
         """Draw the newest snapshot again at the next tick (after a style change, a newly shown dock)."""
         self._drawn = None
 
-    def set_presentation(self, on: bool) -> None:
-        set_presentation(on)
+    def set_presentation(self, on: bool, scale: float) -> None:
+        set_presentation(on, scale)
         for v in self.views.values():
             v.apply_style()
         self.redraw_all()

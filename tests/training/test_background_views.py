@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from flowlab.flows import build_flow
@@ -64,3 +65,23 @@ def test_a_newer_offer_replaces_an_older_one_and_errors_are_reported_not_raised(
         assert views.alive
     finally:
         views.close()
+
+
+@pytest.mark.parametrize(("cores", "budget"), [(2, 0.25), (4, 0.7)])
+def test_the_view_thread_takes_a_quarter_of_a_core_where_none_is_spare(monkeypatch, cores, budget) -> None:
+    """The window on two cores: one for the UI thread, one for training; the views' share is taken from them."""
+    from flowlab.training import threads
+
+    monkeypatch.setattr(threads, "_policy", threads.policy_for(interactive=True, cores=cores))
+    maker = background_maker(SnapshotMaker(Banana(), grid_res=16, n_samples=50))
+    assert maker.budget == budget
+
+
+def test_a_policy_crosses_to_the_training_process_whole() -> None:
+    import json
+    from dataclasses import asdict
+
+    from flowlab.training import threads
+
+    policy = threads.policy_for(interactive=True, cores=2)
+    assert threads.ThreadPolicy(**json.loads(json.dumps(asdict(policy)))) == policy

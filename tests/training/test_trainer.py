@@ -255,3 +255,19 @@ def test_settings_are_built_from_the_schema_and_checked_when_made() -> None:
     made = TrainSettings(learning_rate=1)
     assert made.learning_rate == 1.0 and isinstance(made.learning_rate, float)
     assert pickle.loads(pickle.dumps(made)) == made and made.updated(seed=2).seed == 2
+
+
+def test_images_handed_on_as_flat_vectors_are_scored_in_bits_per_dim_too() -> None:
+    """The flattened digits are the same 17-level pixels: their scores read in bits/dim, like the image presets'."""
+    from flowlab.targets import build_target
+
+    target = build_target({"kind": "digits", "params": {"flatten": True}})
+    assert len(target.shape) == 1 and target.shape[0] == 64
+    t = Trainer([{"kind": "logit", "params": {}}], target, TrainSettings(n_test=200, eval_every=1, batch_size=16,
+                                                                          device="cpu"))
+    assert not t.is_images and t.levels == 17
+    t.train_step()
+    row = t.metrics.at(1)
+    for split in ("train", "test"):
+        nll = row[f"{split}_nll"]
+        assert row[f"{split}_bpd"] == pytest.approx((nll + 64 * math.log(17)) / (64 * math.log(2)), rel=1e-9)

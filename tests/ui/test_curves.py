@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from flowlab.training.messages import Ready
 from flowlab.ui.views import CurvesView, ViewContext
 
 NAN = math.nan
@@ -140,3 +141,15 @@ def test_the_legend_stays_clear_of_the_kept_and_entropy_labels(qtbot) -> None:
     for line in (view.best, view.floor):
         assert line.isVisible()
         assert not legend.intersects(line.label.sceneBoundingRect()), line.label.toPlainText()
+
+
+def test_a_session_scored_in_bits_turns_the_points_curves_into_bits_per_dim(qtbot) -> None:
+    """Flattened digits are points (no picture views), yet their scores are bits/dim: the session says so."""
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.configure(ViewContext(shape=(64,)))
+    assert not view.bits
+    view.handle_event(Ready("cpu", "mle", (), None, False, 0, held_out=200, bits=True))
+    assert view.bits and view.plot.titleLabel.text == "bits per dimension"
+    view.add_rows({"step": [1], "train_nll": [-60.0], "train_bpd": [2.76], "test_nll": [-59.0], "test_bpd": [2.78]})
+    assert list(view.train.getData()[1]) == [2.76]

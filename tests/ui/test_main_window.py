@@ -183,9 +183,12 @@ def test_closing_while_training_exits_cleanly(qtbot, window, capfd) -> None:
 
 
 def test_presentation_mode_enlarges_text_and_points(qtbot, window) -> None:
+    from flowlab.ui.views.base import presentation_scale
+
     size = window.font().pointSizeF()
     window.presentation_action.setChecked(True)
-    assert window.font().pointSizeF() > size * 1.4
+    scale = presentation_scale(window.screen().geometry().height())  # at least 1.25, 1.5 on a large screen
+    assert scale >= 1.25 and window.font().pointSizeF() == pytest.approx(size * scale)
     assert window.docks.views["samples"].model_item.opts["size"] == 6
     window.presentation_action.setChecked(False)
     assert window.font().pointSizeF() == pytest.approx(size)

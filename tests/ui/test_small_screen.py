@@ -17,6 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QMargins, QRect, QSize
 
 from flowlab.ui.main_window import fitted_geometry
+from flowlab.ui.views.base import PRESENTATION_FONT_SCALE, SMALLEST_PRESENTATION_SCALE, presentation_scale
+from flowlab.ui.views.curves import CurvesView
 
 SMALL_SCREEN_CHECK = """
 from PySide6.QtCore import QSettings, QTimer
@@ -82,16 +84,81 @@ def _texts(view):
 
 def test_presentation_mode_grows_the_plots_text_and_gives_it_back(qtbot, window) -> None:
     curves = window.docks.views["curves"]
+    grow = 0.95 * presentation_scale(window.screen().geometry().height())
     window.presentation_action.setChecked(True)
     tick, label, title, legend = _texts(curves)
+    density = curves.plot.getAxis("left")._tickDensity
     window.presentation_action.setChecked(False)
     tick0, label0, title0, legend0 = _texts(curves)
-    assert tick > 1.4 * tick0 and label > 1.4 * label0 and title > 1.4 * title0 and legend > 1.4 * legend0
+    assert tick > grow * tick0 and label > grow * label0 and title > grow * title0 and legend > grow * legend0
+    # bigger tick text, fewer ticks: the numbers do not overlap
+    assert density < 0.85 and curves.plot.getAxis("left")._tickDensity == 1.0
     line_label = next(i for i in curves.graphics.scene().items() if isinstance(i, pg.TextItem))
     size = line_label.textItem.font().pointSizeF()
     window.presentation_action.setChecked(True)
-    assert line_label.textItem.font().pointSizeF() > 1.4 * size
+    assert line_label.textItem.font().pointSizeF() > grow * size
     curves.reset(2.0)  # a new session's legend entries come at the presentation size too
-    assert float(curves.plot.legend.items[0][1].opts["size"][:-2]) > 1.4 * legend0
+    assert float(curves.plot.legend.items[0][1].opts["size"][:-2]) > grow * legend0
     window.presentation_action.setChecked(False)
     assert _texts(curves)[:3] == (tick0, label0, title0)
+
+
+def test_presentation_text_grows_with_the_screen_and_less_on_a_small_one() -> None:
+    assert presentation_scale(600) == SMALLEST_PRESENTATION_SCALE > 1.2
+    assert presentation_scale(1080) == PRESENTATION_FONT_SCALE == presentation_scale(2160)
+    assert presentation_scale(600) < presentation_scale(800) < presentation_scale(900)
+
+
+def test_the_entropy_label_ends_inside_a_narrow_curves_plot(qtbot) -> None:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(210, 220)
+    view.show()
+    qtbot.waitExposed(view)
+    view.reset(entropy=1.5)
+    view.add_rows({"step": [0, 100], "train_nll": [3.0, 1.2], "test_nll": [3.1, 1.3]})
+    qtbot.wait(100)  # the label follows the view's range
+    assert view.floor.isVisible() and view.floor.label.isVisible()
+    scene_box = view.floor.label.mapRectToScene(view.floor.label.boundingRect())
+    plot_box = view.plot.vb.mapRectToScene(view.plot.vb.boundingRect())
+    assert plot_box.left() <= scene_box.left() and scene_box.right() <= plot_box.right() + 1, (scene_box, plot_box)
+
+
+def _layout_fits(view) -> bool:
+    """The view's pyqtgraph layout needs no more room than its widget has (else plots on the right are clipped)."""
+    from PySide6.QtCore import Qt
+
+    need = view.graphics.ci.effectiveSizeHint(Qt.MinimumSize)
+    return need.width() <= view.graphics.viewport().width() + 0.5
+
+
+@pytest.mark.parametrize("key", ["warp", "volume", "shares", "coupling", "curves"])
+def test_long_titles_wrap_so_every_plot_fits_a_narrow_dock_in_presentation_mode(qtbot, key) -> None:
+    from flowlab.ui import views
+    from flowlab.ui.views.table import VIEWS
+
+    view = next(r.cls for r in VIEWS if r.key == key)()
+    qtbot.addWidget(view)
+    view.resize(330, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    try:
+        views.set_presentation(True, PRESENTATION_FONT_SCALE)
+        view.apply_style()
+        qtbot.waitUntil(lambda: _layout_fits(view), timeout=3000)
+        assert view.graphics.ci.geometry().width() <= view.graphics.viewport().width() + 2
+    finally:
+        views.set_presentation(False)
+        view.apply_style()
+    view.resize(1200, 400)  # room again: titles on one line
+    qtbot.waitUntil(lambda: all(i.item.textWidth() < 0 for i in view.graphics.scene().items()
+                                if isinstance(i, pg.LabelItem)), timeout=3000)
+
+
+def test_a_first_start_gives_the_views_above_three_fifths_of_the_height(qtbot, window) -> None:
+    from flowlab.ui.views.table import HEIGHTS
+
+    (top, a), (bottom, b) = HEIGHTS
+    docks = window.docks.docks
+    qtbot.waitUntil(lambda: abs(docks["density"].height() / max(docks["curves"].height(), 1) - a / b) < 0.15,
+                    timeout=3000)

@@ -30,16 +30,25 @@ LATENT_BRUSH = pg.mkBrush(76, 120, 168, 140)
 LOG_SPAN = 10.0  # the log-density heatmap shows [max − LOG_SPAN, max]
 HIST_BINS = 40
 BASE_POINT_SIZE = 3
-PRESENTATION_FONT_SCALE = 1.5  # text in presentation mode: the window's widgets and the plots' text alike
+PRESENTATION_FONT_SCALE = 1.5  # text in presentation mode on a screen of 900 px or more in height
+SMALLEST_PRESENTATION_SCALE = 1.25  # … and on the smallest (1024×600): bigger still, and the views keep room
 # line_width: the factor on each line's own width; font_scale: on each text's own size
 STYLE = {"point_size": BASE_POINT_SIZE, "line_width": 1, "font_scale": 1.0}
 
 
-def set_presentation(on: bool) -> None:
-    """Bigger points, lines and text for a lecture hall (each view applies it in :meth:`View.apply_style`)."""
+def presentation_scale(screen_height: int) -> float:
+    """How much presentation mode grows text on a screen this many pixels high: like a slide, in proportion to
+    the screen (1.5× from 900 px up), but at least 1.25× — at 1.5× a 600-px screen left each view a title, a
+    legend and a few clipped ticks."""
+    return max(SMALLEST_PRESENTATION_SCALE, min(PRESENTATION_FONT_SCALE, PRESENTATION_FONT_SCALE * screen_height / 900))
+
+
+def set_presentation(on: bool, scale: float = PRESENTATION_FONT_SCALE) -> None:
+    """Bigger points, lines and text (by ``scale``) for a lecture hall (each view applies it in
+    :meth:`View.apply_style`)."""
     STYLE["point_size"] = 6 if on else BASE_POINT_SIZE
     STYLE["line_width"] = 3 if on else 1
-    STYLE["font_scale"] = PRESENTATION_FONT_SCALE if on else 1.0
+    STYLE["font_scale"] = scale if on else 1.0
 
 
 def _scaled(font: QFont, scale: float) -> QFont:
@@ -75,6 +84,39 @@ def cache_axes(widget: QWidget) -> None:
         for item in view.scene().items():
             if isinstance(item, pg.AxisItem) and item.cacheMode() != QGraphicsItem.DeviceCoordinateCache:
                 item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+
+
+def wrap_labels(widget: pg.GraphicsLayoutWidget) -> None:
+    """Wrap each title and text label (not legend entries) that is wider than its share of the widget onto more
+    lines. A label's minimum width is its text's: in a narrow dock (a small screen, presentation-size text) one
+    long title made the layout wider than the widget, which clipped the plots on the right. A label's share is
+    the widget's width times the columns its cell spans over the layout's columns (for a plot's title, less
+    what sits beside it: the axis, a colour bar). Labels are changed only when their wrap width must change (a
+    change moves the layout)."""
+    ci = widget.ci
+    columns = max(1, ci.layout.columnCount())
+    left, _, right, _ = ci.layout.getContentsMargins()
+    width = widget.viewport().width() - left - right - ci.layout.horizontalSpacing() * (columns - 1) - 4
+    for item in widget.scene().items():
+        if not isinstance(item, pg.LabelItem) or isinstance(item.parentItem(), pg.LegendItem):
+            continue
+        cell = item
+        while cell.parentItem() is not None and cell.parentItem() is not ci:
+            cell = cell.parentItem()
+        span = len({col for _, col in ci.items.get(cell, [])}) or columns
+        # a plot's title shares the plot's width with what sits beside it (the left axis, a colour bar)
+        beside = (cell.effectiveSizeHint(Qt.MinimumSize).width() - item.effectiveSizeHint(Qt.MinimumSize).width()
+                  if cell is not item else 0.0)
+        budget = max(40.0, width * span / columns - max(8.0, beside))
+        text = item.item
+        wrapped = text.textWidth()
+        text.setTextWidth(-1)
+        natural = text.boundingRect().width()
+        want = -1.0 if natural <= budget else budget
+        text.setTextWidth(wrapped)
+        if abs(want - wrapped) > 0.5:
+            text.setTextWidth(want)
+            item.updateMin()
 
 
 def cap_points(points: np.ndarray | None) -> np.ndarray | None:
@@ -321,6 +363,7 @@ class View(QWidget):
     def _keep_corner_free(self) -> None:
         if not self.isVisible():
             return
+        wrap_labels(self.graphics)
         button = QRectF(self.export_button.geometry())
         need = 0.0
         for r in self.content_rects():
@@ -375,6 +418,7 @@ class View(QWidget):
             if isinstance(item, pg.AxisItem):
                 font = base.setdefault(id(item), QFont(item.style["tickFont"] or default))
                 item.setStyle(tickFont=_scaled(font, scale))
+                item.setTickDensity(1 / scale)  # bigger numbers, fewer of them: no tick text over another
                 item.label.setFont(_scaled(font, scale))
                 item.showLabel(item.label.isVisible())  # the axis makes room for the label's new size
             elif isinstance(item, pg.LegendItem):

@@ -47,7 +47,9 @@ class CurvesView(View):
                                    symbolBrush=(76, 120, 168))
         self.valid = self.plot.plot(name="validation", pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DashLine))
         self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
-                                     label="entropy of the target", labelOpts={"position": 0.7, "color": (80, 80, 80)})
+                                     label="entropy of the target",
+                                     # its right end at the plot's right edge: clipped by no dock width
+                                     labelOpts={"position": 0.98, "anchors": [(1, 0), (1, 1)], "color": (80, 80, 80)})
         self.floor.setVisible(False)
         self.plot.addItem(self.floor)
         # Where the weights early stopping keeps were seen (best validation score, else best test score).
@@ -173,6 +175,10 @@ class CurvesView(View):
         if isinstance(event, Failure) and event.kind == "diverged" and event.step is not None:
             self.mark_divergence(event.step, event.rolled_back_to)
         elif isinstance(event, Ready):
+            if (event.bits or event.images) != self.bits:  # images as flat vectors: points, scored in bits/dim
+                columns = self.columns
+                self.reset(self.entropy(), event.bits or event.images, self.energy)
+                self.add_rows(columns)
             self.set_objective(event.objective)
             self.set_held_out(event.held_out, event.images)
             if event.entropy is not None and not event.images:
