@@ -17,7 +17,7 @@ from flowlab.errors import FlowlabError
 from flowlab.presets import Preset
 from flowlab.training import pngs
 from flowlab.training.checkpoints import save_checkpoint
-from flowlab.training.messages import Event, Failure, Finished, Play, Progress, Stop
+from flowlab.training.messages import Event, Failure, Finished, Play, Progress, Ready, Stop
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Trainer
@@ -126,6 +126,30 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
     diverged = next((f.message for f in failures if f.kind in ("diverged", "step")), None)
     return RunSummary(finished[-1].step, summary["final"], summary["best_step"], summary["best"], diverged,
                       time.perf_counter() - start, out)
+
+
+def score_weights(preset: Preset, weights: Path) -> tuple[int, dict[str, float]]:
+    """The step ``weights`` were saved at and the held-out scores they reach on the preset's own test data (what a
+    preset that opens trained states). A file that cannot be loaded is a FlowlabError."""
+    errors: list[str] = []
+    finished: list[Finished] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, Ready):
+            session.send(Stop())
+        elif isinstance(event, Failure) and event.kind in ("build", "load"):
+            errors.append(event.message)
+        elif isinstance(event, Finished):
+            finished.append(event)
+
+    spec = SessionSpec(preset.layers, preset.target, preset.training, base=preset.base, snapshots=False,
+                       weights=weights, finish=lambda trainer: {"step": trainer.step, **trainer.evaluate()})
+    session = Session(spec, on_event)
+    session.run()
+    if errors:
+        raise FlowlabError(errors[0])
+    summary = dict(finished[-1].summary)
+    return int(summary.pop("step")), summary
 
 
 def _write_results(trainer: Trainer, out: Path) -> dict[str, Any]:

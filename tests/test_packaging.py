@@ -29,7 +29,9 @@ def test_the_wheel_carries_every_preset_and_picture(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     presets = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("flowlab/presets/lectures/"))
     pictures = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("flowlab/targets/pictures/"))
-    assert presets == sorted(p.name for p in (ROOT / "flowlab/presets/lectures").glob("*.json")) and presets
+    lectures = ROOT / "flowlab/presets/lectures"  # the presets and the weights some open with
+    assert presets == sorted(p.name for p in [*lectures.glob("*.json"), *lectures.glob("*.weights.pt")]) and presets
+    assert any(n.endswith(".weights.pt") for n in presets)
     assert pictures == sorted(p.name for p in (ROOT / "flowlab/targets/pictures").glob("*.png")) and pictures
 
 

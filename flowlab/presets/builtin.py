@@ -21,6 +21,19 @@ def timing_phrase(steps: int, window_s: float, headless_s: float) -> str:
     return f"{steps} steps in about {max(1, round(window_s))} s in the window ({max(1, round(headless_s))} s headless"
 
 
+# How a built-in preset that ships weights (``NN_key.weights.pt`` beside it) states what they reach, so that
+# ``scripts/lecture_weights.py`` can rewrite it and a test can check it: "Opens trained: <steps> steps, test NLL
+# <score> nats" (or "test score <score> bits/dim").
+TRAINED = re.compile(r"Opens trained: (?P<steps>\d+) steps, test (?:NLL|score) (?P<score>-?\d+\.\d+) "
+                     r"(?P<unit>nats|bits/dim)")
+
+
+def trained_phrase(steps: int, score: float, bits: bool) -> str:
+    """The phrase :data:`TRAINED` reads: the step count shipped weights were saved at and their test score."""
+    what, unit = ("score", "bits/dim") if bits else ("NLL", "nats")
+    return f"Opens trained: {steps} steps, test {what} {score:.2f} {unit}"
+
+
 def builtin_paths() -> dict[str, Path]:
     """Every built-in preset file by key, in lecture order. Files are named ``NN_key.json``: the number
     orders the menu, the rest is the key."""

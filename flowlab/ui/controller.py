@@ -100,9 +100,10 @@ class SessionController(QObject):
                                           else snap.image_samples)
 
     # -- life cycle -------------------------------------------------------------------------------------------
-    def start_document(self, path: Path | None) -> None:
-        """The document was replaced: train it now, resuming the weights saved beside ``path`` if any."""
-        self.weights = weights_path_for(path) if path is not None else None
+    def start_document(self, path: Path | None, weights: Path | None = None) -> None:
+        """The document was replaced: train it now, resuming ``weights`` (a built-in preset's shipped ones), else
+        the weights saved beside ``path``, if any."""
+        self.weights = weights or (weights_path_for(path) if path is not None else None)
         self.restart()
 
     def stop(self) -> None:
@@ -255,6 +256,9 @@ class SessionController(QObject):
             warning = held_out_warning(event.held_out, event.images)
             if warning:
                 self.status.say(f"⚠ {warning}", 15000)
+            elif event.step > 0:
+                self.status.say(f"opened trained: saved weights at step {event.step} (Reset weights trains from "
+                                "scratch)", 10000)
         elif isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, RunningChanged):

@@ -28,7 +28,7 @@ PRESET_FILTER = "flowlab presets (*.json)"
 class Host(Protocol):
     """What file handling needs from the rest of the window (the controller provides it)."""
 
-    def apply_preset(self, preset: Preset, path: Path | None) -> None: ...
+    def apply_preset(self, preset: Preset, path: Path | None, weights: Path | None = None) -> None: ...
     def latest_samples(self) -> np.ndarray | None: ...
     def save_weights_to(self, path: Path) -> bool: ...
 
@@ -60,9 +60,9 @@ class DocumentFiles(QObject):
             return self.save()
         return answer == QMessageBox.Discard
 
-    def _replace(self, preset: Preset, path: Path | None) -> None:
+    def _replace(self, preset: Preset, path: Path | None, weights: Path | None = None) -> None:
         self.path = path
-        self.host.apply_preset(preset, path)
+        self.host.apply_preset(preset, path, weights)
         if path is not None:
             self.add_recent(path)
         self.path_changed.emit()
@@ -72,10 +72,14 @@ class DocumentFiles(QObject):
         return self._open(lambda: load_preset(path), Path(path), ask)
 
     def open_builtin(self, key: str) -> bool:
-        """A lecture preset: opened as a new, unsaved document (Save asks where; the shipped file stays as it is)."""
-        return self._open(lambda: load_builtin(key), None)
+        """A lecture preset: opened as a new, unsaved document (Save asks where; the shipped file stays as it is),
+        trained where the preset ships weights (Reset weights trains it from scratch)."""
+        shipped = builtin_paths().get(key)
+        return self._open(lambda: load_builtin(key), None,
+                          weights=weights_path_for(shipped) if shipped is not None else None)
 
-    def _open(self, load: Callable[[], Preset], path: Path | None, ask: bool = True) -> bool:
+    def _open(self, load: Callable[[], Preset], path: Path | None, ask: bool = True,
+              weights: Path | None = None) -> bool:
         if ask and not self.keep_or_discard_edits():
             return False
         try:
@@ -83,7 +87,7 @@ class DocumentFiles(QObject):
         except PresetError as e:
             QMessageBox.warning(self.window, "Cannot open preset", str(e))
             return False
-        self._replace(preset, path)
+        self._replace(preset, path, weights)
         return True
 
     def open_dialog(self) -> bool:

@@ -85,9 +85,10 @@ class MainWindow(QMainWindow):
             self.files.add_recent(path)
 
     # -- what file handling asks of the window (``DocumentFiles.host``) ------------------------------------------
-    def apply_preset(self, preset: Preset, path: Path | None = None) -> None:
-        """Replace the document (its undo history goes with it) and train it, resuming the weights saved beside
-        ``path`` if there are any. File handling (``self.files``) asks about unsaved edits first."""
+    def apply_preset(self, preset: Preset, path: Path | None = None, weights: Path | None = None) -> None:
+        """Replace the document (its undo history goes with it) and train it, resuming ``weights`` or else the
+        weights saved beside ``path`` if there are any. File handling (``self.files``) asks about unsaved edits
+        first."""
         self.controller.stop()
         self.docks.set_probe(None)  # a point of the old problem: edits keep it, another document does not
         self.undo_stack.clear()
@@ -97,7 +98,7 @@ class MainWindow(QMainWindow):
         self.panels.show_document()
         self._show_title()
         self._open_view(preset.view)  # before the new session: it is told the probe and the views in front
-        self.controller.start_document(path)
+        self.controller.start_document(path, weights)
 
     def _open_view(self, view: Mapping[str, Any]) -> None:
         """The preset's view settings: views in front, a probe point, the selected layer."""

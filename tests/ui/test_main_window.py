@@ -335,3 +335,19 @@ def test_the_description_says_when_what_it_describes_has_changed(window, qtbot) 
     assert notes.text().startswith(description[:40])
     window.editor.remove_layer(0)
     assert notes.text().startswith("[The layer stack changed")
+
+
+def test_a_lecture_preset_with_shipped_weights_opens_trained_and_resets_to_scratch(qtbot, window) -> None:
+    from flowlab.presets.builtin import TRAINED
+
+    c = window.controller
+    window.files.open_builtin("realnvp_moons")
+    qtbot.waitUntil(lambda: c.last_ready is not None and c.last_ready.step > 0, timeout=30000)
+    stated = TRAINED.search(window.doc.description)
+    assert c.last_ready.step == int(stated["steps"]) and "opened trained" in window.statusBar().currentMessage()
+    curves = window.docks.views["curves"]
+    qtbot.waitUntil(lambda: len(curves.columns.get("step", [])) > 1, timeout=20000)  # the saved record is shown
+    assert curves.columns["step"][-1] == int(stated["steps"])
+    assert window.files.path is None  # a built-in still opens as a new document: Save asks where
+    window.controller.reset_weights()
+    qtbot.waitUntil(lambda: c.last_progress is not None and c.last_progress.step == 0, timeout=20000)
