@@ -85,6 +85,53 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Train several presets' stacks on the first one's target with one seed; write summary.csv and a picture."""
+    from flowlab.comparison import Run, compare, cpu_note, plan_runs
+    from flowlab.headless import ProgressBar
+    from flowlab.presets import load_preset
+    from flowlab.presets.builtin import preset_file
+    from flowlab.training import threads
+
+    if args.steps < 1:
+        raise FlowlabError("--steps must be at least 1")
+    presets = [(Path(name).stem if Path(name).suffix == ".json" else name, load_preset(preset_file(name)))
+               for name in args.presets]
+    runs = plan_runs(presets, args.seed, args.steps)  # every stack checked against the target before anything trains
+    threads.configure(interactive=False)
+    bars: dict[int, ProgressBar] = {}  # one progress bar per run, the latest open
+
+    def progress(i: int, run: Run, step: int, text: str) -> None:
+        if args.quiet:
+            return
+        if i not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            print(f"[{i + 1}/{len(runs)}] {run.name}: {run.title}", file=sys.stderr)
+            bars[i] = ProgressBar(args.steps)
+        bars[i].update(step, text)
+
+    try:
+        results = compare(runs, args.steps, args.out, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    width = max(len(r.name) for r in results)
+    measure = results[0].measure
+    print(f"{'name':{width}s} {'params':>9s} {'steps/s':>8s} {'best ' + measure:>15s} {'gap':>7s} "
+          f"{'score ms':>9s} {'sample ms':>9s}")
+    for r in results:
+        row = r.row()
+        print(f"{r.name:{width}s} {r.parameters:9d} {row['steps_per_s']:>8s} {row['best']:>15s} "
+              f"{row['gap'][:7]:>7s} {row['score_ms']:>9s} {row['sample_ms']:>9s}"
+              + (f"  diverged: {r.diverged.splitlines()[0]}" if r.diverged else ""))
+    print(cpu_note(results))
+    out = Path(args.out)
+    print(f"wrote {out / 'summary.csv'}, {out / 'comparison.png'} and each run's files in {out}/NAME/")
+    return 3 if any(r.diverged for r in results) else 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     """Follow one point through a preset's flow: each layer's output, log|det J| and Jacobian, then log p."""
     from flowlab.inspection import as_json, as_text, inspect_preset, parse_point
@@ -138,6 +185,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+    comp = sub.add_parser("compare", help="train several presets' stacks on the first one's target, same seed; "
+                                          "write summary.csv and comparison.png")
+    comp.add_argument("presets", nargs="+", metavar="PRESET",
+                      help="preset JSON files or built-in names; all train on the first one's target")
+    comp.add_argument("--steps", type=int, required=True, help="optimiser steps of each run")
+    comp.add_argument("--out", required=True, help="folder for summary.csv, comparison.png and each run's files")
+    comp.add_argument("--seed", type=int, default=None, help="the seed of every run (default: the first preset's)")
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.set_defaults(run=_cmd_compare)
     inspect = sub.add_parser("inspect", help="follow one point through a preset's layers: outputs, Jacobians, log p")
     inspect.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
     inspect.add_argument("--at", required=True, metavar="X,Y", help="the point, coordinates separated by commas")
@@ -155,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = ("layers", "presets", "train", "inspect", "render")
+SUBCOMMANDS = ("layers", "presets", "train", "compare", "inspect", "render")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
