@@ -165,6 +165,46 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """'640x480' → (640, 480)."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise FlowlabError(f"--size {text}: give WIDTHxHEIGHT in pixels, e.g. 640x480") from None
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise FlowlabError(f"--size {text}: each side between 64 and 4096 pixels")
+    return w, h
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    """Train in the window off screen and record a view (or the whole window) every K steps as a GIF or MP4."""
+    from flowlab.headless import ProgressBar
+    from flowlab.presets.builtin import preset_file
+    from flowlab.ui.render import record
+
+    if args.steps < 1:
+        raise FlowlabError("--steps must be at least 1")
+    if args.every < 1:
+        raise FlowlabError("--every must be at least 1")
+    bar = None if args.quiet else ProgressBar(args.steps)
+
+    def progress(frames: int, planned: int, step: int) -> None:
+        if bar is not None:
+            bar.update(step, f"frame {frames} of {planned}", force=True)
+
+    try:
+        outcome = record(str(preset_file(args.preset)), args.steps, args.every, args.out, view=args.view,
+                         fps=args.fps, size=_size(args.size) if args.size else None, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    w, h = outcome.size
+    print(f"wrote {outcome.path}: {outcome.frames} frames of {w}×{h} (steps {outcome.steps[0]}–{outcome.steps[-1]}, "
+          f"every {args.every}); drawing, grabbing and encoding {outcome.ms_per_frame:.0f} ms a frame, "
+          f"writing the file {outcome.write_s:.1f} s")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowlab", description="See normalizing flows learn. `flowlab` opens the window on the default "
@@ -208,10 +248,23 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, default=500, help="training steps before the screenshot")
     render.add_argument("--out", required=True, help="the PNG file to write")
     render.set_defaults(run=_cmd_render)
+    rec = sub.add_parser("record", help="train in the window off screen and record a view (or the window) as a "
+                                        "GIF or MP4")
+    rec.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
+    rec.add_argument("--steps", type=int, required=True, help="train to this step")
+    rec.add_argument("--every", type=int, required=True, help="a frame every K steps (from step 0; the last at "
+                                                             "--steps)")
+    rec.add_argument("--view", default=None, help="the view to record (default: the whole window)")
+    rec.add_argument("--out", required=True, help="FILE.gif, or FILE.mp4 with flowlab[video] installed")
+    rec.add_argument("--fps", type=float, default=10.0, help="frames per second of the animation (default 10)")
+    rec.add_argument("--size", default=None, metavar="WxH",
+                     help="the frames' size: a view's plots (default 640x480), or the window (default 1400x900)")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    rec.set_defaults(run=_cmd_record)
     return parser
 
 
-SUBCOMMANDS = ("layers", "presets", "train", "compare", "inspect", "render")
+SUBCOMMANDS = ("layers", "presets", "train", "compare", "inspect", "render", "record")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
