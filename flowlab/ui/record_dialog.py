@@ -51,6 +51,7 @@ class RecordDialog(QDialog):
         self.fps = QDoubleSpinBox()
         self.fps.setRange(1, 50)
         self.fps.setValue(10)
+        self.fps.setDecimals(1)
         self.fps.setSuffix(" frames/s")
         self.file = QLineEdit(str(Path.home() / "flowlab.gif"))
         browse = QPushButton("Browse…")
