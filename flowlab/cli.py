@@ -97,7 +97,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise FlowlabError("--steps must be at least 1")
     presets = [(Path(name).stem if Path(name).suffix == ".json" else name, load_preset(preset_file(name)))
                for name in args.presets]
-    runs = plan_runs(presets, args.seed, args.steps)  # every stack checked against the target before anything trains
+    # every stack is checked against the target before anything trains
+    runs = plan_runs(presets, args.seed, args.steps, args.device)
     threads.configure(interactive=False)
     bars: dict[int, ProgressBar] = {}  # one progress bar per run, the latest open
 
@@ -232,6 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--steps", type=int, required=True, help="optimiser steps of each run")
     comp.add_argument("--out", required=True, help="folder for summary.csv, comparison.png and each run's files")
     comp.add_argument("--seed", type=int, default=None, help="the seed of every run (default: the first preset's)")
+    comp.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
+                      help="where every run trains (default: the first preset's device)")
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
     comp.set_defaults(run=_cmd_compare)
     inspect = sub.add_parser("inspect", help="follow one point through a preset's layers: outputs, Jacobians, log p")

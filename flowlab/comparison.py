@@ -130,10 +130,12 @@ def run_names(keys: Sequence[str]) -> list[str]:
     return names
 
 
-def plan_runs(presets: Sequence[tuple[str, Preset]], seed: int | None = None, steps: int | None = None) -> list[Run]:
+def plan_runs(presets: Sequence[tuple[str, Preset]], seed: int | None = None, steps: int | None = None,
+              device: str | None = None) -> list[Run]:
     """The runs for ``presets`` (``(key, preset)`` pairs, the first's target for all), checked before anything
     trains: a stack that cannot fit that target raises :class:`FlowlabError` naming the preset and the reason.
-    With ``steps``, held-out evaluations come often enough for a curve of :data:`MIN_POINTS` points."""
+    With ``steps``, held-out evaluations come often enough for a curve of :data:`MIN_POINTS` points; ``seed`` and
+    ``device`` replace the first preset's for every run."""
     if not presets:
         raise FlowlabError("compare needs at least one preset")
     if len(presets) > MAX_RUNS:
@@ -143,6 +145,8 @@ def plan_runs(presets: Sequence[tuple[str, Preset]], seed: int | None = None, st
     shared = {k: getattr(first.training, k) for k in SHARED_SETTINGS}
     if seed is not None:
         shared["seed"] = seed
+    if device is not None:
+        shared["device"] = device
     if steps is not None:  # a curve of MIN_POINTS evaluations at least (they change no training step)
         shared["eval_every"] = max(1, min(shared["eval_every"], steps // MIN_POINTS))
     runs = []

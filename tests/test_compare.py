@@ -104,11 +104,11 @@ def test_runs_share_the_first_data_settings_and_keep_their_own_recipe() -> None:
     planar2 = load_preset(preset_file("planar_u1_k02"))
     planar8 = load_preset(preset_file("planar_u1_k08"))
     planar8.training = planar8.training.updated(learning_rate=0.0123, n_test=77, seed=5)
-    runs = plan_runs([("a", planar2), ("b", planar8)], seed=11, steps=1000)
+    runs = plan_runs([("a", planar2), ("b", planar8)], seed=11, steps=1000, device="cpu")
     assert [r.name for r in runs] == ["a", "b"]
     b = runs[1].preset
     assert b.target == planar2.target and b.layers == planar8.layers
-    assert b.training.seed == 11 and b.training.n_test == planar2.training.n_test
+    assert b.training.seed == 11 and b.training.n_test == planar2.training.n_test and b.training.device == "cpu"
     assert b.training.learning_rate == 0.0123  # the run's own optimiser recipe
     assert b.training.eval_every == min(planar2.training.eval_every, 1000 // MIN_POINTS)
 
