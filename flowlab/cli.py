@@ -44,10 +44,20 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     """Print the built-in presets: the name to give `flowlab`, `flowlab train` or `flowlab render`, and the title."""
     from flowlab.presets import PresetError, load_preset
     from flowlab.presets.builtin import builtin_paths
+    from flowlab.presets.comparison import comparison_paths, load_comparison
 
     for key, path in builtin_paths().items():
         try:
             title = load_preset(path).name
+        except PresetError as e:
+            title = f"(cannot be read: {e})"
+        print(f"{key:28s} {title}")
+    comparisons = comparison_paths()
+    if comparisons:
+        print("\ncomparisons (flowlab compare NAME --steps N --out DIR):")
+    for key, path in comparisons.items():
+        try:
+            title = load_comparison(path).name
         except PresetError as e:
             title = f"(cannot be read: {e})"
         print(f"{key:28s} {title}")
@@ -89,14 +99,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     """Train several presets' stacks on the first one's target with one seed; write summary.csv and a picture."""
     from flowlab.comparison import Run, compare, cpu_note, plan_runs
     from flowlab.headless import ProgressBar
-    from flowlab.presets import load_preset
-    from flowlab.presets.builtin import preset_file
+    from flowlab.presets.comparison import runs_named
     from flowlab.training import threads
 
     if args.steps < 1:
         raise FlowlabError("--steps must be at least 1")
-    presets = [(Path(name).stem if Path(name).suffix == ".json" else name, load_preset(preset_file(name)))
-               for name in args.presets]
+    presets = [run for name in args.presets for run in runs_named(name)]  # a comparison gives several
     # every stack is checked against the target before anything trains
     runs = plan_runs(presets, args.seed, args.steps, args.device)
     threads.configure(interactive=False)
@@ -229,7 +237,8 @@ def _parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="train several presets' stacks on the first one's target, same seed; "
                                           "write summary.csv and comparison.png")
     comp.add_argument("presets", nargs="+", metavar="PRESET",
-                      help="preset JSON files or built-in names; all train on the first one's target")
+                      help="preset JSON files or built-in names, or comparisons (a list of stacks: flowlab presets "
+                           "lists the built-in ones); all train on the first one's target")
     comp.add_argument("--steps", type=int, required=True, help="optimiser steps of each run")
     comp.add_argument("--out", required=True, help="folder for summary.csv, comparison.png and each run's files")
     comp.add_argument("--seed", type=int, default=None, help="the seed of every run (default: the first preset's)")
