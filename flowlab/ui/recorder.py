@@ -110,7 +110,9 @@ class Recorder(QObject):
             raise FlowlabError("no model is training: fix the stack first")
         if self.view is not None:
             check_view(self.view, tuple(self.window.doc.shape))
-            self.window.docks.docks[self.view].raise_()  # shown, hence computed
+            dock = self.window.docks.docks[self.view]
+            dock.show()  # a dock the user had closed comes back: what is recorded must be shown to be computed
+            dock.raise_()
         self._session = c.session
         c.session.send(Pause())
         self.active = True

@@ -144,3 +144,17 @@ def _left():
     from PySide6.QtCore import Qt
 
     return Qt.LeftButton
+
+
+def test_recording_a_closed_view_shows_it_again(window, qtbot, tmp_path: Path) -> None:
+    w = small_window(window, qtbot)
+    dock = w.docks.docks["warp"]
+    dock.toggleViewAction().trigger()  # the user closes the warped grid
+    qtbot.waitUntil(lambda: dock.isHidden())
+    recorder = Recorder(w, "warp", aligned_steps(4, 2), Recording(tmp_path / "warp.gif"))
+    recorder.start()
+    assert dock.isVisible() and "warp" not in w.docks.closed
+    with qtbot.waitSignal(recorder.finished, timeout=60000) as done:
+        pass
+    assert done.args[0].error is None and done.args[0].steps == (0, 4)
+    assert "warp" in w.docks.shown_views()  # the session computes it
