@@ -44,10 +44,20 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     """Print the built-in presets: the name to give `flowlab`, `flowlab train` or `flowlab render`, and the title."""
     from flowlab.presets import PresetError, load_preset
     from flowlab.presets.builtin import builtin_paths
+    from flowlab.presets.comparison import comparison_paths, load_comparison
 
     for key, path in builtin_paths().items():
         try:
             title = load_preset(path).name
+        except PresetError as e:
+            title = f"(cannot be read: {e})"
+        print(f"{key:28s} {title}")
+    comparisons = comparison_paths()
+    if comparisons:
+        print("\ncomparisons (flowlab compare NAME --steps N --out DIR):")
+    for key, path in comparisons.items():
+        try:
+            title = load_comparison(path).name
         except PresetError as e:
             title = f"(cannot be read: {e})"
         print(f"{key:28s} {title}")
@@ -85,6 +95,52 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Train several presets' stacks on the first one's target with one seed; write summary.csv and a picture."""
+    from flowlab.comparison import Run, compare, cpu_note, plan_runs
+    from flowlab.headless import ProgressBar
+    from flowlab.presets.comparison import runs_named
+    from flowlab.training import threads
+
+    if args.steps < 1:
+        raise FlowlabError("--steps must be at least 1")
+    presets = [run for name in args.presets for run in runs_named(name)]  # a comparison gives several
+    # every stack is checked against the target before anything trains
+    runs = plan_runs(presets, args.seed, args.steps, args.device)
+    threads.configure(interactive=False)
+    bars: dict[int, ProgressBar] = {}  # one progress bar per run, the latest open
+
+    def progress(i: int, run: Run, step: int, text: str) -> None:
+        if args.quiet:
+            return
+        if i not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            print(f"[{i + 1}/{len(runs)}] {run.name}: {run.title}", file=sys.stderr)
+            bars[i] = ProgressBar(args.steps)
+        bars[i].update(step, text)
+
+    try:
+        results = compare(runs, args.steps, args.out, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    width = max(len(r.name) for r in results)
+    measure = results[0].measure
+    print(f"{'name':{width}s} {'params':>9s} {'steps/s':>8s} {'best ' + measure:>15s} {'gap':>7s} "
+          f"{'score ms':>9s} {'sample ms':>9s}")
+    for r in results:
+        row = r.row()
+        print(f"{r.name:{width}s} {r.parameters:9d} {row['steps_per_s']:>8s} {row['best']:>15s} "
+              f"{row['gap'][:7]:>7s} {row['score_ms']:>9s} {row['sample_ms']:>9s}"
+              + (f"  diverged: {r.diverged.splitlines()[0]}" if r.diverged else ""))
+    print(cpu_note(results))
+    out = Path(args.out)
+    print(f"wrote {out / 'summary.csv'}, {out / 'comparison.png'} and each run's files in {out}/NAME/")
+    return 3 if any(r.diverged for r in results) else 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     """Follow one point through a preset's flow: each layer's output, log|det J| and Jacobian, then log p."""
     from flowlab.inspection import as_json, as_text, inspect_preset, parse_point
@@ -118,6 +174,46 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    """'640x480' → (640, 480)."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise FlowlabError(f"--size {text}: give WIDTHxHEIGHT in pixels, e.g. 640x480") from None
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise FlowlabError(f"--size {text}: each side between 64 and 4096 pixels")
+    return w, h
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    """Train in the window off screen and record a view (or the whole window) every K steps as a GIF or MP4."""
+    from flowlab.headless import ProgressBar
+    from flowlab.presets.builtin import preset_file
+    from flowlab.ui.render import record
+
+    if args.steps < 1:
+        raise FlowlabError("--steps must be at least 1")
+    if args.every < 1:
+        raise FlowlabError("--every must be at least 1")
+    bar = None if args.quiet else ProgressBar(args.steps)
+
+    def progress(frames: int, planned: int, step: int) -> None:
+        if bar is not None:
+            bar.update(step, f"frame {frames} of {planned}", force=True)
+
+    try:
+        outcome = record(str(preset_file(args.preset)), args.steps, args.every, args.out, view=args.view,
+                         fps=args.fps, size=_size(args.size) if args.size else None, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    w, h = outcome.size
+    print(f"wrote {outcome.path}: {outcome.frames} frames of {w}×{h} (steps {outcome.steps[0]}–{outcome.steps[-1]}, "
+          f"every {args.every}); drawing, grabbing and encoding {outcome.ms_per_frame:.0f} ms a frame, "
+          f"writing the file {outcome.write_s:.1f} s")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowlab", description="See normalizing flows learn. `flowlab` opens the window on the default "
@@ -138,6 +234,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_cmd_train)
+    comp = sub.add_parser("compare", help="train several presets' stacks on the first one's target, same seed; "
+                                          "write summary.csv and comparison.png")
+    comp.add_argument("presets", nargs="+", metavar="PRESET",
+                      help="preset JSON files or built-in names, or comparisons (a list of stacks: flowlab presets "
+                           "lists the built-in ones); all train on the first one's target")
+    comp.add_argument("--steps", type=int, required=True, help="optimiser steps of each run")
+    comp.add_argument("--out", required=True, help="folder for summary.csv, comparison.png and each run's files")
+    comp.add_argument("--seed", type=int, default=None, help="the seed of every run (default: the first preset's)")
+    comp.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
+                      help="where every run trains (default: the first preset's device)")
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.set_defaults(run=_cmd_compare)
     inspect = sub.add_parser("inspect", help="follow one point through a preset's layers: outputs, Jacobians, log p")
     inspect.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
     inspect.add_argument("--at", required=True, metavar="X,Y", help="the point, coordinates separated by commas")
@@ -152,10 +260,23 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, default=500, help="training steps before the screenshot")
     render.add_argument("--out", required=True, help="the PNG file to write")
     render.set_defaults(run=_cmd_render)
+    rec = sub.add_parser("record", help="train in the window off screen and record a view (or the window) as a "
+                                        "GIF or MP4")
+    rec.add_argument("preset", help="a preset JSON file, or a built-in preset's name (flowlab presets)")
+    rec.add_argument("--steps", type=int, required=True, help="train to this step")
+    rec.add_argument("--every", type=int, required=True, help="a frame every K steps (from step 0; the last at "
+                                                             "--steps)")
+    rec.add_argument("--view", default=None, help="the view to record (default: the whole window)")
+    rec.add_argument("--out", required=True, help="FILE.gif, or FILE.mp4 with flowlab[video] installed")
+    rec.add_argument("--fps", type=float, default=10.0, help="frames per second of the animation (default 10)")
+    rec.add_argument("--size", default=None, metavar="WxH",
+                     help="the frames' size: a view's plots (default 640x480), or the window (default 1400x900)")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    rec.set_defaults(run=_cmd_record)
     return parser
 
 
-SUBCOMMANDS = ("layers", "presets", "train", "inspect", "render")
+SUBCOMMANDS = ("layers", "presets", "train", "compare", "inspect", "render", "record")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +33,7 @@ class RunSummary:
     diverged: str | None
     seconds: float
     out_dir: Path
+    measured: Mapping[str, Any] = field(default_factory=dict)  # what ``measure`` returned (empty without one)
 
 
 class ProgressBar:
@@ -82,9 +83,12 @@ class _Status:
 
 
 def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | None = None,
-                 seed: int | None = None, progress: Callable[[int, str], None] | None = None) -> RunSummary:
+                 seed: int | None = None, progress: Callable[[int, str], None] | None = None,
+                 measure: Callable[[Trainer], Mapping[str, Any]] | None = None) -> RunSummary:
     """Train ``preset`` for ``steps`` steps and write the results into ``out_dir``: the same
-    :class:`~flowlab.training.session.Session` the window runs, here on the calling thread, without views."""
+    :class:`~flowlab.training.session.Session` the window runs, here on the calling thread, without views.
+    ``measure`` is called with the trainer once the results are written, before the model is freed; what it
+    returns is :attr:`RunSummary.measured` (``flowlab compare`` takes its figures there)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     changes = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
@@ -96,7 +100,10 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
 
     def finish(trainer: Trainer) -> dict[str, Any]:
         try:
-            return _write_results(trainer, out)
+            results = _write_results(trainer, out)
+            if measure is not None:
+                results["measured"] = dict(measure(trainer))
+            return results
         except BaseException as e:  # re-raised on this side once the model is freed (e.g. a full disk)
             errors.append(e)
             return {}
@@ -125,7 +132,7 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
     summary = finished[-1].summary
     diverged = next((f.message for f in failures if f.kind in ("diverged", "step")), None)
     return RunSummary(finished[-1].step, summary["final"], summary["best_step"], summary["best"], diverged,
-                      time.perf_counter() - start, out)
+                      time.perf_counter() - start, out, summary.get("measured", {}))
 
 
 def score_weights(preset: Preset, weights: Path) -> tuple[int, dict[str, float]]:

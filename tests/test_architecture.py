@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ["flowlab.flows", "flowlab.targets", "flowlab.training", "flowlab.presets", "flowlab.document", "flowlab.errors"]
+CORE = ["flowlab.flows", "flowlab.targets", "flowlab.training", "flowlab.presets", "flowlab.document", "flowlab.errors",
+        "flowlab.headless", "flowlab.comparison", "flowlab.recording"]
 
 
 def test_core_imports_with_qt_blocked() -> None:

@@ -104,8 +104,8 @@ def test_a_word_that_is_neither_a_command_nor_a_file_is_a_one_line_error() -> No
     r = flowlab("inspekt", "x.json", timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
-        "flowlab: no command or preset file 'inspekt'; commands: layers, presets, train, inspect, render "
-        "(flowlab --help says more)"]
+        "flowlab: no command or preset file 'inspekt'; commands: layers, presets, train, compare, inspect, render, "
+        "record (flowlab --help says more)"]
 
 
 def test_version_and_help() -> None:

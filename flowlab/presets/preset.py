@@ -214,6 +214,16 @@ def _stack_field(problem: StackError) -> str:
 def load_preset(path: str | os.PathLike) -> Preset:
     """Read and validate a preset file (refused unread above :data:`MAX_PRESET_BYTES`)."""
     path = Path(path)
+    doc = read_document(path)
+    try:
+        return preset_from_dict(doc, str(path), folder=path.parent)
+    except RecursionError:
+        raise PresetError(f"{path}: not a flowlab preset (a field is nested too deeply to read)") from None
+
+
+def read_document(path: Path) -> Any:
+    """A preset file's parsed JSON (refused unread above :data:`MAX_PRESET_BYTES`); :class:`PresetError` says
+    what is wrong with a file that cannot be read or parsed."""
     try:
         size = path.stat().st_size
         if size > MAX_PRESET_BYTES:
@@ -230,10 +240,7 @@ def load_preset(path: str | os.PathLike) -> Preset:
         raise PresetError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise PresetError(f"{path}: not a flowlab preset (its JSON is nested too deeply to read)") from None
-    try:
-        return preset_from_dict(doc, str(path), folder=path.parent)
-    except RecursionError:
-        raise PresetError(f"{path}: not a flowlab preset (a field is nested too deeply to read)") from None
+    return doc
 
 
 def save_preset(preset: Preset, path: str | os.PathLike) -> None:

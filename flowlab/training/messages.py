@@ -20,7 +20,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Play:
-    """Train continuously until paused, stopped or (headless) the step budget is reached."""
+    """Train continuously until paused, stopped or (headless) the step budget is reached; with ``until``, pause
+    once the step count reaches it (as :class:`Pause` does: the views then show exactly that step). A recording
+    takes its frames this way, at the steps it asked for rather than whatever snapshot arrived."""
+
+    until: int | None = None
 
 
 @dataclass(frozen=True)

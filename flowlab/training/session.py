@@ -87,6 +87,7 @@ class Session:
         self._running = False
         self._stop = False
         self._pending_steps = 0
+        self._until: int | None = None  # Play(until=…): pause when the step count reaches this
         self._commands: list[Command] = []
         self._views_ready = False  # the view thread has finished snapshots to deliver
         self._test_scores: tuple[weakref.ref, int, np.ndarray] | None = None  # (flow, step, test bits/dim)
@@ -105,6 +106,7 @@ class Session:
         with self._cond:
             if isinstance(command, Play):
                 self._running = True
+                self._until = command.until
             elif isinstance(command, Pause):
                 self._running = False
             elif isinstance(command, Step):
@@ -206,6 +208,9 @@ class Session:
                 self._views_ready = False
                 if self._stop:
                     break
+                arrived = self._running and self._until is not None and trainer.step >= self._until
+                if arrived:  # Play(until=…) at or past that step already: nothing to train
+                    self._running = False
                 commands, self._commands = self._commands, []
                 single = self._pending_steps > 0 and not self._running
                 if single:
@@ -213,6 +218,8 @@ class Session:
                 elif self._running:
                     self._pending_steps = 0
                 running = self._running
+            if arrived and not was_running:  # a sender that took Play for "running" learns otherwise
+                self._emit(RunningChanged(False))
             if running != was_running:
                 self._emit(RunningChanged(running))
                 was_running = running
@@ -221,6 +228,8 @@ class Session:
             if running or single:
                 try:
                     trainer.train_step()
+                    if self._until is not None and trainer.step >= self._until:
+                        self._pause()  # Play(until=…) reached: paused like Pause, the views show this step
                     self._timer.maybe_measure(trainer.flow, trainer.test_data, time.perf_counter())
                 except Diverged as e:
                     self._pause()

@@ -162,6 +162,7 @@ class Snapshot:
     layer_detail: LayerDetail | None = None  # what is inside the layer at the maker's ``layer`` position
     layer_shares: LayerShares | None = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
     cost_s: float = 0.0
+    full: bool = False  # every shown view was computed for this step (no field left over from an earlier one)
 
 
 def _grid_axes(bounds: Bounds, res: int, device, dtype) -> tuple[Tensor, Tensor]:
@@ -362,9 +363,10 @@ class SnapshotMaker:
         start = time.perf_counter()
         was_training = flow.training
         flow.eval()
+        full = full or self._count == 0
         try:
             with threads.intra_op(self.threads), torch.inference_mode():
-                snap = self._compute(flow, step, full or self._count == 0)
+                snap = self._compute(flow, step, full)
                 if self.layer is not None:
                     snap = replace(snap, layer_detail=self._layer_detail(flow))
         finally:
@@ -372,7 +374,7 @@ class SnapshotMaker:
         self._count += 1
         cost = time.perf_counter() - start
         self._due = time.perf_counter() + max(self.min_interval, cost * (1.0 - self.budget) / self.budget)
-        return Snapshot(**{**snap.__dict__, "cost_s": cost})
+        return Snapshot(**{**snap.__dict__, "cost_s": cost, "full": full})
 
     def _compute(self, flow: Flow, step: int, full: bool) -> Snapshot:
         p = next(flow.parameters(), None)

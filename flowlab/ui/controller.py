@@ -76,6 +76,7 @@ class SessionController(QObject):
         self._scores: dict[str, list[float]] = {}  # the latest finite value of each metric, for the status line
         self.weights: Path | None = None  # saved weights to resume, once, at the next start
         self.layer: int | None = None  # the stack position of the layer to look inside (the stack's selection)
+        self.pause_at: int | None = None  # every Play pauses at this step (a recording's next frame), if set
         self.restart_timer = QTimer(self)
         self.restart_timer.setSingleShot(True)
         self.restart_timer.setInterval(RESTART_DEBOUNCE_MS)
@@ -188,7 +189,17 @@ class SessionController(QObject):
     def toggle_play(self) -> None:
         self.flush_restart()
         if self.session is not None:
-            self.session.send(Pause() if self.running else Play())
+            self.session.send(Pause() if self.running else Play(until=self.pause_at))
+
+    def play(self) -> None:
+        """Train (up to :attr:`pause_at`, when set)."""
+        self.flush_restart()
+        if self.session is not None:
+            self.session.send(Play(until=self.pause_at))
+
+    def refresh_views(self) -> None:
+        """Ask for a full snapshot of the views shown now (it comes after any that is on its way)."""
+        self._shown_changed()
 
     def single_step(self) -> None:
         self.flush_restart()

@@ -22,6 +22,7 @@ from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
+from flowlab.ui.record_dialog import RecordDialog
 from flowlab.ui.shortcuts import sequences
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks, add_dock
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("flowlab[*]")
         self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
         self._presentation_scale = presentation_scale(0)  # set from the screen when presentation mode starts
+        self.record_dialog: RecordDialog | None = None
         self.setDockNestingEnabled(True)
         self.setAcceptDrops(True)  # drop a preset file on the window to open it
         self.undo_stack = QUndoStack(self)
@@ -192,6 +194,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Export samples…", None, files.export_samples_dialog,
                                          "Save the model's current samples as CSV or NPY"))
+        self.record_action = self._action("&Record…", None, self.open_record_dialog,
+                                          "Record a view or the whole window over training as a GIF or MP4")
+        file_menu.addAction(self.record_action)
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", QKeySequence.Quit, self.close))
 
@@ -217,6 +222,14 @@ class MainWindow(QMainWindow):
         self.presentation_action.setCheckable(True)
         self.presentation_action.toggled.connect(self.set_presentation_mode)
         view.addAction(self.presentation_action)
+
+    def open_record_dialog(self) -> RecordDialog:
+        """File ▸ Record…: the recording dialog, beside the window (one, kept while the window lives)."""
+        if self.record_dialog is None:
+            self.record_dialog = RecordDialog(self)
+        self.record_dialog.show()
+        self.record_dialog.raise_()
+        return self.record_dialog
 
     def set_presentation_mode(self, on: bool) -> None:
         """Bigger fonts and thicker lines, full screen: for a lecture hall (how much bigger follows the screen's
@@ -309,6 +322,8 @@ class MainWindow(QMainWindow):
         s.setValue("geometry", self.saveGeometry())
         s.setValue("windowState", self.saveState())
         self.docks.save(s)
+        if self.record_dialog is not None:
+            self.record_dialog.stop()  # a recording under way is written with the frames it has
         self.controller.restart_timer.stop()
         self.controller.stop()
         super().closeEvent(event)

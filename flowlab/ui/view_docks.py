@@ -226,6 +226,10 @@ class ViewDocks(QObject):
             if self.docks[key].isVisible():
                 view.update_snapshot(snap)
 
+    def draw_now(self) -> None:
+        """Draw the newest snapshot into the visible views now, not at the next tick (before a picture is taken)."""
+        self._redraw()
+
     def redraw_all(self) -> None:
         """Draw the newest snapshot again at the next tick (after a style change, a newly shown dock)."""
         self._drawn = None

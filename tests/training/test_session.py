@@ -118,6 +118,28 @@ def test_play_pause_and_steps_between_commands(running) -> None:
     assert not r.of(Failure)
 
 
+def test_play_until_pauses_at_that_step_and_shows_it_in_a_full_snapshot(running) -> None:
+    """What a recording's frames rely on: Play(until=k) stops at exactly step k, and the next snapshot is a full
+    one of step k (none left over from an earlier step); Play(until=k) at step k already trains nothing."""
+    r = running()
+    r.wait(lambda: r.of(SnapshotReady))
+    for until in (7, 19):
+        r.session.send(Play(until=until))
+        r.wait(lambda until=until: r.step == until and not r.of(Progress)[-1].running)
+        r.wait(lambda until=until: any(s.snapshot.step == until and s.snapshot.full for s in r.of(SnapshotReady)))
+    time.sleep(0.3)
+    assert r.step == 19 and r.rows("step") == list(range(1, 20))
+    assert r.of(RunningChanged)[-1] == RunningChanged(False) and not r.session.running
+    changes = len(r.of(RunningChanged))
+    r.session.send(Play(until=19))
+    r.wait(lambda: len(r.of(RunningChanged)) > changes)
+    time.sleep(0.2)
+    assert r.step == 19 and r.of(RunningChanged)[-1] == RunningChanged(False)
+    r.session.send(Play())  # a plain Play forgets the earlier stop
+    r.wait(lambda: r.step > 30)
+    assert not r.of(Failure)
+
+
 def test_live_settings_apply_by_the_schema_flag_and_others_are_refused(running) -> None:
     assert live_settings() == {p.name for p in TRAIN_PARAMS if p.live}
     assert {"learning_rate", "batch_size"} <= live_settings() and not {"seed", "device"} & live_settings()

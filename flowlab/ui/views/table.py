@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 
+from flowlab.errors import FlowlabError
 from flowlab.ui.views.anomaly import AnomalyView
 from flowlab.ui.views.base import View
 from flowlab.ui.views.coupling import CouplingView
@@ -71,6 +72,14 @@ VIEWS: tuple[ViewRow, ...] = (
 
 SIDE_BY_SIDE: tuple[tuple[str, str], ...] = (("main", "points"), ("curves", "layers"))
 HEIGHTS: tuple[tuple[str, int], ...] = (("main", 3), ("curves", 2))  # the views above, the curves below
+
+
+def find(key: str) -> ViewRow:
+    """The row of ``key``; an unknown key raises :class:`FlowlabError` listing the valid ones."""
+    for row in VIEWS:
+        if row.key == key:
+            return row
+    raise FlowlabError(f"no view '{key}'; the views are {', '.join(r.key for r in VIEWS)}")
 
 
 def groups() -> dict[str, list[ViewRow]]:
