@@ -54,14 +54,25 @@ class _ProbeModel(BaseModel):
     start: Literal["x", "z"] = "x"  # data space (x → z) or latent space (z → x)
 
 
+# The window's side panels a lesson may hide, by the names a preset's ``view.hidden_panels`` uses.
+LESSON_PANELS = ("layers", "layer_parameters", "target_and_training")
+
+
 class _ViewModel(BaseModel):
     """How the window opens the preset: views brought to the front (names from the window's view table; one it
-    does not know is said and skipped), a probe point, and the stack row selected (1-based, as the list shows)."""
+    does not know is said and skipped), a probe point, and the stack row selected (1-based, as the list shows).
+    A lesson adds: the only views shown, side panels hidden, editing locked, a step at which Play pauses, and a
+    speed in steps per second (slow motion, each step drawn, at 5 or fewer)."""
 
     model_config = ConfigDict(extra="forbid")
     front: list[str] = []
     probe: _ProbeModel | None = None
     select: int | None = Field(default=None, ge=1)
+    shown: list[str] | None = None
+    hidden_panels: list[Literal[LESSON_PANELS]] = []  # type: ignore[valid-type]
+    locked: bool = False
+    pause_at: int | None = Field(default=None, ge=1)
+    speed: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class _PresetModel(BaseModel):

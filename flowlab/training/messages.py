@@ -8,6 +8,7 @@ dispatch on the event's type, never on a message's wording.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,22 @@ class ChangeSettings:
 
 
 @dataclass(frozen=True)
+class SetSpeed:
+    """Pace training at ``steps_per_s`` steps a second while it runs (None: as fast as it goes). At
+    :data:`SLOW_MOTION_STEPS_PER_S` or slower every step's views are computed: slow motion draws each step."""
+
+    steps_per_s: float | None
+
+    def __post_init__(self) -> None:
+        speed = self.steps_per_s
+        if speed is not None and not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"a speed is a positive number of steps per second, not {speed}")
+
+
+SLOW_MOTION_STEPS_PER_S = 5.0
+
+
+@dataclass(frozen=True)
 class SetViews:
     """Which snapshot parts to compute (names from ``flowlab.training.views.ALL_VIEWS``): only what is shown."""
 
@@ -94,7 +111,8 @@ class Stop:
     """End the loop; the session frees its model on its own thread and emits :class:`Finished`."""
 
 
-Command = Play | Pause | Step | Reset | ChangeSettings | SetViews | SetViewOptions | Score | Save | Stop
+Command = (Play | Pause | Step | Reset | ChangeSettings | SetSpeed | SetViews | SetViewOptions | Score | Save
+           | Stop)
 
 # -- events (out) -------------------------------------------------------------------------------------------------
 

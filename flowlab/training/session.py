@@ -28,6 +28,7 @@ from flowlab.training import threads
 from flowlab.training.background_views import BackgroundViews, background_maker
 from flowlab.training.checkpoints import load_checkpoint, save_checkpoint
 from flowlab.training.messages import (
+    SLOW_MOTION_STEPS_PER_S,
     ChangeSettings,
     Command,
     Event,
@@ -43,6 +44,7 @@ from flowlab.training.messages import (
     Saved,
     Score,
     Scored,
+    SetSpeed,
     SetViewOptions,
     SetViews,
     SnapshotReady,
@@ -88,6 +90,8 @@ class Session:
         self._stop = False
         self._pending_steps = 0
         self._until: int | None = None  # Play(until=…): pause when the step count reaches this
+        self._pace_s: float | None = None  # SetSpeed: seconds between running steps (None: no pause between)
+        self._next_step_t = 0.0  # when a paced run may take its next step (time.perf_counter)
         self._commands: list[Command] = []
         self._views_ready = False  # the view thread has finished snapshots to deliver
         self._test_scores: tuple[weakref.ref, int, np.ndarray] | None = None  # (flow, step, test bits/dim)
@@ -114,6 +118,8 @@ class Session:
                 self._pending_steps += command.count
             elif isinstance(command, Stop):
                 self._stop = True
+            elif isinstance(command, SetSpeed):  # applies between steps, from the loop's next look at it
+                self._pace_s = None if command.steps_per_s is None else 1.0 / command.steps_per_s
             else:
                 self._commands.append(command)
             self._cond.notify_all()
@@ -225,9 +231,15 @@ class Session:
                 was_running = running
             for command in commands:
                 want_snapshot = self._apply(command, trainer, maker, views) or want_snapshot
-            if running or single:
+            pace = self._pace_s
+            paced = running and not single and pace is not None and time.perf_counter() < self._next_step_t
+            slow_motion = pace is not None and pace >= 1.0 / SLOW_MOTION_STEPS_PER_S
+            if (running or single) and not paced:
+                if pace is not None:
+                    self._next_step_t = time.perf_counter() + pace
                 try:
                     trainer.train_step()
+                    want_snapshot = want_snapshot or (slow_motion and running)  # each step drawn
                     if self._until is not None and trainer.step >= self._until:
                         self._pause()  # Play(until=…) reached: paused like Pause, the views show this step
                     self._timer.maybe_measure(trainer.flow, trainer.test_data, time.perf_counter())
@@ -246,6 +258,10 @@ class Session:
             if maker is not None:
                 self._views(trainer, maker, views, now, full=want_snapshot or single, due=running)
             want_snapshot = False
+            if paced:  # wait for the next step's time, or for a command, whichever comes first
+                with self._cond:
+                    if not (self._stop or self._commands or self._views_ready or self._pending_steps):
+                        self._cond.wait(max(0.0, self._next_step_t - time.perf_counter()))
         self._emit_progress(trainer)
 
     def _apply(self, command: Command, trainer: Trainer, maker: SnapshotMaker | None,

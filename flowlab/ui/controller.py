@@ -33,6 +33,7 @@ from flowlab.training.messages import (
     Save,
     Saved,
     Score,
+    SetSpeed,
     SetViewOptions,
     SetViews,
     SnapshotReady,
@@ -77,6 +78,8 @@ class SessionController(QObject):
         self.weights: Path | None = None  # saved weights to resume, once, at the next start
         self.layer: int | None = None  # the stack position of the layer to look inside (the stack's selection)
         self.pause_at: int | None = None  # every Play pauses at this step (a recording's next frame), if set
+        self.lesson_pause: int | None = None  # a lesson's step budget: Play pauses there once, then goes on
+        self.speed: float | None = None  # steps per second training is paced at (None: as fast as it goes)
         self.restart_timer = QTimer(self)
         self.restart_timer.setSingleShot(True)
         self.restart_timer.setInterval(RESTART_DEBOUNCE_MS)
@@ -168,6 +171,8 @@ class SessionController(QObject):
             self._forward(view, command)
         if self.layer is not None:
             self.session.send(SetViewOptions({"layer": self.layer}))
+        if self.speed is not None:
+            self.session.send(SetSpeed(self.speed))
         QTimer.singleShot(0, self._shown_changed)
 
     def training_changed(self) -> None:
@@ -189,13 +194,24 @@ class SessionController(QObject):
     def toggle_play(self) -> None:
         self.flush_restart()
         if self.session is not None:
-            self.session.send(Pause() if self.running else Play(until=self.pause_at))
+            self.session.send(Pause() if self.running else Play(until=self._until()))
 
     def play(self) -> None:
-        """Train (up to :attr:`pause_at`, when set)."""
+        """Train (up to :attr:`pause_at` or a lesson's :attr:`lesson_pause`, the nearer, when set)."""
         self.flush_restart()
         if self.session is not None:
-            self.session.send(Play(until=self.pause_at))
+            self.session.send(Play(until=self._until()))
+
+    def _until(self) -> int | None:
+        step = self.last_progress.step if self.last_progress is not None else 0
+        ahead = [s for s in (self.pause_at, self.lesson_pause) if s is not None and s > step]
+        return min(ahead, default=self.pause_at)
+
+    def set_speed(self, steps_per_s: float | None) -> None:
+        """Pace training (None: full speed); slow motion, each step drawn, at 5 steps a second or fewer."""
+        self.speed = steps_per_s
+        if self.session is not None:
+            self.session.send(SetSpeed(steps_per_s))
 
     def refresh_views(self) -> None:
         """Ask for a full snapshot of the views shown now (it comes after any that is on its way)."""
@@ -293,6 +309,9 @@ class SessionController(QObject):
 
     def _progress(self, p: Progress) -> None:
         self.last_progress = p
+        if self.lesson_pause is not None and p.step == self.lesson_pause and not p.running:
+            self.status.say(f"Lesson: paused at step {p.step}, as the preset asks; Play goes on", 15000)
+            self.lesson_pause = None  # once: the next Play trains on
         self.status.show_step(p.step, p.steps_per_s)
         self.status.show_timings(p.timings)
         if p.restarted:

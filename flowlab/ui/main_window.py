@@ -16,12 +16,14 @@ from PySide6.QtWidgets import QMainWindow, QStyle, QTabBar, QToolBar
 from flowlab.document import Document
 from flowlab.presets import Preset
 from flowlab.presets.builtin import load_builtin
+from flowlab.presets.preset import LESSON_PANELS
 from flowlab.training.remote import SessionHost
 from flowlab.training.views import ProbeAt
 from flowlab.ui.commands import Editor
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
+from flowlab.ui.lesson import Lesson
 from flowlab.ui.record_dialog import RecordDialog
 from flowlab.ui.shortcuts import sequences
 from flowlab.ui.status import StatusLine
@@ -67,6 +69,9 @@ class MainWindow(QMainWindow):
         self.docks = ViewDocks(self)
         self.controller = SessionController(self, self.doc, self.docks, self.status, host)
         self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
+        self.lesson = Lesson(self, self.controller, self.docks, self.editor,
+                             dict(zip(LESSON_PANELS, self.side_docks, strict=True)),
+                             (self.panels.stack_panel, self.panels.layer_editor, self.panels.settings))
         for view in self.docks.views.values():
             if view.exports_samples:  # the same export as File ▸ Export samples
                 view.add_export_action("Save samples as CSV or NPY…", self.files.export_samples_dialog, "samples")
@@ -103,9 +108,10 @@ class MainWindow(QMainWindow):
         self.controller.start_document(path, weights)
 
     def _open_view(self, view: Mapping[str, Any]) -> None:
-        """The preset's view settings: views in front, a probe point, the selected layer."""
+        """The preset's view settings: views in front, a probe point, the selected layer, and its lesson (views
+        shown, panels hidden, editing locked, a step budget, a speed)."""
         front = tuple(view.get("front", ()))
-        unknown = [k for k in front if k not in self.docks.docks]
+        unknown = [k for k in front if k not in self.docks.docks] + self.lesson.apply(view)
         if unknown:
             self.status.say(f"The preset names no view {', '.join(map(repr, unknown))}; the views are "
                             f"{', '.join(self.docks.docks)}.", 8000)
@@ -180,6 +186,8 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         for a in (self.play_action, self.step_action, self.reset_action):
             tb.addAction(a)
+        tb.addSeparator()
+        tb.addWidget(self.lesson.speed_box)
 
         file_menu = self.menuBar().addMenu("&File")
         for a in (self._action("&New", QKeySequence.New, files.new_document),
@@ -222,6 +230,9 @@ class MainWindow(QMainWindow):
         self.presentation_action.setCheckable(True)
         self.presentation_action.toggled.connect(self.set_presentation_mode)
         view.addAction(self.presentation_action)
+        view.addSeparator()
+        view.addAction(self.lesson.lock_action)
+        view.addAction(self.lesson.save_action)
 
     def open_record_dialog(self) -> RecordDialog:
         """File ▸ Record…: the recording dialog, beside the window (one, kept while the window lives)."""

@@ -62,6 +62,7 @@ class ViewDocks(QObject):
         # Which docks the user closed (View menu, a dock's close button): they stay closed. The others show
         # whenever their view can draw the target's data, and hide (their menu entry disabled) when it cannot.
         self.closed: set[str] = set()
+        self.lesson_closed: set[str] = set()  # closed by a lesson's ``shown`` list: not the user's, not kept
         self.ruling = False  # the window itself is showing or hiding docks: not the user's choice
         for key, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda _visible: self.shown_changed.emit())
@@ -108,9 +109,20 @@ class ViewDocks(QObject):
                 if view is not source and callable(getattr(view, "follow_layer", None)):
                     chosen.connect(view.follow_layer)
 
+    def set_lesson_views(self, shown: frozenset[str] | None) -> None:
+        """A lesson shows only ``shown`` (the others are closed until the next document); None gives back the views
+        an earlier lesson closed. Takes effect at the next :meth:`show_applicable`."""
+        self.closed -= self.lesson_closed
+        self.lesson_closed = set()
+        if shown is not None:
+            self.lesson_closed = {k for k in self.docks if k not in shown and k not in self.closed}
+            self.closed |= self.lesson_closed
+            self.closed -= shown
+
     def _toggled(self, key: str, on: bool) -> None:
         if not self.ruling:
             (self.closed.discard if on else self.closed.add)(key)
+            self.lesson_closed.discard(key)  # the user's choice from now on
 
     # -- following the document -----------------------------------------------------------------------------------
     def show_applicable(self, shape: tuple[int, ...]) -> None:
@@ -256,5 +268,5 @@ class ViewDocks(QObject):
 
     def save(self, settings: QSettings) -> None:
         settings.setValue("viewState", self.area.saveState())
-        settings.setValue("closedViews", sorted(self.closed))
+        settings.setValue("closedViews", sorted(self.closed - self.lesson_closed))
         self.redraw_timer.stop()

@@ -149,6 +149,14 @@ def test_view_settings_are_validated_and_kept() -> None:
     assert preset_from_dict(_doc()).view == {}
 
 
+def test_a_lesson_is_kept_in_the_view_settings() -> None:
+    """A lesson: the only views shown, side panels hidden, editing locked, a step budget and a speed."""
+    lesson = {"shown": ["density", "curves"], "hidden_panels": ["layer_parameters", "target_and_training"],
+              "locked": True, "pause_at": 500, "speed": 2.5}
+    p = preset_from_dict(_doc(view=lesson))
+    assert p.view == lesson and preset_from_dict(p.to_dict()).view == lesson
+
+
 @pytest.mark.parametrize(("view", "words"), [
     ({"colour": "red"}, "field 'view.colour'"),
     ({"select": 0}, "field 'view.select'"),
@@ -156,6 +164,11 @@ def test_view_settings_are_validated_and_kept() -> None:
     ({"probe": {"point": [1.0, 2.0, 3.0]}}, "field 'view.probe.point': 3 coordinate(s)"),
     ({"probe": {"point": [1.0, 2.0], "start": "y"}}, "field 'view.probe.start'"),
     ({"front": "probe"}, "field 'view.front'"),
+    ({"hidden_panels": ["toolbar"]}, "field 'view.hidden_panels[0]'"),
+    ({"pause_at": 0}, "field 'view.pause_at'"),
+    ({"speed": -1}, "field 'view.speed'"),
+    ({"speed": "fast"}, "field 'view.speed'"),
+    ({"locked": "yes please"}, "field 'view.locked'"),
 ])
 def test_bad_view_settings_name_the_field(view, words) -> None:
     with pytest.raises(PresetError, match=re.escape(words)):

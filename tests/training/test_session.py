@@ -287,3 +287,39 @@ def test_a_probe_point_is_followed_in_every_snapshot_and_refused_with_a_reason(r
     r.wait(lambda: len(r.of(SnapshotReady)) > count)
     assert r.of(SnapshotReady)[-1].snapshot.probe is None
     assert not r.of(Failure)
+
+
+def test_a_paced_session_takes_no_more_steps_than_its_speed_and_goes_full_speed_again(running) -> None:
+    from flowlab.training.messages import SetSpeed
+
+    r = running(snapshots=False)
+    r.session.send(SetSpeed(20.0))
+    r.session.send(Play())
+    r.wait(lambda: r.step >= 1)
+    start, first = time.monotonic(), r.step
+    time.sleep(1.0)
+    steps, elapsed = r.step - first, time.monotonic() - start
+    assert 2 <= steps <= 20 * elapsed + 2, steps  # paced: never ahead of 20 a second
+    r.session.send(SetSpeed(None))
+    r.wait(lambda: r.step >= first + steps + 100)  # unpaced, a hundred steps come quickly
+    with pytest.raises(ValueError, match="positive"):
+        SetSpeed(0.0)
+    with pytest.raises(ValueError, match="positive"):
+        SetSpeed(float("nan"))
+
+
+def test_slow_motion_shows_every_step(running) -> None:
+    """At SLOW_MOTION_STEPS_PER_S or slower each step's views are computed (a full snapshot per step)."""
+    from flowlab.training.messages import SLOW_MOTION_STEPS_PER_S, SetSpeed
+
+    r = running()
+    r.wait(lambda: r.of(SnapshotReady))
+    r.session.send(SetSpeed(min(2.0, SLOW_MOTION_STEPS_PER_S)))
+    r.session.send(Play())
+    r.wait(lambda: r.step >= 3, timeout=30)
+    r.session.send(Pause())
+    r.wait(lambda: not r.of(Progress)[-1].running)
+    last = r.step
+    r.wait(lambda: r.of(SnapshotReady)[-1].snapshot.step == last)
+    shown = {e.snapshot.step for e in r.of(SnapshotReady)}
+    assert set(range(0, last + 1)) <= shown, (sorted(shown), last)
