@@ -15,6 +15,17 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def file_mode(path: Path) -> int:
+    """The permissions a file written at ``path`` should get: the old file's, else what the umask gives a new file
+    (a temporary file is made private, 0600; the file that replaces the user's must not be)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """``with atomic_open(path, "w", encoding="utf-8") as f: ...``: ``path`` is replaced only if the block
@@ -22,6 +33,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, file_mode(path))
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from flowlab.atomic import file_mode
 from flowlab.errors import FlowlabError
 
 FORMATS = (".gif", ".mp4")
@@ -81,6 +82,7 @@ class Recording:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=f".tmp{self.kind}")
         os.close(fd)
         self._tmp = Path(tmp)
+        self._mode = file_mode(self.path)
         self.size: tuple[int, int] | None = None  # (width, height) of the first frame: every frame's
         self.frames = 0
         self._gif: list[Image.Image] = []
@@ -133,6 +135,7 @@ class Recording:
                            duration=max(20, round(1000 / self.fps)), optimize=False)
             else:
                 self._video.close()
+            os.chmod(self._tmp, self._mode)
             os.replace(self._tmp, self.path)
         except BaseException:
             self._tmp.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def test_a_gif_has_every_frame_at_the_first_frame_size(tmp_path: Path) -> None:
     with Image.open(out) as img:
         assert img.info["duration"] == 200 and img.info["loop"] == 0
     assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a new file's mode, not the temporary file's 0600
 
 
 def test_the_step_label_sits_in_the_bottom_right_corner() -> None:
