@@ -4,7 +4,7 @@
     python bench/bench_peers.py [--device cpu|cuda] [--rounds 5] [--seconds 2] [--batch 512] [--threads 2]
     python bench/bench_peers.py --quality [--steps 2000] [--models realnvp,maf,nsf] [--sets moons,...]
 
-Three models, built alike in every library (2-D data, batch 512, Adam at 1e-3):
+Three models, built alike in every library (2-D data, batch 512, fused Adam at 1e-3 as the engine's):
 
 * RealNVP: 8 affine couplings on alternating coordinates, conditioner MLP 1→128→128→2 (ReLU);
 * MAF: 5 MADE layers 2→128→128→4 (ReLU), the order reversed between layers;
@@ -33,6 +33,7 @@ entropy H(p) (the floor; the gap is KL(data‖model)). Figures depend on the mac
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
 import os
 import queue
@@ -162,8 +163,14 @@ def build_nflows(model: str) -> Built:
     except ImportError as e:
         raise Skip(f"nflows is not installed or does not import ({e}): pip install -e '.[bench]'") from None
 
+    class Net(MLP):
+        """nflows' MLP, taking the context argument its couplings pass (None here)."""
+
+        def forward(self, inputs: Tensor, context: Tensor | None = None) -> Tensor:
+            return super().forward(inputs)
+
     def net(n_in: int, n_out: int) -> nn.Module:
-        return MLP((n_in,), (n_out,), [HIDDEN] * DEPTH)
+        return Net((n_in,), (n_out,), [HIDDEN] * DEPTH)
 
     if model == "realnvp":
         layers = [AffineCouplingTransform(create_alternating_binary_mask(2, even=i % 2 == 0), net) for i in range(8)]
@@ -254,7 +261,9 @@ class Loop:
 
     def __init__(self, built: Built, data: Tensor, batch: int, seed: int) -> None:
         self.built, self.loss, self.data, self.batch = built, built.loss, data, batch
-        self.optimizer = torch.optim.Adam(built.module.parameters(), lr=LEARNING_RATE)
+        # Fused Adam, as the engine's (fused AdamW without decay): the optimizer is not what is compared here.
+        self.optimizer = torch.optim.Adam(built.module.parameters(), lr=LEARNING_RATE,
+                                          fused=data.device.type in ("cpu", "cuda"))
         self.gen = torch.Generator(device=data.device).manual_seed(seed)
         self.steps = 0
 
@@ -312,9 +321,10 @@ class Engine:
     def _on_event(self, event) -> None:
         self.events.put((time.perf_counter(), event))
 
-    def _drain(self, timeout: float | None = None) -> None:
+    def _drain(self, timeout: float = 0.0) -> None:
+        """Take the events that have arrived, waiting up to ``timeout`` for the first."""
         try:
-            t, event = self.events.get(timeout=timeout)
+            t, event = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
         except queue.Empty:
             return
         while True:
@@ -357,20 +367,22 @@ class Engine:
                 break
         before = [(t, p) for t, p in self.progress if p.compile_state != "compiled"]
         eager_rate = _rate(before) if len(before) > 1 else float("nan")
-        self._pause()
+        self._pause(0)
         last = self.progress[-1][1]
         return EngineStart(ready_s, first, compiled_at, eager_rate, last.compile_note or last.compile_state)
 
-    def _pause(self) -> None:
+    def _pause(self, mark: int) -> None:
+        """Pause, and wait for the paused report that follows the running ones from ``mark`` on."""
         self.session.send(Pause())
-        while not self.progress or self.progress[-1][1].running:
+        while not any(p.running for _, p in self.progress[mark:]) or self.progress[-1][1].running:
             self._drain(timeout=1.0)
 
     def run_for(self, seconds: float) -> float:
+        self._drain()
         mark = len(self.progress)
         self.session.send(Play())
         time.sleep(seconds)
-        self._pause()
+        self._pause(mark)
         return _rate([(t, p) for t, p in self.progress[mark:] if p.running])
 
     def run_to_end(self) -> Finished:
@@ -535,8 +547,8 @@ def main() -> None:
     versions = []
     for peer in PEERS:
         try:
-            versions.append(f"{peer} {__import__(peer).__version__}")
-        except Exception:
+            versions.append(f"{peer} {importlib.metadata.version(peer)}")
+        except importlib.metadata.PackageNotFoundError:
             versions.append(f"{peer} missing")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{', '.join(versions)}")

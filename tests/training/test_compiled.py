@@ -76,7 +76,8 @@ def test_the_swapped_in_step_gives_the_eager_loss_and_gradients(compile_on) -> N
 
         # A batch of another size does not fit what was compiled: that step is eager (nothing recompiles).
         other = batch[:10]
-        assert float(trainer.compiled(trainer.flow, other)) == pytest.approx(float(nll(twin, other)), rel=1e-5)
+        with torch.no_grad():
+            assert float(trainer.compiled(trainer.flow, other)) == pytest.approx(float(nll(trainer.flow, other)))
 
         # A second trainer of the same stack only loads the cached artifact.
         again = Trainer(STACK, Banana(), TrainSettings(**SETTINGS))
