@@ -135,3 +135,37 @@ def test_a_compiled_loss_that_disagrees_with_eager_is_refused() -> None:
     assert compiled_module._differs(nll, nll, flow, batch) is None
     off_by_a_bit = compiled_module._differs(lambda f, x: nll(f, x) * 1.01, nll, flow, batch)
     assert off_by_a_bit is not None and "differs from the eager" in off_by_a_bit
+
+
+def test_a_session_asks_for_it_once_under_way_reports_it_and_ends_it(compile_on, monkeypatch) -> None:
+    from flowlab.training.messages import Finished, Play, Progress
+    from flowlab.training.session import Session, SessionSpec
+
+    calls: list[str] = []
+
+    def start(self, flow, batch) -> None:
+        calls.append("start")
+        self.state, self.note = "compiling", "eager steps while the compiled step is built"
+
+    monkeypatch.setattr(CompiledLoss, "start", start)
+    monkeypatch.setattr(CompiledLoss, "close", lambda self: calls.append("close"))
+    events: list = []
+    target = {"kind": "moons", "params": {}, "data": {}}
+    spec = SessionSpec(STACK, target, TrainSettings(**SETTINGS), snapshots=False, max_steps=COMPILE_AFTER_STEPS + 5)
+    session = Session(spec, events.append)
+    session.send(Play())
+    session.run()
+    assert "start" not in calls, "a 25-step run has no use for a compiled step it would have to build"
+
+    events.clear()
+    calls.clear()
+    session = Session(SessionSpec(STACK, target, TrainSettings(**SETTINGS), snapshots=False, max_steps=2000),
+                      events.append)
+    session.send(Play())
+    session.run()
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert calls == ["start", "close"]  # asked for once, and its process ended with the session
+    assert progress[0].compile_state == "waiting"
+    assert progress[-1].compile_state == "compiling"
+    assert "eager steps" in progress[-1].compile_note
+    assert isinstance(events[-1], Finished) and events[-1].step == 2000
