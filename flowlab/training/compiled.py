@@ -7,7 +7,7 @@ holding the GIL through long stretches of Python, it slowed the eager steps besi
 
 1. on :meth:`~CompiledLoss.start` (the session calls it once training is under way) looks for a compiled artifact
    for this stack, batch shape, device and torch version in the cache directory; if there is none, a child
-   process at the lowest CPU priority builds the same flow from the plain-data stack and AOT-compiles the loss
+   process at a low CPU priority (nice 10) builds the same flow from the plain-data stack and AOT-compiles the loss
    (``torch.compile(..., fullgraph=True).aot_compile``), saving the artifact atomically;
 2. a loader thread loads the artifact (no tracing: guards and compiled code come from the file), checks that its
    loss and gradients equal the eager ones on a copy of the model and a real batch, and only then publishes it;
@@ -99,10 +99,11 @@ def compile_to_file(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], b
 
 
 def _child_main(argv: Sequence[str]) -> int:
-    """``python -m flowlab.training.compiled JSON``: the compiling process (lowest priority, one thread)."""
+    """``python -m flowlab.training.compiled JSON``: the compiling process, one thread at nice 10 (beside a busy
+    trainer at nice 0 it gets about a tenth of a core; the eager steps keep the rest)."""
     if hasattr(os, "nice"):
         try:
-            os.nice(19)
+            os.nice(10)
         except OSError:
             pass
     torch.set_num_threads(1)
