@@ -209,6 +209,12 @@ def build_normflows(model: str) -> Built:
         def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
             return self.inner(x)
 
+    class Net(nf.nets.MLP):
+        """normflows' MLP, taking the context argument its spline coupling passes (None here)."""
+
+        def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+            return super().forward(x)
+
     class SplineCoupling(nf.flows.Flow):
         """normflows' CoupledRationalQuadraticSpline with a plain MLP and no unconditional spline."""
 
@@ -216,8 +222,7 @@ def build_normflows(model: str) -> Built:
             super().__init__()
             self.prqct = PiecewiseRationalQuadraticCoupling(
                 mask=create_alternating_binary_mask(2, even=reverse_mask),
-                transform_net_create_fn=lambda n_in, n_out: nf.nets.MLP([n_in, *[HIDDEN] * DEPTH, n_out],
-                                                                        init_zeros=True),
+                transform_net_create_fn=lambda n_in, n_out: Net([n_in, *[HIDDEN] * DEPTH, n_out], init_zeros=True),
                 num_bins=BINS, tails="linear", tail_bound=TAIL, apply_unconditional_transform=False)
 
         def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -534,6 +539,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sets", default=",".join(SETS))
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # figures appear as they are measured, even through a pipe
     args.models = [m for m in args.models.split(",") if m]
     args.sets = [s for s in args.sets.split(",") if s]
     for m in args.models:
