@@ -76,10 +76,11 @@ def compile_unavailable(device: torch.device) -> str | None:
 
 
 def artifact_key(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], base: str,
-                 batch_shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> str:
-    """A file name for one (stack, batch, device, torch) combination: a guard on any of them would differ."""
+                 batch_shape: Sequence[int], dtype: torch.dtype, device: torch.device, threads: int) -> str:
+    """A file name for one (stack, batch, device, intra-op threads, torch) combination: a guard on any of them
+    would differ (CPU kernels are generated for the thread count they run with)."""
     what = json.dumps({"layers": list(layers), "shape": list(shape), "base": base, "batch": list(batch_shape),
-                       "dtype": str(dtype), "device": device.type, "torch": torch.__version__,
+                       "dtype": str(dtype), "device": device.type, "threads": threads, "torch": torch.__version__,
                        "python": sys.version_info[:2]}, sort_keys=True, default=str)
     return hashlib.sha256(what.encode()).hexdigest()[:24] + ".nll"
 
@@ -99,22 +100,23 @@ def compile_to_file(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], b
 
 
 def _child_main(argv: Sequence[str]) -> int:
-    """``python -m flowlab.training.compiled JSON``: the compiling process, one thread at nice 10 (beside a busy
-    trainer at nice 0 it gets about a tenth of a core; the eager steps keep the rest)."""
+    """``python -m flowlab.training.compiled JSON``: the compiling process, at nice 10 (beside a busy trainer at
+    nice 0 it gets about a tenth of a core; the eager steps keep the rest)."""
     if hasattr(os, "nice"):
         try:
             os.nice(10)
         except OSError:
             pass
-    torch.set_num_threads(1)
     job = json.loads(argv[0])
+    torch.set_num_threads(job["threads"])  # the training thread's count: the compiled code is guarded on it
     compile_to_file(job["layers"], job["shape"], job["base"], job["batch"], getattr(torch, job["dtype"]),
                     torch.device(job["device"]), Path(job["path"]))
     return 0
 
 
 def _signature(flow: Flow, batch: Tensor) -> tuple:
-    return (tuple(batch.shape), batch.dtype, batch.device, flow.training, torch.is_grad_enabled())
+    return (tuple(batch.shape), batch.dtype, batch.device, flow.training, torch.is_grad_enabled(),
+            torch.get_num_threads())
 
 
 class CompiledLoss:
@@ -150,7 +152,7 @@ class CompiledLoss:
     def path_for(self, batch: Tensor) -> Path:
         """The cache file of the compiled loss for batches like ``batch``."""
         return cache_dir() / "compiled" / artifact_key(self.layers, self.shape, self.base, batch.shape, batch.dtype,
-                                                       self.device)
+                                                       self.device, torch.get_num_threads())
 
     def cached(self, batch: Tensor) -> bool:
         """Whether a compiled loss for batches like ``batch`` is in the cache (starting is then only a load)."""
@@ -168,13 +170,15 @@ class CompiledLoss:
         shadow = copy.deepcopy(flow)  # the loader's own model: the training weights are never touched
         example = batch.detach().clone()
         path = self.path_for(batch)
-        threading.Thread(target=self._build, args=(shadow, example, path, time.perf_counter()),
+        threading.Thread(target=self._build, args=(shadow, example, path, torch.get_num_threads(),
+                                                   time.perf_counter()),
                          name="flowlab-compile", daemon=True).start()
 
-    def _build(self, shadow: Flow, example: Tensor, path: Path, t0: float) -> None:
+    def _build(self, shadow: Flow, example: Tensor, path: Path, threads: int, t0: float) -> None:
+        torch.set_num_threads(threads)  # the check below runs under the training thread's guards
         try:
             if not path.exists():
-                self._compile_in_child(example, path)
+                self._compile_in_child(example, threads, path)
             if self._closed:
                 return
             with open(path, "rb") as f:
@@ -195,10 +199,10 @@ class CompiledLoss:
             self.seconds = time.perf_counter() - t0
             self.state, self.note = "compiled", f"compiled step in use (ready {self.seconds:.0f} s after it began)"
 
-    def _compile_in_child(self, example: Tensor, path: Path) -> None:
+    def _compile_in_child(self, example: Tensor, threads: int, path: Path) -> None:
         job = json.dumps({"layers": self.layers, "shape": list(self.shape), "base": self.base,
                           "batch": list(example.shape), "dtype": str(example.dtype).removeprefix("torch."),
-                          "device": str(self.device), "path": str(path)}, default=str)
+                          "device": str(self.device), "threads": threads, "path": str(path)}, default=str)
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # this flowlab, wherever it is imported from
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -79,6 +79,16 @@ def test_the_swapped_in_step_gives_the_eager_loss_and_gradients(compile_on) -> N
         with torch.no_grad():
             assert float(trainer.compiled(trainer.flow, other)) == pytest.approx(float(nll(trainer.flow, other)))
 
+        # Nor does another intra-op thread count (CPU kernels are guarded on it): eager again, and no error.
+        before = torch.get_num_threads()
+        torch.set_num_threads(before + 1)
+        try:
+            with torch.no_grad():
+                assert float(trainer.compiled(trainer.flow, batch)) == pytest.approx(float(nll(trainer.flow, batch)))
+            assert trainer.compile_state[0] == "compiled"
+        finally:
+            torch.set_num_threads(before)
+
         # A second trainer of the same stack only loads the cached artifact.
         again = Trainer(STACK, Banana(), TrainSettings(**SETTINGS))
         again.step = COMPILE_AFTER_STEPS
