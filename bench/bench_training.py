@@ -86,7 +86,15 @@ def _rate(step, seconds: float, warmup: int = 20) -> float:
 def engine_headless(target, seconds: float, device: str, compile: bool = False) -> tuple[float, Trainer]:
     trainer = Trainer(STACK, target, TrainSettings(batch_size=BATCH, device=device, eval_every=10**6,
                                                    n_train=20000, n_test=5000, compile=compile))
-    return _rate(trainer.train_step, seconds), trainer
+    if compile:  # train eagerly until the compiled step (built in another process) is in use, as a session does
+        while trainer.compile_state[0] in ("waiting", "compiling"):
+            trainer.train_step()
+            trainer.maybe_start_compile(None)
+        if trainer.compile_state[0] != "compiled":
+            print(f"  (compiled step not in use: {trainer.compile_state[1]})")
+    rate = _rate(trainer.train_step, seconds)
+    trainer.close()
+    return rate, trainer
 
 
 def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
@@ -100,7 +108,9 @@ def engine_on_thread(target, seconds: float, device: str) -> dict[str, float]:
 
     app = QCoreApplication.instance() or QCoreApplication([])
     threads.configure(interactive=True)
-    settings = TrainSettings(batch_size=BATCH, device=device, eval_every=10**6, n_train=20000, n_test=5000)
+    # Eager steps, as the bare loop's: this measures what the views cost (bench_peers.py measures compiled steps).
+    settings = TrainSettings(batch_size=BATCH, device=device, eval_every=10**6, n_train=20000, n_test=5000,
+                             compile=False)
     worker = SessionWorker(SessionSpec(STACK, {"kind": "moons", "params": {}, "data": {}}, settings))
     progress, snaps, started = [], [], []  # ``started``: Ready or a build Failure, polled (a quit() that reaches
     # the loop before exec() is lost, and the bench then hung for good)
@@ -147,7 +157,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-thread", action="store_true", help="no Qt run (e.g. on a GPU box without Qt)")
-    parser.add_argument("--compile", action="store_true", help="also the engine with torch.compile (slow warm-up)")
+    parser.add_argument("--compile", action="store_true",
+                        help="also the engine once its compiled step is in use (training eagerly until then)")
     parser.add_argument("--repeats", type=int, default=20, help="interleaved rounds for the grid (×3 for samples)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -158,7 +169,7 @@ def main() -> None:
 
     bare = bare_loop(data, args.seconds, device)
     print(f"bare loop            {bare:8.1f} steps/s   1.00x")
-    headless, trainer = engine_headless(target, args.seconds, args.device)
+    headless, trainer = engine_headless(target, args.seconds, args.device, compile=False)
     print(f"engine headless      {headless:8.1f} steps/s   {headless / bare:.2f}x   (target >= 1.0x)")
     if args.compile:
         start = time.perf_counter()

@@ -77,7 +77,8 @@ class _Status:
             values = [v for v in p.rows.get(key, []) if not math.isnan(v)]
             if values:
                 self.latest[key] = values[-1]
-        parts = [f"{p.steps_per_s:.0f} steps/s"] if p.steps_per_s else []
+        parts = [f"{p.steps_per_s:.0f} steps/s" + (" (compiled)" if p.compile_state == "compiled" else "")] \
+            if p.steps_per_s else []
         parts += [f"{label} {self.latest[key]:.3f}" for key, label in self.LABELS if key in self.latest]
         return ", ".join(parts)
 

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Sessions that train long enough would build a compiled step in a child process beside the tests (minutes of CPU
+# on a 2-core machine): off here; tests/training/test_compiled.py switches it on where it is the subject.
+os.environ.setdefault("FLOWLAB_COMPILE", "0")
 
 import pytest
 import torch

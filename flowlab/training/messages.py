@@ -155,6 +155,8 @@ class Progress:
     restarted: bool = False  # the record was truncated (roll-back or reset): ``rows`` start from the beginning
     timings: DirectionTimes | None = None
     view_time_s: float = 0.0  # seconds the session's thread has spent on views so far (copies or snapshots)
+    compile_state: str = "off"  # the training step: "off", "waiting", "compiling", "compiled" or "failed"
+    compile_note: str = ""  # a sentence on it (why eager, or since when compiled)
 
 
 @dataclass(frozen=True)

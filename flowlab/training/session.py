@@ -149,6 +149,7 @@ class Session:
         except Exception as e:
             self._emit(Failure("step", f"the training loop failed: {e}\n{traceback.format_exc(limit=3)}"))
         step = trainer.step
+        trainer.close()  # a compiling process ends with the session
         if self.spec.finish is not None:
             try:
                 summary = dict(self.spec.finish(trainer))
@@ -243,6 +244,8 @@ class Session:
                     if self._until is not None and trainer.step >= self._until:
                         self._pause()  # Play(until=…) reached: paused like Pause, the views show this step
                     self._timer.maybe_measure(trainer.flow, trainer.test_data, time.perf_counter())
+                    if running:
+                        trainer.maybe_start_compile(None if max_steps is None else max_steps - trainer.step)
                 except Diverged as e:
                     self._pause()
                     self._emit(Failure("diverged", str(e), e.step, e.rolled_back_to))
@@ -337,8 +340,9 @@ class Session:
         restarted = self._restarted or n < self._sent_rows  # a reset, or a roll-back truncated the record
         start = 0 if restarted else self._sent_rows
         rows = {k: v[start:n] for k, v in cols.items()}
+        compile_state, compile_note = trainer.compile_state
         self._emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running,
-                            restarted, self._timer.latest, self.view_time_s))
+                            restarted, self._timer.latest, self.view_time_s, compile_state, compile_note))
         self._sent_rows, self._restarted = n, False
 
 

@@ -42,8 +42,8 @@ TRAIN_PARAMS: tuple[Param, ...] = (
           "mode-seeking)", choices=OBJECTIVES),
     Param("energy_samples", "int", 512, "samples per step when fitting an energy (reverse KL)", low=2,
           high=65536, live=True),
-    Param("compile", "bool", False, "torch.compile the training loss: faster steps after a warm-up of tens of "
-                                    "seconds (worth it for long headless runs)"),
+    Param("compile", "bool", True, "compile the training loss in another process while training runs eagerly, "
+                                   "and swap it in when ready (1.3-2.5x faster steps; cached for the next start)"),
 )
 
 _BY_NAME: dict[str, Param] = {p.name: p for p in TRAIN_PARAMS}
