@@ -101,16 +101,25 @@ def plan(flow: Flow, target: Target, objective: str = "auto") -> Plan:
         spec = LAYERS[info.kind]
         d = spec.directions_for(info.params)
         where = f"layer {info.position + 1} ({info.kind})"
+        if spec.estimates_ladj(info.in_shape):
+            notes.append(f"{where}: on {info.in_shape[0]}-dimensional data its log-det while training is a "
+                         f"Hutchinson estimate (unbiased but noisy, exact up to {spec.ladj_estimated_above}-D), so "
+                         f"the training loss is an estimate; held-out scores and the views are exact")
         if objective == "mle":
             if d.forward == "numerical":
                 notes.append(f"{where}: scoring data needs a numerical inverse (solved to "
                              f"{d.tolerance or 'a stated tolerance'}), so each step is slower")
+            elif d.forward == "integrated":
+                notes.append(f"{where}: scoring data integrates an ODE through the layer, and training "
+                             f"backpropagates through every solver step, so each step is slower")
             elif d.fast == "inverse":
                 notes.append(f"{where}: scoring data runs its network once per dimension "
                              f"({flow.dim} passes per step); sampling for the views is fast")
         else:
             if d.inverse == "numerical":
                 notes.append(f"{where}: sampling needs a numerical inverse, so each step is slower")
+            elif d.inverse == "integrated":
+                notes.append(f"{where}: sampling integrates an ODE through the layer, so each step is slower")
             elif d.fast == "forward":
                 notes.append(f"{where}: sampling runs its network once per dimension "
                              f"({flow.dim} passes per step)")
