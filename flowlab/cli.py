@@ -82,7 +82,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    shown = ("train_nll", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl")
+    shown = ("train_nll", "train_fm", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl")
     scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items() if k in shown)
     print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s; {scores}")
     if summary.best_step is not None and summary.best_step != summary.steps:

@@ -27,6 +27,7 @@ from flowlab.errors import FlowlabError, StackError
 from flowlab.flows import LAYERS, stack_shapes, validate_stack
 from flowlab.presets import Preset
 from flowlab.targets import Target, build_target
+from flowlab.training.objectives import objective_problem
 from flowlab.training.settings import TrainSettings
 
 Shape = tuple[int, ...]
@@ -80,7 +81,7 @@ class LayerEntry:
 class Document:
     """The preset being edited. ``changed(field)`` fires after :meth:`set` changes one of :data:`FIELDS` and
     after any stack edit (``"stack"``); ``derived`` fires after the shape, problems and shapes were recomputed
-    (a stack or target change), before ``changed``. ``reset`` fires after :meth:`load` replaced everything."""
+    (a stack, target or training change), before ``changed``. ``reset`` fires after :meth:`load` replaced everything."""
 
     changed = Signal(str)
     derived = Signal()
@@ -100,6 +101,7 @@ class Document:
         self.target_problem: str | None = None
         self.problems: dict[int, StackError] = {}
         self.stack_problem: StackError | None = None  # a problem of the stack as a whole (no position)
+        self.training_problem: str | None = None  # the objective chosen cannot train this stack
         self.shapes: list[Shape | None] = []
         self._loading = False
         self.stack.events.inserted.connect(self._stack_edited)
@@ -166,7 +168,8 @@ class Document:
     @property
     def valid(self) -> bool:
         """True when the target builds and the stack has no problem: a session can train it."""
-        return self.target_problem is None and not self.problems and self.stack_problem is None
+        return (self.target_problem is None and not self.problems and self.stack_problem is None
+                and self.training_problem is None)
 
     def first_problem(self) -> str | None:
         """The first thing keeping this document from training, in words."""
@@ -174,7 +177,9 @@ class Document:
             return self.target_problem
         if self.problems:
             return str(self.problems[min(self.problems)])
-        return None if self.stack_problem is None else str(self.stack_problem)
+        if self.stack_problem is not None:
+            return str(self.stack_problem)
+        return self.training_problem
 
     def shape_note(self, row: int) -> str:
         """' → 4×4×4' beside a layer: always on images (where layers reshape), on vectors only where the
@@ -198,7 +203,7 @@ class Document:
         if self.get(name) == value:
             return
         setattr(self, name, value)
-        if name == "target":
+        if name in ("target", "training"):
             self._derive()
         self.changed.emit(name)
 
@@ -215,7 +220,8 @@ class Document:
         self.changed.emit("stack")
 
     def _derive(self) -> None:
-        """Shape from the target; each layer's problem and output shape from the stack (once per change)."""
+        """Shape from the target; each layer's problem and output shape from the stack; whether the training
+        objective can train the stack (once per change)."""
         try:
             self.shape = tuple(self.built_target().shape)
             self.target_problem = None
@@ -226,4 +232,5 @@ class Document:
         self.problems = {p.position: p for p in found if p.position is not None}
         self.stack_problem = next((p for p in found if p.position is None), None)
         self.shapes = stack_shapes(layers, self.shape)
+        self.training_problem = objective_problem(self.training.objective, layers)
         self.derived.emit()

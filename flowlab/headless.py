@@ -64,8 +64,8 @@ class ProgressBar:
 class _Status:
     """The progress line's text, from the session's Progress events (the latest value of each score)."""
 
-    LABELS = (("train_nll", "train"), ("train_loss", "loss"), ("valid_bpd", "valid bits/dim"), ("test_nll", "test"),
-              ("test_bpd", "bits/dim"), ("kl_gap", "gap"))
+    LABELS = (("train_nll", "train"), ("train_loss", "loss"), ("train_fm", "flow matching"),
+              ("valid_bpd", "valid bits/dim"), ("test_nll", "test"), ("test_bpd", "bits/dim"), ("kl_gap", "gap"))
 
     def __init__(self) -> None:
         self.latest: dict[str, float] = {}

@@ -19,7 +19,10 @@ from flowlab.params import Param, ParamProblem  # noqa: F401  (re-exported: laye
 Shape = tuple[int, ...]
 DataKind = Literal["vector", "image"]
 Support = Literal["real", "unit_interval", "symmetric_interval"]
-Method = Literal["closed", "numerical"]
+# closed: a formula; numerical: solved iteratively, so autograd through the solver is not the map's derivative;
+# integrated: an ODE integrated with fixed steps, an explicit map whose autograd derivative is its own, but which
+# undoes the other direction only up to the solver's error.
+Method = Literal["closed", "numerical", "integrated"]
 # How a layer's state depends on the data it sees while training (beyond gradient steps): not at all, set once
 # from the first batch (ActNorm), or from every batch's statistics (BatchNorm).
 DataDependence = Literal["none", "first_batch", "every_batch"]
@@ -30,7 +33,8 @@ class Directions:
     """How each direction is computed, and which one is cheap.
 
     ``forward`` is data → latent (scoring data), ``inverse`` latent → data (sampling). A numerical direction is
-    solved iteratively to ``tolerance`` (absolute, in float64) instead of in closed form.
+    solved iteratively to ``tolerance`` (absolute, in float64) instead of in closed form; an integrated one is a
+    fixed-step ODE solve, and ``tolerance`` is then how closely the two directions undo each other.
     """
 
     forward: Method = "closed"
@@ -75,6 +79,11 @@ class LayerSpec:
     data_dependent: DataDependence = "none"
     summary: Summary | None = None
     reference: str = ""  # the paper it comes from
+    # On vector data with more features than this, the log|det| the layer returns *in training mode* is a
+    # stochastic, unbiased estimate (Hutchinson's trace estimator); in evaluation mode it is exact. None: always exact.
+    ladj_estimated_above: int | None = None
+    # The layer is a continuous-time flow whose module offers ``velocity(x, t)``, so flow matching can train it.
+    velocity_field: bool = False
 
     def __post_init__(self) -> None:
         if self.directions_of is not None:
@@ -98,6 +107,10 @@ class LayerSpec:
         if self.directions_of is None:
             return self.directions
         return self.directions_of(self.with_defaults(params))
+
+    def estimates_ladj(self, shape: Shape) -> bool:
+        """Whether, on data of this shape, training sees an estimated log|det| (evaluation is always exact)."""
+        return self.ladj_estimated_above is not None and len(shape) == 1 and shape[0] > self.ladj_estimated_above
 
     def summarize(self, params: Mapping[str, Any] | None = None) -> str:
         """A one-line summary of the key parameters; by default every choice's value and every flag that is on

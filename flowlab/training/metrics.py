@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from flowlab.atomic import atomic_open
 
-COLUMNS = ("step", "train_nll", "train_bpd", "train_loss", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap",
-           "elbo", "log_z_is", "true_kl", "grad_norm", "learning_rate", "steps_per_s", "time_s")
+# train_loss: reverse KL's loss (nats); train_fm: flow matching's loss (a squared velocity error, not in nats).
+COLUMNS = ("step", "train_nll", "train_bpd", "train_loss", "train_fm", "valid_nll", "valid_bpd", "test_nll", "test_bpd",
+           "kl_gap", "elbo", "log_z_is", "true_kl", "grad_norm", "learning_rate", "steps_per_s", "time_s")
 
 
 @dataclass

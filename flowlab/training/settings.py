@@ -39,7 +39,12 @@ TRAIN_PARAMS: tuple[Param, ...] = (
           live=True),
     Param("objective", "choice", "auto", "what to minimise: auto = maximum likelihood on data (KL(data‖model)), "
           "reverse KL for energies; reverse_kl also fits a toy target through its known density (KL(model‖data), "
-          "mode-seeking)", choices=OBJECTIVES),
+          "mode-seeking); flow_matching trains a stack of one continuous flow (cnf) by regressing its velocity "
+          "field on straight paths from the data to the base, without solving the ODE", choices=OBJECTIVES),
+    Param("ot_pairing", "bool", False, "flow matching: pair each batch's data points with its base samples by "
+          "minibatch optimal transport (least total squared distance) instead of at random: straighter paths; it "
+          "costs O(batch³), so keep batches at a few hundred",
+          live=True),
     Param("energy_samples", "int", 512, "samples per step when fitting an energy (reverse KL)", low=2,
           high=65536, live=True),
     Param("compile", "bool", True, "compile the training loss in another process while training runs eagerly, "

@@ -25,7 +25,14 @@ from flowlab.targets.images import bits_per_dim
 from flowlab.training.compiled import CompiledLoss
 from flowlab.training.device import describe_device, pick_device
 from flowlab.training.metrics import MetricsLog
-from flowlab.training.objectives import DensityAsEnergy, importance_log_z, nll, plan, reverse_kl
+from flowlab.training.objectives import (
+    DensityAsEnergy,
+    flow_matching_loss,
+    importance_log_z,
+    nll,
+    plan,
+    reverse_kl,
+)
 from flowlab.training.settings import TrainSettings, refused_live
 
 GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll-back point)
@@ -159,7 +166,7 @@ class Trainer:
         if self.compiled is not None:
             self.compiled.close()
         self.compiled = None
-        if self.settings.compile and self.energy is None:
+        if self.settings.compile and self.energy is None and self.plan.objective == "mle":  # what compiles
             self.compiled = CompiledLoss(self.layers, self.target.shape, self.base, self.device, nll)
 
     @property
@@ -206,6 +213,8 @@ class Trainer:
             return reverse_kl(self.flow, self.energy, s.energy_samples, self._gen)
         idx = torch.randint(0, self.train_data.shape[0], (s.batch_size,), device=self.device, generator=self._gen)
         batch = self.target.prepare_batch(self.train_data[idx], self._gen)
+        if self.plan.objective == "flow_matching":
+            return flow_matching_loss(self.flow, batch, self._gen, ot=s.ot_pairing)
         return self._nll(self.flow, batch)
 
     @property
@@ -296,6 +305,8 @@ class Trainer:
                                             time_s=time.perf_counter() - self._t0)
         if self.energy is not None:
             row["train_loss"] = loss
+        elif self.plan.objective == "flow_matching":
+            row["train_fm"] = loss
         else:
             row["train_nll"] = loss
             if self.levels:

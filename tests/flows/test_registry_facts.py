@@ -121,3 +121,30 @@ def test_every_variant_has_a_one_line_summary() -> None:
     for case in CASES:
         text = layer_summary({"kind": case.kind, "params": case.params})
         assert isinstance(text, str) and "\n" not in text and len(text) < 60
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_a_training_log_det_is_random_exactly_where_the_registry_says_it_is_estimated(case) -> None:
+    spec = LAYERS[case.kind]
+    flow = randomised_flow(case).train()
+    x = support_sample(spec.support, 16, case.shape, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        first = flow(x)[1]
+        torch.manual_seed(2)
+        second = flow(x)[1]
+        flow.eval()
+        exact = [flow(x)[1] for _ in range(2)]
+    assert (not torch.equal(first, second)) == spec.estimates_ladj(case.shape)
+    assert torch.equal(*exact), "evaluation mode is always exact, so deterministic"
+
+
+def test_kinds_with_a_velocity_field_offer_one() -> None:
+    """Flow matching trains ``velocity(x, t)`` of the layers the registry marks (and of no others)."""
+    for kind, spec in LAYERS.items():
+        if "vector" not in spec.data:
+            continue
+        layer = build_flow([{"kind": kind}], (2,)).layers[0]
+        assert callable(getattr(layer, "velocity", None)) == spec.velocity_field, kind
+        if spec.velocity_field:
+            assert layer.velocity(torch.zeros(3, 2), torch.full((3,), 0.5)).shape == (3, 2)
