@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flowlab.atomic import atomic_open
@@ -19,6 +20,14 @@ class MetricsLog:
     """Columnar storage (cheap to append, cheap to plot). Missing values are NaN."""
 
     columns: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in COLUMNS})
+
+    @classmethod
+    def restored(cls, columns: Mapping[str, Sequence[float]]) -> MetricsLog:
+        """A record read back from a checkpoint: a column that flowlab did not have when it was saved is NaN in
+        every row (else the columns' lengths would part at the next row); one this flowlab does not know is left
+        out."""
+        n = len(columns.get("step", ()))
+        return cls({c: [float(v) for v in columns[c]] if c in columns else [math.nan] * n for c in COLUMNS})
 
     def append(self, **row: float | None) -> None:
         unknown = set(row) - set(COLUMNS)

@@ -405,6 +405,6 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self._gen.set_state(state["generator"])
-        self.metrics = MetricsLog({k: list(v) for k, v in state["metrics"].items()})
+        self.metrics = MetricsLog.restored(state["metrics"])
         self._place_schedule()
         self._good = self._copy_state()

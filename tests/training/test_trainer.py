@@ -264,3 +264,19 @@ def test_images_handed_on_as_flat_vectors_are_scored_in_bits_per_dim_too() -> No
     for split in ("train", "test"):
         nll = row[f"{split}_nll"]
         assert row[f"{split}_bpd"] == pytest.approx((nll + 64 * math.log(17)) / (64 * math.log(2)), rel=1e-9)
+
+
+def test_a_checkpoint_from_before_a_metric_existed_resumes_with_even_columns() -> None:
+    """Weights saved by an older flowlab (its record lacks a column added since, here ``train_fm``) resume, and
+    every column keeps one value per row as training goes on (the curves index them together)."""
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    _run(t, 3)
+    state = t.checkpoint()
+    state["metrics"] = {k: v for k, v in state["metrics"].items() if k != "train_fm"}
+    state["metrics"]["from_the_future"] = [1.0] * len(state["metrics"]["step"])
+    again = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    again.load_checkpoint(state)
+    _run(again, 2)
+    lengths = {len(v) for v in again.metrics.columns.values()}
+    assert lengths == {len(again.metrics)} and len(again.metrics) == 5
+    assert "from_the_future" not in again.metrics.columns
