@@ -105,7 +105,7 @@ def background_maker(maker: SnapshotMaker) -> SnapshotMaker:
     """Pace a maker for a thread of its own: up to the policy's share of a core (70 % of a spare one, a quarter
     where there is none: :func:`flowlab.training.threads.policy_for`), at most ten snapshots a second."""
     policy = threads.current()
-    maker.budget = policy.view_budget if policy is not None else threads.ThreadPolicy(1, 1, None).view_budget
+    maker.budget = policy.view_budget if policy is not None else threads.SPARE_CORE_VIEW_BUDGET
     maker.min_interval = 0.1
     return maker
 

@@ -20,7 +20,8 @@ import torch
 # waiting for it only gets it at the forced switch, every 5 ms by default: then each of the view thread's ~200 ops
 # waits 5 ms (a 128×128 heatmap took over a second). A short interval fixes that.
 SWITCH_INTERVAL_S = 2e-4
-SHARED_CORE_VIEW_BUDGET = 0.25  # the view thread's share of a core when it has none of its own
+SPARE_CORE_VIEW_BUDGET = 0.7  # the view thread's share of a core that is spare for it
+SHARED_CORE_VIEW_BUDGET = 0.25  # … and of a core when it has none of its own
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ThreadPolicy:
     training: int  # torch intra-op threads of the training loop
     views: int  # torch intra-op threads of the background view thread
     switch_interval_s: float | None  # sys.setswitchinterval, or None to leave Python's default
-    view_budget: float = 0.7  # the share of a core the background view thread may take (SnapshotMaker.budget)
+    view_budget: float = SPARE_CORE_VIEW_BUDGET  # the view thread's share of a core (SnapshotMaker.budget)
 
 
 _policy: ThreadPolicy | None = None
@@ -43,7 +44,7 @@ def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
     cores = cores or os.cpu_count() or 1
     if interactive:
         return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S,
-                            view_budget=0.7 if cores >= 3 else SHARED_CORE_VIEW_BUDGET)
+                            view_budget=SPARE_CORE_VIEW_BUDGET if cores >= 3 else SHARED_CORE_VIEW_BUDGET)
     return ThreadPolicy(training=cores, views=1, switch_interval_s=None)
 
 

@@ -165,9 +165,7 @@ class ViewDocks(QObject):
     def fit_heights(self) -> None:
         """First start: share the height between the groups above and below as ``HEIGHTS`` says (the split made
         while the docks were built is stale by the time the window has its size)."""
-        groups = view_table.groups()
-        docks = [next((self.docks[r.key] for r in groups[g] if not self.docks[r.key].isHidden()), None)
-                 for g, _ in view_table.HEIGHTS]
+        docks = [self._first_shown(g) for g, _ in view_table.HEIGHTS]
         if None not in docks:
             total, parts = sum(d.height() for d in docks), [h for _, h in view_table.HEIGHTS]
             self.area.resizeDocks(docks, [total * h // sum(parts) for h in parts], Qt.Vertical)  # in pixels
@@ -175,12 +173,15 @@ class ViewDocks(QObject):
     def _balance(self) -> None:
         """Even out the docks once the layout has settled (Qt keeps stale split sizes otherwise): the first shown
         dock of each group of a side-by-side pair; a group all hidden leaves its neighbour the room."""
-        groups = view_table.groups()
         for pair in view_table.SIDE_BY_SIDE:
-            docks = [next((self.docks[r.key] for r in groups[g] if not self.docks[r.key].isHidden()), None)
-                     for g in pair]
+            docks = [self._first_shown(g) for g in pair]
             if None not in docks:
                 self.area.resizeDocks(docks, [1, 1], Qt.Horizontal)
+
+    def _first_shown(self, group: str) -> QDockWidget | None:
+        """The first dock of a tab group that is not hidden (None: the whole group is)."""
+        return next((self.docks[r.key] for r in view_table.groups()[group] if not self.docks[r.key].isHidden()),
+                    None)
 
     def shown_views(self) -> frozenset[str]:
         """The snapshot parts the visible docks need (a tab behind another one is not visible)."""

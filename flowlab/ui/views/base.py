@@ -109,12 +109,10 @@ def wrap_labels(widget: pg.GraphicsLayoutWidget) -> None:
                   if cell is not item else 0.0)
         budget = max(40.0, width * span / columns - max(8.0, beside))
         text = item.item
-        wrapped = text.textWidth()
-        text.setTextWidth(-1)
-        natural = text.boundingRect().width()
-        want = -1.0 if natural <= budget else budget
-        text.setTextWidth(wrapped)
-        if abs(want - wrapped) > 0.5:
+        unwrapped = text.document().clone()  # measured aside: the item itself changes only when it must
+        unwrapped.setTextWidth(-1)
+        want = -1.0 if unwrapped.idealWidth() <= budget else budget
+        if abs(want - text.textWidth()) > 0.5:
             text.setTextWidth(want)
             item.updateMin()
 

@@ -99,10 +99,13 @@ class CurvesView(View):
 
     def set_objective(self, objective: str) -> None:
         """Follow the objective the trainer settled on ('mle' or 'reverse_kl'), keeping the rows seen so far."""
-        energy = objective == "reverse_kl"
-        if energy != self.energy:
+        self._show_as(self.bits, objective == "reverse_kl")
+
+    def _show_as(self, bits: bool, energy: bool) -> None:
+        """Draw the rows seen so far in bits/dim or not, as NLLs or as reverse KL's figures."""
+        if (bits, energy) != (self.bits, self.energy):
             columns = self.columns
-            self.reset(self.entropy(), self.bits, energy)
+            self.reset(self.entropy(), bits, energy)
             self.add_rows(columns)
 
     def best_step(self) -> float | None:
@@ -175,10 +178,7 @@ class CurvesView(View):
         if isinstance(event, Failure) and event.kind == "diverged" and event.step is not None:
             self.mark_divergence(event.step, event.rolled_back_to)
         elif isinstance(event, Ready):
-            if (event.bits or event.images) != self.bits:  # images as flat vectors: points, scored in bits/dim
-                columns = self.columns
-                self.reset(self.entropy(), event.bits or event.images, self.energy)
-                self.add_rows(columns)
+            self._show_as(event.bits or event.images, self.energy)  # images as flat vectors: points, in bits/dim
             self.set_objective(event.objective)
             self.set_held_out(event.held_out, event.images)
             if event.entropy is not None and not event.images:
