@@ -11,6 +11,7 @@ lecture presets, so each stack is written once.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError
 from flowlab.presets.preset import (
     SCHEMA_VERSION,
@@ -28,6 +30,7 @@ from flowlab.presets.preset import (
     _TargetModel,
     _where,
     load_preset,
+    portable_paths,
     preset_from_dict,
     read_document,
 )
@@ -147,3 +150,32 @@ def runs_named(name: str) -> list[tuple[str, Preset]]:
         return comparison_from_dict(doc, str(path), path.parent).runs
     key = name if name in builtin_paths() and not Path(name).is_file() else path.stem
     return [(key, load_preset(path))]
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    """A comparison as a file holds it: the first run's target once, each run's stack written out (so that the
+    file stands alone: no run refers to a preset that may change)."""
+    first = comparison.runs[0][1] if comparison.runs else None
+    return {"schema_version": SCHEMA_VERSION, "name": comparison.name, "description": comparison.description,
+            **({"target": dict(first.target)} if first is not None else {}),
+            "compare": [{"name": key, "layers": [dict(layer) for layer in preset.layers], "base": preset.base,
+                         "training": preset.training.to_dict()} for key, preset in comparison.runs]}
+
+
+def save_comparison(comparison: Comparison, path: str | Path) -> None:
+    """Write ``comparison`` atomically (its target's data file relative to the file's folder where it lies
+    under it, as :func:`~flowlab.presets.preset.save_preset` does)."""
+    path = Path(path)
+    doc = comparison_to_dict(comparison)
+    if "target" in doc:
+        doc["target"] = dict(portable_paths(doc["target"], path.parent))
+    text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def run_weights_path(path: str | Path, run: str) -> Path:
+    """Where a comparison file keeps one run's weights: ``NAME.RUN.weights.pt`` beside it (the built-in
+    comparisons ship theirs there, so that they open trained)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{run}.weights.pt")

@@ -130,6 +130,7 @@ class Ready:
     step: int = 0  # > 0 when saved weights were resumed
     held_out: int | None = None  # how many test points the held-out scores average (None: no data, an energy)
     bits: bool = False  # scores in bits/dim too: quantised data (images, or images handed on as flat vectors)
+    parameters: int = 0  # the model's trainable numbers
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ class Progress:
     view_time_s: float = 0.0  # seconds the session's thread has spent on views so far (copies or snapshots)
     compile_state: str = "off"  # the training step: "off", "waiting", "compiling", "compiled" or "failed"
     compile_note: str = ""  # a sentence on it (why eager, or since when compiled)
+    busy_s: float = 0.0  # seconds spent in training steps so far (steps / busy_s: the run's own speed)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from flowlab.training.scoring import score_image, test_set_bpd
 from flowlab.training.settings import TrainSettings
 from flowlab.training.timing import DirectionTimer
 from flowlab.training.trainer import Diverged, Trainer
+from flowlab.training.turns import Turn, Turns
 from flowlab.training.views import VIEW_OPTIONS, SnapshotMaker
 
 PROGRESS_INTERVAL_S = 0.1  # 10 reports a second: the curves and the status line need no more
@@ -66,6 +67,8 @@ class SessionSpec:
 
     ``weights``: a checkpoint to resume when the file exists (unreadable: fresh weights and a ``load`` failure).
     ``snapshots``: compute view snapshots. ``max_steps``: end the run at this step (headless).
+    ``turns``: sessions sharing one :class:`~flowlab.training.turns.Turns` step one at a time, in turn (side-by-side
+    runs; the object is shared in memory, so such sessions run on threads of one process).
     ``finish``: called on the session's thread with the trainer after the loop, before the model is freed;
     what it returns becomes :attr:`Finished.summary` (``flowlab train`` writes its files there)."""
 
@@ -77,6 +80,7 @@ class SessionSpec:
     snapshots: bool = True
     max_steps: int | None = None
     finish: Callable[[Trainer], Mapping[str, Any]] | None = None
+    turns: Turns | None = None  # take each step in turn with the other sessions of these Turns (in-process only)
 
 
 class Session:
@@ -99,6 +103,7 @@ class Session:
         self._restarted = False
         self.view_time_s = 0.0  # time the training thread spent on views (copies or snapshots)
         self._timer = DirectionTimer()  # scoring vs sampling one batch, now and then (MAF vs IAF)
+        self._turn = Turn(spec.turns)  # times the steps (and takes them in turn with others, when shared)
 
     # -- commands, from any thread ------------------------------------------------------------------------------
     def send(self, command: Command) -> None:
@@ -177,7 +182,8 @@ class Session:
         self._emit(Ready(trainer.device_name, trainer.plan.objective, tuple(notes), trainer.target_entropy(),
                          trainer.is_images, trainer.step,
                          None if trainer.test_data is None else int(trainer.test_data.shape[0]),
-                         bits=trainer.levels is not None))
+                         bits=trainer.levels is not None,
+                         parameters=sum(p.numel() for p in trainer.flow.parameters() if p.requires_grad)))
         return trainer
 
     def _loop(self, trainer: Trainer) -> None:
@@ -189,6 +195,7 @@ class Session:
         try:
             self._steps(trainer, maker, views)
         finally:
+            self._turn.playing(False)  # the other runs of a comparison do not wait for this one
             if views is not None:
                 views.close()
 
@@ -206,6 +213,7 @@ class Session:
             if was_running and not self._running:  # say "paused" before going to sleep, not after waking
                 self._emit(RunningChanged(False))
                 was_running = False
+                self._turn.playing(False)  # side-by-side runs: the others go on without this one
                 self._emit_progress(trainer)
                 want_snapshot = True  # the views show exactly where training stopped
             with self._cond:
@@ -230,6 +238,7 @@ class Session:
             if running != was_running:
                 self._emit(RunningChanged(running))
                 was_running = running
+            self._turn.playing(running)
             for command in commands:
                 want_snapshot = self._apply(command, trainer, maker, views) or want_snapshot
             pace = self._pace_s
@@ -239,7 +248,8 @@ class Session:
                 if pace is not None:
                     self._next_step_t = time.perf_counter() + pace
                 try:
-                    trainer.train_step()
+                    with self._turn.step():
+                        trainer.train_step()
                     want_snapshot = want_snapshot or (slow_motion and running)  # each step drawn
                     if self._until is not None and trainer.step >= self._until:
                         self._pause()  # Play(until=…) reached: paused like Pause, the views show this step
@@ -342,7 +352,8 @@ class Session:
         rows = {k: v[start:n] for k, v in cols.items()}
         compile_state, compile_note = trainer.compile_state
         self._emit(Progress(trainer.step, trainer.steps_per_s, rows, trainer.device_name, self._running,
-                            restarted, self._timer.latest, self.view_time_s, compile_state, compile_note))
+                            restarted, self._timer.latest, self.view_time_s, compile_state, compile_note,
+                            self._turn.busy_s))
         self._sent_rows, self._restarted = n, False
 
 

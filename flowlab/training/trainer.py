@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,7 @@ GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll
 COMPILE_AFTER_STEPS = 20  # eager steps before the compiled step is asked for (ActNorm and friends initialised)
 COMPILE_MIN_REMAINING = 1000  # a bounded run compiles anew only with this many steps left (else: a cached one)
 EVAL_CHUNK = 8192
+_SEEDED_BUILD = threading.Lock()  # one flow draws its weights from the global generator at a time
 
 
 class Diverged(NumericalError):
@@ -86,8 +88,7 @@ class Trainer:
         self.layers = copy.deepcopy(list(layers))
         self.base = base
         self.target = target
-        torch.manual_seed(self.settings.seed)
-        self.flow: Flow = build_flow(self.layers, target.shape, base=base, seed=self.settings.seed)
+        self.flow: Flow = self._seeded_flow()
         self.plan = plan(self.flow, target, self.settings.objective)
         # What reverse KL fits: the energy itself, or a sampled target's known density seen as one.
         self.energy: EnergyTarget | None = None
@@ -194,10 +195,17 @@ class Trainer:
         if old.batch_size != self.settings.batch_size and self.compiled is not None:
             self._new_compiled_loss()  # compiled for the old batch shape: build again when asked
 
+    def _seeded_flow(self) -> Flow:
+        """The flow with its weights from the seed. The networks draw from PyTorch's global generator: sessions
+        building at once on threads of one process (side-by-side runs) would interleave their draws and get
+        other weights, so one builds at a time."""
+        with _SEEDED_BUILD:
+            torch.manual_seed(self.settings.seed)
+            return build_flow(self.layers, self.target.shape, base=self.base, seed=self.settings.seed)
+
     def reset_weights(self) -> None:
         """Fresh weights from the seed, a fresh optimizer, step 0, an empty record."""
-        torch.manual_seed(self.settings.seed)
-        self.flow = build_flow(self.layers, self.target.shape, base=self.base, seed=self.settings.seed)
+        self.flow = self._seeded_flow()
         self.flow.to(self.device)
         self._gen = torch.Generator(device=self.device).manual_seed(self.settings.seed + 1)
         self.step = 0

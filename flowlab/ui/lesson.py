@@ -6,7 +6,7 @@ stands back into the preset's ``view`` block (one undo step)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject
@@ -29,6 +29,17 @@ def speed_text(speed: float | None) -> str:
     return f"{speed:g} step{'' if speed == 1 else 's'}/s{slow}"
 
 
+def make_speed_box(parent: QWidget, changed: Callable[[float | None], None]) -> QComboBox:
+    """The speed box: :data:`SPEEDS` by name; ``changed(steps_per_s)`` when another is chosen."""
+    box = QComboBox(parent)
+    box.setObjectName("speed")
+    box.setToolTip("How fast training runs: slow motion draws every step")
+    for speed in SPEEDS:
+        box.addItem(speed_text(speed), speed)
+    box.currentIndexChanged.connect(lambda i: changed(box.itemData(i)))
+    return box
+
+
 class Lesson(QObject):
     """The lesson controls of one window. ``panels`` maps :data:`LESSON_PANELS` names to the side docks;
     ``editors`` are the widgets locking disables (the layer list and palette, the parameter editor, the target
@@ -42,12 +53,7 @@ class Lesson(QObject):
         self.panels = dict(panels)
         self.editors = editors
         self.hidden: set[str] = set()  # side panels this lesson hid (given back by the next document)
-        self.speed_box = QComboBox(parent)
-        self.speed_box.setObjectName("speed")
-        self.speed_box.setToolTip("How fast training runs: slow motion draws every step")
-        for speed in SPEEDS:
-            self.speed_box.addItem(speed_text(speed), speed)
-        self.speed_box.currentIndexChanged.connect(lambda i: controller.set_speed(self.speed_box.itemData(i)))
+        self.speed_box = make_speed_box(parent, controller.set_speed)
         self.lock_action = QAction("&Lock editing (lesson)", parent)
         self.lock_action.setCheckable(True)
         self.lock_action.setToolTip("The layers and the target and training panel cannot be changed")

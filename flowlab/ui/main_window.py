@@ -20,6 +20,7 @@ from flowlab.presets.preset import LESSON_PANELS
 from flowlab.training.remote import SessionHost
 from flowlab.training.views import ProbeAt
 from flowlab.ui.commands import Editor
+from flowlab.ui.compare_menu import Comparisons
 from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.docks = ViewDocks(self)
         self.controller = SessionController(self, self.doc, self.docks, self.status, host)
         self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
+        self.comparisons = Comparisons(self)
         self.lesson = Lesson(self, self.controller, self.docks, self.editor,
                              dict(zip(LESSON_PANELS, self.side_docks, strict=True)),
                              (self.panels.stack_panel, self.panels.layer_editor, self.panels.settings))
@@ -219,6 +221,7 @@ class MainWindow(QMainWindow):
         edit.addAction(self.redo_action)
 
         files.fill_presets_menu(self.menuBar().addMenu("&Presets"))
+        self.comparisons.fill_menu(self.menuBar().addMenu("&Compare"))
 
         view = self.menuBar().addMenu("&View")
         view.setToolTipsVisible(True)  # a view that cannot draw this target's data says why it is greyed out
@@ -335,6 +338,7 @@ class MainWindow(QMainWindow):
         self.docks.save(s)
         if self.record_dialog is not None:
             self.record_dialog.stop()  # a recording under way is written with the frames it has
+        self.comparisons.shutdown()
         self.controller.restart_timer.stop()
         self.controller.stop()
         super().closeEvent(event)
