@@ -78,6 +78,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total: int,
     return None
 
 
+def _entries(layers: Any) -> Any:
+    """A stack as its entries mean it (``enabled`` written out: a saved preset writes it, a hand-made one may
+    not), for comparing stacks."""
+    if not isinstance(layers, list):
+        return layers
+    return [{"enabled": True, **e} if isinstance(e, Mapping) else e for e in layers]
+
+
 class Trainer:
     """Fits a layer stack to a target with Adam(W); seeded and reproducible."""
 
@@ -406,7 +414,7 @@ class Trainer:
 
     def load_checkpoint(self, state: Mapping[str, Any]) -> None:
         """Resume from :meth:`checkpoint` (the stack must be the same)."""
-        if state.get("layers") != self.layers:
+        if _entries(state.get("layers")) != _entries(self.layers):
             raise FlowlabError("the checkpoint was saved for a different layer stack")
         self.flow.load_state_dict(state["flow"])
         if self.optimizer is not None and state.get("optimizer") is not None:

@@ -30,7 +30,7 @@ from flowlab.training.session import SessionSpec
 from flowlab.training.turns import Turns
 from flowlab.ui.worker import SessionWorker
 
-RECORDED = ("step", "test_nll", "test_bpd", "elbo")  # the columns a comparison can show
+RECORDED = ("step", "train_nll", "test_nll", "test_bpd", "elbo")  # the columns a comparison keeps
 RATE_WINDOW = 20  # progress reports the run's own steps/s is measured over (about two seconds)
 
 
