@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError
+from flowlab.presets.builtin import TRAINED
 from flowlab.presets.preset import (
     SCHEMA_VERSION,
     Preset,
@@ -35,6 +36,9 @@ from flowlab.presets.preset import (
     read_document,
 )
 
+# A comparison that ships its runs' weights says what each reaches: "NAME — Opens trained: N steps, test NLL X nats".
+RUN_TRAINED = re.compile(r"(?P<run>[A-Za-z0-9_.-]+) — " + TRAINED.pattern)
+RUNS_TRAINED_INTRO = " Each run opens trained (Reset all trains them from scratch, side by side): "
 COMPARISONS_DIR = Path(str(resources.files("flowlab.presets") / "comparisons"))
 MAX_RUNS = 8
 

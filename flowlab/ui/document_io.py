@@ -19,10 +19,19 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 from flowlab.document import Document
 from flowlab.presets import Preset, PresetError, load_preset, save_preset
 from flowlab.presets.builtin import builtin_paths, load_builtin
+from flowlab.presets.comparison import is_comparison
+from flowlab.presets.preset import read_document
 from flowlab.training.checkpoints import weights_path_for
 
 RECENT_KEEP = 8
 PRESET_FILTER = "flowlab presets (*.json)"
+
+
+def _is_comparison_file(path: Path) -> bool:
+    try:
+        return is_comparison(read_document(path))
+    except PresetError:
+        return False  # opened as a preset: the dialog then names the problem
 
 
 class Host(Protocol):
@@ -31,6 +40,7 @@ class Host(Protocol):
     def apply_preset(self, preset: Preset, path: Path | None, weights: Path | None = None) -> None: ...
     def latest_samples(self) -> np.ndarray | None: ...
     def save_weights_to(self, path: Path) -> bool: ...
+    def open_comparison(self, path: Path) -> object | None: ...
 
 
 class DocumentFiles(QObject):
@@ -68,7 +78,10 @@ class DocumentFiles(QObject):
         self.path_changed.emit()
 
     def open_path(self, path: str | Path, ask: bool = True) -> bool:
-        """Open a preset file; a broken file shows a dialog naming the problem and changes nothing."""
+        """Open a preset file; a broken file shows a dialog naming the problem and changes nothing. A comparison
+        file opens in a comparison window of its own (the document stays)."""
+        if _is_comparison_file(Path(path)):
+            return self.host.open_comparison(Path(path)) is not None
         return self._open(lambda: load_preset(path), Path(path), ask)
 
     def open_builtin(self, key: str) -> bool:

@@ -237,6 +237,10 @@ class MainWindow(QMainWindow):
         view.addAction(self.lesson.lock_action)
         view.addAction(self.lesson.save_action)
 
+    def open_comparison(self, path: Path) -> object | None:
+        """A comparison file: its runs side by side in a comparison window (None: it could not be opened)."""
+        return self.comparisons.open_path(path)
+
     def open_record_dialog(self) -> RecordDialog:
         """File ▸ Record…: the recording dialog, beside the window (one, kept while the window lives)."""
         if self.record_dialog is None:

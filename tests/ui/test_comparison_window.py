@@ -131,5 +131,21 @@ def test_a_recording_has_the_frames_asked_for_and_they_change_as_the_runs_train(
         for i in range(3):
             gif.seek(i)
             frames.append(gif.convert("RGB"))
-    assert all(ImageChops.difference(a, b).getbbox() is not None for a, b in zip(frames, frames[1:]))
+    assert all(ImageChops.difference(a, b).getbbox() is not None for a, b in zip(frames, frames[1:], strict=False))
     w.close()
+
+
+def test_opening_a_comparison_file_opens_its_window_and_keeps_the_document(qtbot, window, tmp_path) -> None:
+    from flowlab.presets.comparison import save_comparison
+
+    path = tmp_path / "pair.json"
+    save_comparison(Comparison("pair", "", [("affine", _preset("affine", AFFINE)),
+                                            ("additive", _preset("additive", ADDITIVE))]), path)
+    name, depth = window.doc.name, window.undo_stack.count()
+    assert window.files.open_path(path)
+    (cw,) = window.comparisons.windows
+    qtbot.addWidget(cw)
+    assert [r.name for r in cw.runs] == ["affine", "additive"] and cw.source == path
+    assert window.doc.name == name and window.undo_stack.count() == depth
+    cw.close()
+    assert window.comparisons.windows == []
