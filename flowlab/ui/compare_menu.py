@@ -111,6 +111,6 @@ class Comparisons(QObject):
         path, _ = QFileDialog.getOpenFileName(self.window, "Open comparison", "", COMPARISON_FILTER)
         return self.open_path(path) if path else None
 
-    def shutdown(self) -> None:
-        for win in list(self.windows):
-            win.shutdown()
+    def close_all(self) -> bool:
+        """Close every comparison window (each unsaved one asks first); False if one was kept open."""
+        return all(win.close() for win in list(self.windows))

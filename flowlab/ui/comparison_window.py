@@ -86,6 +86,7 @@ class ComparisonWindow(QMainWindow):
         self._build()
         for key, preset in comparison.runs:
             self.add_run(key, preset, start=False)
+        self.modified = source is None  # a comparison made in the window: closing asks before it is lost
         for run in self.runs:
             run.start()
         self._refresh_timer = QTimer(self)
@@ -198,6 +199,7 @@ class ComparisonWindow(QMainWindow):
         self.curves.append(curve)
         self.table.setRowCount(len(self.runs))
         self._fit_table()
+        self.modified = True
         if start:
             run.start()
             if self.speed is not None:
@@ -219,6 +221,7 @@ class ComparisonWindow(QMainWindow):
         self.legend.removeItem(curve)
         self.table.removeRow(index)
         self._fit_table()
+        self.modified = True
         self._update_cpu_note()
 
     # -- commands to every run ------------------------------------------------------------------------------------
@@ -322,7 +325,8 @@ class ComparisonWindow(QMainWindow):
             f"{each}: together about as fast as one run alone. steps/s (own) is each run's speed while stepping.")
 
     def _update_title(self) -> None:
-        self.setWindowTitle(f"Compare: {self.name} — flowlab")
+        where = f" ({self.source.name})" if self.source is not None else ""
+        self.setWindowTitle(f"Compare: {self.name}{where} — flowlab")
 
     # -- saving ---------------------------------------------------------------------------------------------------
     def comparison(self) -> Comparison:
@@ -344,6 +348,8 @@ class ComparisonWindow(QMainWindow):
         for run in self.runs:
             run.send(Save(run_weights_path(path, run.name)))
         self.source = Path(path)
+        self.modified = False
+        self._update_title()
         self.statusBar().showMessage(f"saved {path} and each run's weights beside it", 8000)
         return True
 
@@ -362,7 +368,24 @@ class ComparisonWindow(QMainWindow):
         for run in self.runs:
             run.stop()
 
+    def keep_or_discard(self) -> bool:
+        """A comparison made or changed here and not saved: Save, Discard or Cancel (False: keep it open)."""
+        if not self.modified or not self.runs:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved comparison", f"Save the comparison \"{self.name}\" (its runs and their weights)?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save_dialog()
+        return answer == QMessageBox.Discard
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if not self.keep_or_discard():
+            event.ignore()
+            return
+        self.modified = False  # asked once: a second close (Qt may send one) does not ask again
+        if self._record_dialog is not None:
+            self._record_dialog.stop()  # a recording under way is written with the frames it has
         self.shutdown()
         super().closeEvent(event)
         self.closed.emit()

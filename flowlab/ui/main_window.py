@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
             self.files.open_path(path)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        if not self.files.keep_or_discard_edits():
+        if not self.files.keep_or_discard_edits() or not self.comparisons.close_all():
             event.ignore()
             return
         self.undo_stack.setClean()  # saved or discarded: a second close (Qt may send one) does not ask again
@@ -342,7 +342,6 @@ class MainWindow(QMainWindow):
         self.docks.save(s)
         if self.record_dialog is not None:
             self.record_dialog.stop()  # a recording under way is written with the frames it has
-        self.comparisons.shutdown()
         self.controller.restart_timer.stop()
         self.controller.stop()
         super().closeEvent(event)

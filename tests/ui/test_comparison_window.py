@@ -149,3 +149,15 @@ def test_opening_a_comparison_file_opens_its_window_and_keeps_the_document(qtbot
     assert window.doc.name == name and window.undo_stack.count() == depth
     cw.close()
     assert window.comparisons.windows == []
+
+
+def test_closing_an_unsaved_comparison_asks_and_cancel_keeps_it_training(qtbot, questions) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    w = _open(qtbot, [("affine", _preset("affine", AFFINE))])
+    questions.answer = QMessageBox.Cancel
+    assert not w.close()
+    assert len(questions) == 1 and w.runs[0].worker is not None and w.isVisible()
+    questions.answer = QMessageBox.Discard
+    assert w.close()
+    assert w.runs[0].worker is None
