@@ -52,6 +52,7 @@ from flowlab.ui.comparison_thumbs import Thumbnail
 from flowlab.ui.lesson import make_speed_box
 from flowlab.ui.shortcuts import sequences
 
+CURVE_STEPS = 500  # held-out scores at least every 500 / 20 = 25 steps: curves that move while a lecture watches
 REFRESH_MS = 100  # the curves and the table redraw at most ten times a second
 COMPARISON_FILTER = "flowlab comparison (*.json);;All files (*)"
 COLUMNS = ("run", "parameters", "step", "steps/s (own)", "score a batch", "sample a batch", "best", "gap to floor")
@@ -130,8 +131,9 @@ class ComparisonWindow(QMainWindow):
         self.curves: list[pg.PlotDataItem] = []
         self.floor_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((90, 90, 90), width=1, style=Qt.DashLine),
                                           label="entropy of the target {value:.3f}",
-                                          labelOpts={"position": 0.05, "color": (90, 90, 90), "anchors": [(0, 1),
-                                                                                                       (0, 1)]})
+                                          # under the line, at the right: no curve goes below the floor
+                                          labelOpts={"position": 0.98, "color": (90, 90, 90),
+                                                     "anchors": [(1, 0), (1, 0)]})
         self.floor_line.setVisible(False)
         self.plot.addItem(self.floor_line)
 
@@ -180,7 +182,7 @@ class ComparisonWindow(QMainWindow):
         if len(self.runs) >= MAX_RUNS:
             raise FlowlabError(f"a comparison holds at most {MAX_RUNS} runs")
         given = [*self.specs, (key, preset)]
-        planned = plan_runs(given)[-1]
+        planned = plan_runs(given, steps=CURVE_STEPS)[-1]
         name = run_names([k for k, _ in given])[-1]
         planned = Run(name, planned.title, replace(planned.preset, training=planned.preset.training.updated(
             compile=False)))
