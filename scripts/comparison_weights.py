@@ -13,12 +13,12 @@ stated and measured score.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from lecture_weights import rewrite_description  # the script beside this one
 
 from flowlab.atomic import atomic_write
 from flowlab.comparison import plan_runs
@@ -57,11 +57,7 @@ def regenerate(key: str, path: Path, steps: int) -> str:
     text = comparison.description
     base = text.split(RUNS_TRAINED_INTRO)[0].rstrip()
     new = f"{base}{RUNS_TRAINED_INTRO}{'; '.join(phrases)}."
-    raw = path.read_text(encoding="utf-8")
-    old = json.dumps(text, ensure_ascii=False)
-    if old not in raw:
-        raise SystemExit(f"{path}: cannot find its description as written (rewrite it with ensure_ascii=False)")
-    path.write_text(raw.replace(old, json.dumps(new, ensure_ascii=False), 1), encoding="utf-8")
+    rewrite_description(path, text, new)
     return f"{key}: {'; '.join(phrases)}"
 
 

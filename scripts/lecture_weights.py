@@ -37,6 +37,15 @@ def _scored(path: Path, weights: Path) -> tuple[int, float, bool]:
     return step, scores["test_bpd" if bits else "test_nll"], bits
 
 
+def rewrite_description(path: Path, old: str, new: str) -> None:
+    """Replace a preset file's description ``old`` by ``new`` in place, the rest of the file as it was written."""
+    raw = path.read_text(encoding="utf-8")
+    written = json.dumps(old, ensure_ascii=False)
+    if written not in raw:
+        raise SystemExit(f"{path}: cannot find its description as written (rewrite it with ensure_ascii=False)")
+    path.write_text(raw.replace(written, json.dumps(new, ensure_ascii=False), 1), encoding="utf-8")
+
+
 def regenerate(key: str, path: Path) -> str:
     preset = load_preset(path)
     timing = TIMING.search(preset.description)
@@ -54,11 +63,7 @@ def regenerate(key: str, path: Path) -> str:
     text = preset.description
     new = (TRAINED.sub(phrase, text) if TRAINED.search(text)
            else f"{text.rstrip()} {phrase} (Reset weights trains it from scratch).")
-    raw = path.read_text(encoding="utf-8")
-    old = json.dumps(text, ensure_ascii=False)
-    if old not in raw:
-        raise SystemExit(f"{path}: cannot find its description as written (rewrite it with ensure_ascii=False)")
-    path.write_text(raw.replace(old, json.dumps(new, ensure_ascii=False), 1), encoding="utf-8")
+    rewrite_description(path, text, new)
     return f"{key}: {phrase}; {weights.stat().st_size / 1e6:.2f} MB"
 
 

@@ -50,7 +50,7 @@ from flowlab.ui.comparison_record import ComparisonRecordDialog
 from flowlab.ui.comparison_run import ComparisonRun
 from flowlab.ui.comparison_thumbs import Thumbnail
 from flowlab.ui.lesson import make_speed_box
-from flowlab.ui.shortcuts import sequences
+from flowlab.ui.shortcuts import action
 
 CURVE_STEPS = 500  # held-out scores at least every 500 / 20 = 25 steps: curves that move while a lecture watches
 REFRESH_MS = 100  # the curves and the table redraw at most ten times a second
@@ -167,13 +167,7 @@ class ComparisonWindow(QMainWindow):
         self.resize(1100, 850)
 
     def _action(self, text: str, keys, slot, icon: QStyle.StandardPixmap | None, tip: str) -> QAction:
-        a = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
-        if keys is not None:
-            a.setShortcuts(sequences(keys))
-        a.setToolTip(tip)
-        a.setStatusTip(tip)
-        a.triggered.connect(lambda _=False: slot())
-        return a
+        return action(self, text, keys, slot, tip, icon)
 
     # -- runs -----------------------------------------------------------------------------------------------------
     def add_run(self, key: str, preset: Preset, start: bool = True) -> ComparisonRun:

@@ -26,7 +26,7 @@ from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
 from flowlab.ui.lesson import Lesson
 from flowlab.ui.record_dialog import RecordDialog
-from flowlab.ui.shortcuts import sequences
+from flowlab.ui.shortcuts import action, sequences
 from flowlab.ui.status import StatusLine
 from flowlab.ui.view_docks import ViewDocks, add_dock
 from flowlab.ui.views.base import presentation_scale
@@ -165,14 +165,7 @@ class MainWindow(QMainWindow):
     # -- actions and menus --------------------------------------------------------------------------------------
     def _action(self, text: str, keys: QKeySequence | QKeySequence.StandardKey | str | None, slot,
                 tip: str = "", icon: QStyle.StandardPixmap | None = None) -> QAction:
-        a = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
-        if keys is not None:
-            a.setShortcuts(sequences(keys))
-        if tip:
-            a.setToolTip(tip)
-            a.setStatusTip(tip)
-        a.triggered.connect(lambda _=False: slot())
-        return a
+        return action(self, text, keys, slot, tip, icon)
 
     def _build_actions(self) -> None:
         c, files = self.controller, self.files

@@ -9,10 +9,10 @@ Ctrl+Shift+Z, and Delete includes Ctrl+D. Registering such a key twice, or for t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QStyle, QWidget
 
 Key = QKeySequence | QKeySequence.StandardKey | str
 
@@ -48,3 +48,17 @@ def key_owners(root: QWidget) -> dict[str, list[str]]:
         for s in shortcut.keys():
             owners.setdefault(s.toString(), []).append(shortcut.objectName() or shortcut.whatsThis())
     return owners
+
+
+def action(parent: QWidget, text: str, keys: Key | None, slot: Callable[[], object], tip: str = "",
+           icon: QStyle.StandardPixmap | None = None) -> QAction:
+    """A window's action: its keys (:func:`sequences`), tooltip and status tip, the style's icon, ``slot()`` when
+    triggered."""
+    a = QAction(text, parent) if icon is None else QAction(parent.style().standardIcon(icon), text, parent)
+    if keys is not None:
+        a.setShortcuts(sequences(keys))
+    if tip:
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+    a.triggered.connect(lambda _=False: slot())
+    return a
