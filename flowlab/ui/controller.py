@@ -63,6 +63,7 @@ class SessionController(QObject):
     valid_changed = Signal(bool)
     notes_changed = Signal(str)
     layer_detail = Signal(object)  # a snapshot's LayerDetail (what is inside the selected layer)
+    session_ending = Signal()  # a session is about to end (its rows are still drawn)
 
     def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine,
                  host: SessionHost | None = None) -> None:
@@ -114,6 +115,7 @@ class SessionController(QObject):
         """End the session: it frees its model on its own thread; the worker deletes itself once its thread has
         finished (at once, or later if the loop was still busy)."""
         if self.session is not None:
+            self.session_ending.emit()
             self.session.event.disconnect(self.on_event)
             self.session.shutdown()
             self.session = None

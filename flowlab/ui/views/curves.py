@@ -207,7 +207,9 @@ class CurvesView(View):
         steps = np.asarray(cols.get("step", []) if cols else [], dtype=float)
         for item, key in zip((self.previous_train, self.previous_test), self._keys(cols or {}), strict=True):
             values = np.asarray(cols.get(key, []) if cols else [], dtype=float)
-            ok = np.isfinite(values) if len(values) == len(steps) else np.zeros(len(steps), dtype=bool)
+            if len(values) != len(steps):
+                values = np.full_like(steps, np.nan)
+            ok = np.isfinite(values)
             item.setData(steps[ok], values[ok])
             item.setVisible(bool(ok.any()))
         self._legend()
