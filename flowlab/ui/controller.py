@@ -150,6 +150,7 @@ class SessionController(QObject):
         self.stop()
         self._scores = {}
         self.status.show_scores(self._scores)
+        self.status.show_compile("off", "")  # the new session's step is eager until it says otherwise
         try:
             bounds = self.doc.built_target().bounds
         except FlowlabError:
@@ -316,6 +317,7 @@ class SessionController(QObject):
             self.lesson_pause = None  # once: the next Play trains on
         self.status.show_step(p.step, p.steps_per_s)
         self.status.show_timings(p.timings)
+        self.status.show_compile(p.compile_state, p.compile_note)
         if p.restarted:
             self._scores = {}
         for key, values in p.rows.items():
