@@ -17,7 +17,7 @@ from PySide6.QtCore import QPoint, QPointF
 from PySide6.QtTest import QTest
 
 from flowlab.training.layer_detail import CouplingFields, LayerDetail
-from flowlab.training.views import Curve1D, DensityGrid, Snapshot
+from flowlab.training.views import Curve1D, DensityGrid, LayerShares, Snapshot
 from flowlab.ui.views import (
     CurvesView,
     DensityView,
@@ -26,11 +26,12 @@ from flowlab.ui.views import (
     LayerScrubber,
     OneDView,
     SamplesView,
+    SharesView,
     ViewContext,
     VolumeView,
     WarpView,
 )
-from flowlab.ui.views.base import num
+from flowlab.ui.views.base import num, point_text
 from flowlab.ui.views.coupling import CouplingView
 
 BOUNDS = (0.0, 4.0, 0.0, 4.0)  # a 4×4 grid over [0, 4]²: pixel (row, col) covers [col, col+1] × [row, row+1]
@@ -82,8 +83,14 @@ def test_a_real_mouse_move_shows_the_readout_and_leaving_hides_it(qtbot) -> None
     assert view.readout_text().splitlines()[1] == f"p(x) = {num(math.exp(logp[2, 1]))}"
     # The text sits in the plot's corner, inside the plot, whatever the point.
     assert view.plot.vb.sceneBoundingRect().contains(view.readout.sceneBoundingRect().topLeft())
-    QTest.mouseMove(view.graphics.viewport(), where + QPoint(3, 0))
-    qtbot.waitUntil(lambda: view.readout_text().startswith("x = (1.5"), timeout=2000)
+    moved = where + QPoint(3, 0)
+    QTest.mouseMove(view.graphics.viewport(), moved)
+
+    def under_cursor() -> str:
+        at = view.plot.vb.mapSceneToView(view.graphics.mapToScene(moved))
+        return point_text("x", at.x(), at.y())
+
+    qtbot.waitUntil(lambda: view.readout_text().splitlines()[:1] == [under_cursor()], timeout=2000)
     view.export_button.setFocus()
     QTest.mouseMove(view.export_button)  # the cursor leaves the plots: the readout goes
     qtbot.waitUntil(lambda: view.readout_text() == "", timeout=2000)
@@ -208,3 +215,13 @@ def test_the_curves_read_the_nearest_logged_step(qtbot) -> None:
     view.plot.vb.autoRange()
     assert _hover(view, view.plot, 29.0, 2.5).splitlines() == ["step 30", "train 2.2", "test 2.6 (step 20)"]
     assert _hover(view, view.plot, 39.0, 2.5).splitlines() == ["step 40", "train 2", "test 2.1"]
+
+
+def test_each_layers_share_reads_the_bar_under_the_cursor_in_full(qtbot) -> None:
+    view = _view(qtbot, SharesView)
+    shares = LayerShares(("affine_coupling", "actnorm"), np.array([0.123456789, -0.5]), -2.25, -2.626543211,
+                         count=100, source="data")
+    view.update_snapshot(Snapshot(step=1, layer_shares=shares))
+    assert _hover(view, view.plot, 0.05, 0.1) == f"1 · affine_coupling\n{num(0.123456789, 6)} nats"
+    assert _hover(view, view.plot, -0.1, 2.0) == "log p_Z(z)\n−2.25 nats"
+    assert _hover(view, view.plot, -0.1, 3.4) == f"log p(x) = sum\n{num(-2.626543211, 6)} nats"

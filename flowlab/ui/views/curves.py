@@ -39,6 +39,7 @@ class CurvesView(View):
     mark at the step whose weights early stopping keeps."""
 
     title = "Log-likelihood"
+    readout_corner = (1.0, 0.0)  # top right: the steep start of training is at the top left
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
