@@ -225,3 +225,19 @@ def test_each_layers_share_reads_the_bar_under_the_cursor_in_full(qtbot) -> None
     assert _hover(view, view.plot, 0.05, 0.1) == f"1 · affine_coupling\n{num(0.123456789, 6)} nats"
     assert _hover(view, view.plot, -0.1, 2.0) == "log p_Z(z)\n−2.25 nats"
     assert _hover(view, view.plot, -0.1, 3.4) == f"log p(x) = sum\n{num(-2.626543211, 6)} nats"
+
+
+def test_the_anomaly_histogram_reads_the_bar_under_the_cursor(qtbot) -> None:
+    from flowlab.training.scoring import ImageScore
+    from flowlab.ui.views import AnomalyView
+
+    view = _view(qtbot, AnomalyView, (600, 400))
+    test = np.array([2.0, 2.1, 2.15, 2.2, 3.0, 3.9, 4.0])
+    result = ImageScore(step=5, image=np.zeros((8, 8)), bpd=3.5, test_bpd=test, source="your drawing",
+                        noun="test digits")
+    view.show_score(result)
+    counts, edges = result.histogram()
+    i = int(np.argmax(counts))
+    x = float(edges[i] + edges[i + 1]) / 2
+    assert _hover(view, view.plot, x, 0.5).splitlines() == [
+        f"{num(x)} bits/dim", f"{int(counts[i])} of the test digits in {num(edges[i])}–{num(edges[i + 1])}"]

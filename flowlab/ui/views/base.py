@@ -164,12 +164,17 @@ def pixel_at(bounds: Sequence[float], shape: tuple[int, ...], x: float, y: float
     return row, col
 
 
+def bin_index(edges: np.ndarray | None, x: float) -> int | None:
+    """Which bin of a histogram with these (sorted) ``edges`` holds ``x`` (None outside them)."""
+    if edges is None or len(edges) < 2 or not edges[0] <= x <= edges[-1]:
+        return None
+    return max(0, min(int(np.searchsorted(edges, x, side="right")) - 1, len(edges) - 2))
+
+
 def bin_at(edges: np.ndarray | None, heights: np.ndarray | None, x: float) -> float | None:
     """The height of the histogram bar over ``x`` (None outside the bars)."""
-    if edges is None or heights is None or len(edges) < 2 or not edges[0] <= x <= edges[-1]:
-        return None
-    i = min(int(np.searchsorted(edges, x, side="right")) - 1, len(heights) - 1)
-    return float(heights[max(i, 0)])
+    i = bin_index(edges, x)
+    return None if i is None or heights is None or i >= len(heights) else float(heights[i])
 
 
 def nearest(xs: np.ndarray, x: float) -> int | None:
