@@ -50,8 +50,9 @@ class MainWindow(QMainWindow):
     """One document (a preset being edited) and one training session at a time."""
 
     def __init__(self, preset: Preset | None = None, path: Path | None = None,
-                 host: SessionHost | None = None) -> None:
-        """``host``: the training process to run sessions in (the app's); None trains on a thread here."""
+                 host: SessionHost | None = None, keep_runs: bool = True) -> None:
+        """``host``: the training process to run sessions in (the app's); None trains on a thread here.
+        ``keep_runs``: keep each document's last run and show it beside the next (off for renders)."""
         super().__init__()
         self.setWindowTitle("flowlab[*]")
         self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
@@ -71,7 +72,7 @@ class MainWindow(QMainWindow):
         self.controller = SessionController(self, self.doc, self.docks, self.status, host)
         self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
         self.previous_run = PreviousRun(self.docks.views["curves"],
-                                        lambda: document_key(self.files.path, self.doc.name), self)
+                                        lambda: document_key(self.files.path, self.doc.name), self, keep_runs)
         self.controller.session_ending.connect(self.previous_run.run_ended)
         self.lesson = Lesson(self, self.controller, self.docks, self.editor,
                              dict(zip(LESSON_PANELS, self.side_docks, strict=True)),

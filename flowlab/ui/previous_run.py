@@ -84,16 +84,18 @@ def load_run(key: str, folder: Path | None = None) -> dict[str, list[float]] | N
 class PreviousRun(QObject):
     """Keeps each document's last run and shows it in ``curves``: :meth:`run_ended` (the session is about to end,
     its rows still drawn) stores it under the document's key, :meth:`document_opened` shows the one kept for the
-    document now open. ``key`` says which document is open."""
+    document now open. ``key`` says which document is open. Not ``enabled`` (a render, a recording): neither
+    kept nor shown, so that what is drawn depends on the preset alone."""
 
-    def __init__(self, curves: CurvesView, key: Callable[[], str], parent: QObject | None = None) -> None:
+    def __init__(self, curves: CurvesView, key: Callable[[], str], parent: QObject | None = None,
+                 enabled: bool = True) -> None:
         super().__init__(parent)
-        self.curves, self.key = curves, key
+        self.curves, self.key, self.enabled = curves, key, enabled
 
     @Slot()
     def run_ended(self) -> None:
         columns = self.curves.columns
-        if len(columns.get("step", ())) < MIN_ROWS:
+        if not self.enabled or len(columns.get("step", ())) < MIN_ROWS:
             return
         self.curves.set_previous(thinned(columns))
         try:
@@ -102,4 +104,4 @@ class PreviousRun(QObject):
             pass  # a cache: the comparison is lost after a restart, nothing else
 
     def document_opened(self) -> None:
-        self.curves.set_previous(load_run(self.key()))
+        self.curves.set_previous(load_run(self.key()) if self.enabled else None)

@@ -91,3 +91,26 @@ def test_an_edit_and_a_restart_of_the_app_keep_the_last_run_for_comparison(qtbot
     again.files.new_document()  # another document has no previous run
     assert not later.previous_shown()
     again.close()
+
+
+def test_a_render_neither_shows_nor_keeps_the_users_runs(qtbot, monkeypatch) -> None:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from flowlab.presets.builtin import load_builtin
+    from flowlab.ui.main_window import MainWindow
+    from flowlab.ui.previous_run import runs_dir
+
+    preset = load_builtin()
+    save_run(document_key(None, preset.name), {"step": [0, 1], "train_nll": [3.0, 2.0]})
+    before = sorted(p.read_bytes() for p in runs_dir().iterdir())
+    QApplication.instance().setOrganizationName("flowlab-tests")
+    QSettings().clear()
+    w = MainWindow(preset, keep_runs=False)  # as `flowlab render` and `flowlab record` make it
+    qtbot.addWidget(w)
+    curves = w.docks.views["curves"]
+    assert not curves.previous_shown()
+    curves.add_rows({"step": [0, 1, 2], "train_nll": [3.0, 2.5, 2.0]})
+    w.controller.stop()  # the run ends: nothing kept
+    assert sorted(p.read_bytes() for p in runs_dir().iterdir()) == before
+    w.close()
