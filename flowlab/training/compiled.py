@@ -44,6 +44,7 @@ State = Literal["off", "waiting", "compiling", "compiled", "failed"]
 LossFn = Callable[[Flow, Tensor], Tensor]
 LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-5  # compiled vs eager, float32 (fusion reorders sums)
 GRAD_RTOL, GRAD_ATOL = 1e-3, 1e-5
+EAGER_NOTE = "eager steps: "  # how a note that says why training is eager begins (the reason follows)
 
 
 def cache_dir() -> Path:
@@ -220,7 +221,7 @@ class CompiledLoss:
     def _fail(self, why: str, state: State = "failed") -> None:
         with self._lock:
             self._fn = None
-            self.state, self.note = state, f"eager steps: {why}"
+            self.state, self.note = state, f"{EAGER_NOTE}{why}"
 
     def close(self) -> None:
         """Stop a compiling child (the session is over); a finished artifact stays in the cache."""

@@ -63,6 +63,7 @@ class SessionController(QObject):
     valid_changed = Signal(bool)
     notes_changed = Signal(str)
     layer_detail = Signal(object)  # a snapshot's LayerDetail (what is inside the selected layer)
+    session_ending = Signal()  # a session is about to end (its rows are still drawn)
 
     def __init__(self, window: QWidget, doc: Document, docks: ViewDocks, status: StatusLine,
                  host: SessionHost | None = None) -> None:
@@ -114,6 +115,7 @@ class SessionController(QObject):
         """End the session: it frees its model on its own thread; the worker deletes itself once its thread has
         finished (at once, or later if the loop was still busy)."""
         if self.session is not None:
+            self.session_ending.emit()
             self.session.event.disconnect(self.on_event)
             self.session.shutdown()
             self.session = None
@@ -148,6 +150,7 @@ class SessionController(QObject):
         self.stop()
         self._scores = {}
         self.status.show_scores(self._scores)
+        self.status.show_compile("off", "")  # the new session's step is eager until it says otherwise
         try:
             bounds = self.doc.built_target().bounds
         except FlowlabError:
@@ -314,6 +317,7 @@ class SessionController(QObject):
             self.lesson_pause = None  # once: the next Play trains on
         self.status.show_step(p.step, p.steps_per_s)
         self.status.show_timings(p.timings)
+        self.status.show_compile(p.compile_state, p.compile_note)
         if p.restarted:
             self._scores = {}
         for key, values in p.rows.items():

@@ -22,6 +22,7 @@ from flowlab.presets.builtin import builtin_paths, load_builtin
 from flowlab.presets.comparison import is_comparison
 from flowlab.presets.preset import read_document
 from flowlab.training.checkpoints import weights_path_for
+from flowlab.ui.preset_folders import PresetFolders
 
 RECENT_KEEP = 8
 PRESET_FILTER = "flowlab presets (*.json)"
@@ -54,6 +55,7 @@ class DocumentFiles(QObject):
         self.window, self.doc, self.undo_stack, self.host = window, doc, undo_stack, host
         self.path: Path | None = None
         self.recent_menu: QMenu | None = None
+        self.preset_folders: PresetFolders | None = None
 
     def _say(self, text: str, ms: int = 4000) -> None:
         self.window.statusBar().showMessage(text, ms)
@@ -172,7 +174,7 @@ class DocumentFiles(QObject):
 
     # -- menus ----------------------------------------------------------------------------------------------------
     def fill_presets_menu(self, menu: QMenu) -> None:
-        """The built-in lecture presets; the planar-flow series in a submenu."""
+        """The built-in lecture presets (the planar-flow series in a submenu), then the user's preset folders."""
         menu.setToolTipsVisible(True)
         planar = menu.addMenu("Planar flows on U1–U4 (Rezende && Mohamed)")
         planar.setToolTipsVisible(True)
@@ -186,6 +188,7 @@ class DocumentFiles(QObject):
             a.setStatusTip(p.description)
             a.triggered.connect(lambda _=False, k=key: self.open_builtin(k))
             (planar if key.startswith("planar_") else menu).addAction(a)
+        self.preset_folders = PresetFolders(menu, self.open_path, self.window)  # the user's own, below
 
     def set_recent_menu(self, menu: QMenu) -> None:
         self.recent_menu = menu

@@ -25,6 +25,7 @@ from flowlab.ui.controller import SessionController
 from flowlab.ui.document_io import DocumentFiles
 from flowlab.ui.edit_panels import EditPanels
 from flowlab.ui.lesson import Lesson
+from flowlab.ui.previous_run import PreviousRun, document_key
 from flowlab.ui.record_dialog import RecordDialog
 from flowlab.ui.shortcuts import action, sequences
 from flowlab.ui.status import StatusLine
@@ -50,8 +51,9 @@ class MainWindow(QMainWindow):
     """One document (a preset being edited) and one training session at a time."""
 
     def __init__(self, preset: Preset | None = None, path: Path | None = None,
-                 host: SessionHost | None = None) -> None:
-        """``host``: the training process to run sessions in (the app's); None trains on a thread here."""
+                 host: SessionHost | None = None, keep_runs: bool = True) -> None:
+        """``host``: the training process to run sessions in (the app's); None trains on a thread here.
+        ``keep_runs``: keep each document's last run and show it beside the next (off for renders)."""
         super().__init__()
         self.setWindowTitle("flowlab[*]")
         self._first_fit: QRect | None = None  # a first start's fit, corrected once the frame is known
@@ -71,6 +73,9 @@ class MainWindow(QMainWindow):
         self.controller = SessionController(self, self.doc, self.docks, self.status, host)
         self.files = DocumentFiles(self, self.doc, self.undo_stack, host=self)
         self.comparisons = Comparisons(self)
+        self.previous_run = PreviousRun(self.docks.views["curves"],
+                                        lambda: document_key(self.files.path, self.doc.name), self, keep_runs)
+        self.controller.session_ending.connect(self.previous_run.run_ended)
         self.lesson = Lesson(self, self.controller, self.docks, self.editor,
                              dict(zip(LESSON_PANELS, self.side_docks, strict=True)),
                              (self.panels.stack_panel, self.panels.layer_editor, self.panels.settings))
@@ -107,6 +112,7 @@ class MainWindow(QMainWindow):
         self.panels.show_document()
         self._show_title()
         self._open_view(preset.view)  # before the new session: it is told the probe and the views in front
+        self.previous_run.document_opened()
         self.controller.start_document(path, weights)
 
     def _open_view(self, view: Mapping[str, Any]) -> None:
@@ -197,6 +203,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Export samples…", None, files.export_samples_dialog,
                                          "Save the model's current samples as CSV or NPY"))
+        file_menu.addAction(self._action("Export &curves as CSV…", None, self.docks.views["curves"].export_csv_dialog,
+                                         "Save the training curves as CSV: one row per logged step"))
         self.record_action = self._action("&Record…", None, self.open_record_dialog,
                                           "Record a view or the whole window over training as a GIF or MP4")
         file_menu.addAction(self.record_action)

@@ -46,7 +46,7 @@ class OffscreenWindow:
         self.app = QApplication.instance() or QApplication(sys.argv[:1])
         self.app.setOrganizationName("flowlab-render")  # never touch the user's own window settings
         QSettings().clear()
-        self.window = MainWindow(preset, Path(self.preset_path))
+        self.window = MainWindow(preset, Path(self.preset_path), keep_runs=False)  # nor the user's last runs
         self.window.resize(*self.size)
         self.window.show()
         self.deadline = time.monotonic() + self.timeout_s

@@ -9,6 +9,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontMetricsF, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStatusBar, QWidget
 
+from flowlab.training.compiled import EAGER_NOTE
 from flowlab.training.messages import DirectionTimes
 
 
@@ -60,7 +61,9 @@ class StatusLine:
         self.scores = ElidedLabel()
         self.speed = ElidedLabel(max_chars=34)
         self.speed.setObjectName("directionTimes")
-        for w in (self.device, self.step, self.speed, self.scores):
+        self.compile = ElidedLabel(max_chars=32)
+        self.compile.setObjectName("compileState")
+        for w in (self.device, self.compile, self.step, self.speed, self.scores):
             bar.addPermanentWidget(w)
 
     def say(self, text: str, ms: int = 6000) -> None:
@@ -92,6 +95,10 @@ class StatusLine:
             self.speed.set_text("", "")
         else:
             self.speed.set_text(*timings_text(times))
+
+    def show_compile(self, state: str, note: str) -> None:
+        """Where the compiled training step stands (``Progress.compile_state`` and its note, in the tooltip)."""
+        self.compile.set_text(compile_text(state, note), note)
 
     def show_scores(self, columns: Mapping[str, Sequence[float]]) -> None:
         self.scores.set_text(*scores_text(columns))
@@ -140,6 +147,18 @@ def scores_text(cols: Mapping[str, Sequence[float]]) -> tuple[str, str]:
         short.append(f"KL(q‖p) {_num(v['true_kl'])}")
         full.append(f"true KL(q‖p), with the exact log Z: {_num(v['true_kl'])} nats")
     return " · ".join(short), "\n".join(full)
+
+
+def compile_text(state: str, note: str) -> str:
+    """The status line's word on the compiled step: nothing while it is off or not yet asked for, "compiling in
+    the background…", "compiled step in use", or "eager (compile failed: why)"."""
+    if state == "compiling":
+        return "compiling in the background…"
+    if state == "compiled":
+        return "compiled step in use"
+    if state == "failed":
+        return f"eager (compile failed: {note.removeprefix(EAGER_NOTE) or 'no reason given'})"
+    return ""
 
 
 def _ms(seconds: float) -> str:

@@ -238,6 +238,7 @@ class ViewDocks(QObject):
         for key, view in self.views.items():
             if self.docks[key].isVisible():
                 view.update_snapshot(snap)
+                view.refresh_readout()  # a cursor at rest over the view reads the new frame
 
     def draw_now(self) -> None:
         """Draw the newest snapshot into the visible views now, not at the next tick (before a picture is taken)."""

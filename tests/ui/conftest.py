@@ -19,6 +19,13 @@ def _never_block() -> None:
 _never_block()
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch, tmp_path_factory) -> None:
+    """Each test its own cache folder: the previous runs a window keeps (``flowlab.ui.previous_run``) neither
+    come from another test nor land in the user's cache."""
+    monkeypatch.setenv("FLOWLAB_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def warnings(monkeypatch) -> list[str]:
     """Texts of the warning dialogs the window would have shown (they are not shown)."""

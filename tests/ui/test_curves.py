@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from flowlab.training.messages import Ready
 from flowlab.ui.views import CurvesView, ViewContext
 
@@ -153,3 +155,51 @@ def test_a_session_scored_in_bits_turns_the_points_curves_into_bits_per_dim(qtbo
     assert view.bits and view.plot.titleLabel.text == "bits per dimension"
     view.add_rows({"step": [1], "train_nll": [-60.0], "train_bpd": [2.76], "test_nll": [-59.0], "test_bpd": [2.78]})
     assert list(view.train.getData()[1]) == [2.76]
+
+
+def test_the_curves_export_as_csv_one_header_row_and_one_row_per_logged_step(qtbot, tmp_path, monkeypatch) -> None:
+    import csv
+
+    from flowlab.ui.export import ExportError
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.reset(entropy=1.0)
+    with pytest.raises(ExportError, match="no curves yet"):
+        view.export_csv(tmp_path / "none.csv")
+    assert not (tmp_path / "none.csv").exists()
+    view.add_progress({"step": [1, 2], "train_nll": [3.0, 2.5], "test_nll": [NAN, 2.6], "grad_norm": [1.0, 0.5]})
+    view.add_progress({"step": [3], "train_nll": [2.25], "test_nll": [NAN], "grad_norm": [0.25]})
+    path = view.export_csv(tmp_path / "curves.csv")
+    rows = list(csv.reader(path.open()))
+    assert rows == [["step", "train_nll", "test_nll", "grad_norm"], ["1", "3", "", "1"], ["2", "2.5", "2.6", "0.5"],
+                    ["3", "2.25", "", "0.25"]]
+    with pytest.raises(ExportError, match="missing"):
+        view.export_csv(tmp_path / "missing" / "curves.csv")  # says why: the folder is not there
+    def full_disk(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr("os.fsync", full_disk)
+        with pytest.raises(ExportError, match="No space left on device"):
+            view.export_csv(path)
+    assert list(csv.reader(path.open())) == rows  # atomic: the old file is left whole
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.csv"]  # and no temporary file
+
+
+def test_file_export_curves_asks_for_a_file_and_a_failure_says_why(qtbot, window, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    action = next(a for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x")))
+                  for a in menu.actions() if a.text() == "Export &curves as CSV…")
+    curves = window.docks.views["curves"]
+    assert curves.export_actions["csv"] in curves.plot.vb.menu.actions()  # the plot's right-click menu too
+    window.controller.single_step()
+    qtbot.waitUntil(lambda: bool(curves.columns.get("step")), timeout=20000)
+    chosen = [str(tmp_path / "run")]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (chosen[0], ""))
+    action.trigger()
+    assert (tmp_path / "run.csv").read_text().startswith("step,") and window.warnings == []
+    chosen[0] = str(tmp_path / "nowhere" / "run.csv")
+    action.trigger()
+    assert len(window.warnings) == 1 and "nowhere" in window.warnings[0] and "No such file" in window.warnings[0]

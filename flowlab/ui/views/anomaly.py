@@ -25,7 +25,7 @@ from flowlab.training.messages import Event, Failure, Score, Scored
 from flowlab.training.scoring import ImageScore
 from flowlab.training.views import Snapshot
 from flowlab.ui.canvas import ImageCanvas
-from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.views.base import View, ViewContext, bin_index, num
 
 CANVAS_MIN, CANVAS_MAX = 64, 240  # the drawing canvas's side: it shrinks in a short dock rather than overlap
 BAR_BRUSH = pg.mkBrush(150, 150, 150)
@@ -42,6 +42,7 @@ class AnomalyView(View):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.result: ImageScore | None = None
+        self._histogram: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  # (counts, edges) drawn
         self._rng = np.random.default_rng()
         self.canvas = ImageCanvas(8)
         self.canvas.setMinimumSize(CANVAS_MIN, CANVAS_MIN)
@@ -135,6 +136,7 @@ class AnomalyView(View):
     def clear(self) -> None:
         """Forget the last answer (a new model)."""
         self.result = None
+        self._histogram = (np.zeros(0), np.zeros(0))
         self.bars.setOpts(x0=[0.0], x1=[1.0], height=[0.0])
         self.line.setVisible(False)
         self.info.setText("")
@@ -163,6 +165,7 @@ class AnomalyView(View):
         """Draw the test histogram, the line at this image's bits/dim, and the verdict."""
         self.result = result
         counts, edges = result.histogram()
+        self._histogram = (counts, edges)
         if len(counts):
             self.bars.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
         finite = math.isfinite(result.bpd)
@@ -180,6 +183,15 @@ class AnomalyView(View):
         if result.source.startswith("test image"):
             self.canvas.set_image(result.image)  # show what was scored; it can be edited and scored again
         self._say(f"<b>{result.source}</b>: {result.text()}")
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The bits/dim under the cursor and how many test images the bar there holds."""
+        counts, edges = self._histogram
+        i = bin_index(edges, x) if len(counts) else None
+        if i is None:
+            return None
+        noun = self.result.noun if self.result is not None else "test images"
+        return f"{num(x)} bits/dim\n{int(counts[i])} of the {noun} in {num(float(edges[i]))}–{num(float(edges[i + 1]))}"
 
     @staticmethod
     def _info(result: ImageScore) -> str:

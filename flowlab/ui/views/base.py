@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
 
@@ -141,6 +141,65 @@ def histogram(values: np.ndarray, bins: int = HIST_BINS) -> tuple[np.ndarray, np
     return edges, density
 
 
+def num(value: float, digits: int = 4) -> str:
+    """A number as a readout prints it: ``digits`` significant digits, a true minus sign."""
+    return f"{value:.{digits}g}".replace("-", "−")
+
+
+def point_text(name: str, x: float, y: float) -> str:
+    """``x = (0.512, −0.3)``: a point's coordinates as a readout prints them."""
+    return f"{name} = ({num(x)}, {num(y)})"
+
+
+def pixel_at(bounds: Sequence[float], shape: tuple[int, ...], x: float, y: float) -> tuple[int, int] | None:
+    """``(row, column)`` of the pixel under ``(x, y)`` in a row-major grid drawn over ``bounds`` = ``(xmin, xmax,
+    ymin, ymax)`` (an ``ImageItem`` given ``rect=`` those extents), or None outside it: what the picture shows
+    there, an O(1) look-up."""
+    xmin, xmax, ymin, ymax = bounds
+    rows, cols = shape[:2]
+    if not (xmin <= x <= xmax and ymin <= y <= ymax) or xmax <= xmin or ymax <= ymin:
+        return None
+    col = min(int((x - xmin) / (xmax - xmin) * cols), cols - 1)
+    row = min(int((y - ymin) / (ymax - ymin) * rows), rows - 1)
+    return row, col
+
+
+def bin_index(edges: np.ndarray | None, x: float) -> int | None:
+    """Which bin of a histogram with these (sorted) ``edges`` holds ``x`` (None outside them)."""
+    if edges is None or len(edges) < 2 or not edges[0] <= x <= edges[-1]:
+        return None
+    return max(0, min(int(np.searchsorted(edges, x, side="right")) - 1, len(edges) - 2))
+
+
+def bin_at(edges: np.ndarray | None, heights: np.ndarray | None, x: float) -> float | None:
+    """The height of the histogram bar over ``x`` (None outside the bars)."""
+    i = bin_index(edges, x)
+    return None if i is None or heights is None or i >= len(heights) else float(heights[i])
+
+
+def nearest(xs: np.ndarray, x: float) -> int | None:
+    """The index of the value of the sorted ``xs`` nearest ``x`` (None when there are none)."""
+    if not len(xs):
+        return None
+    i = int(np.searchsorted(xs, x))
+    if i == len(xs) or (i > 0 and x - xs[i - 1] <= xs[i] - x):
+        i -= 1
+    return i
+
+
+class _Leaving(QObject):
+    """Calls ``left`` when the watched widget loses the cursor."""
+
+    def __init__(self, left: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self.left = left
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Leave:
+            self.left()
+        return False
+
+
 DATA_KINDS = frozenset({"1d", "2d", "nd", "image"})
 
 
@@ -187,9 +246,13 @@ class View(QWidget):
 
     A small button in the top right corner saves the view as PNG or SVG (``add_export_action`` adds more; a view
     with ``exports_samples`` offers the window's samples export there). ``data_kinds`` says which data the view
-    can draw (see :func:`data_kind`); the window hides the view's dock for any other data."""
+    can draw (see :func:`data_kind`); the window hides the view's dock for any other data.
+
+    The readout: while the cursor is over one of the view's plots, a small text in the plot's corner says what is
+    under it (:meth:`readout_at`, each view's one method: what the last drawn data are at that point)."""
 
     title = ""
+    readout_corner: tuple[float, float] = (0.0, 0.0)  # where in the plot the readout sits: (0, 0) top left
     data_kinds: frozenset[str] = DATA_KINDS
     exports_samples = False
     command = Signal(object)  # a flowlab.training.messages command, for the session
@@ -232,6 +295,15 @@ class View(QWidget):
         self._base_style: dict[int, tuple[float, float]] = {}  # id(item) → (line width, symbol size) as made
         self._base_text: dict[int, QFont | float] = {}  # id(item) → its font (or size in points) as made
         self.probe_marks: list[ProbeMark] = []
+        # The readout: one text, moved into the plot under the cursor (in the scene from the start, so the
+        # presentation style scales it like every other text).
+        self.readout = pg.TextItem(color=(30, 30, 30), fill=pg.mkBrush(255, 255, 255, 215))
+        self.readout.setZValue(1e6)
+        self.readout.setVisible(False)
+        self.graphics.scene().addItem(self.readout)
+        self._cursor: QPointF | None = None  # where the cursor is over the plots, in scene coordinates
+        self.graphics.scene().sigMouseMoved.connect(self._cursor_moved)
+        self.graphics.viewport().installEventFilter(_Leaving(self._cursor_left, self))
 
     # -- the protocol -------------------------------------------------------------------------------------------
     def configure(self, ctx: ViewContext) -> None:
@@ -249,6 +321,48 @@ class View(QWidget):
     def session_commands(self) -> tuple[Command, ...]:
         """The commands that set a new session up as this view's controls stand (default: none)."""
         return ()
+
+    # -- the readout -------------------------------------------------------------------------------------------
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """What to say about the point ``(x, y)`` (data coordinates) of ``plot``, from the data last drawn there:
+        a look-up, never a computation over the data. None: nothing (the default)."""
+        return None
+
+    def readout_text(self) -> str:
+        """The readout shown ('' when none is)."""
+        return self.readout.textItem.toPlainText() if self.readout.isVisible() else ""
+
+    def _cursor_moved(self, scene_pos: QPointF) -> None:
+        self._cursor = QPointF(scene_pos)
+        self.refresh_readout()
+
+    def _cursor_left(self) -> None:
+        self._cursor = None
+        self.readout.setVisible(False)
+
+    def refresh_readout(self) -> None:
+        """Say again what is under the cursor (new data were drawn under a cursor at rest)."""
+        pos = self._cursor
+        if pos is None:
+            return
+        for item in self.graphics.ci.items:
+            if isinstance(item, pg.PlotItem) and item.isVisible() and item.vb.sceneBoundingRect().contains(pos):
+                at = item.vb.mapSceneToView(pos)
+                text = self.readout_at(item, at.x(), at.y())
+                if text:
+                    self._place_readout(item.vb, text)
+                    return
+                break
+        self.readout.setVisible(False)
+
+    def _place_readout(self, vb: pg.ViewBox, text: str) -> None:
+        fx, fy = self.readout_corner
+        if self.readout.parentItem() is not vb:
+            self.readout.setParentItem(vb)  # the view box's own pixels, not its data: it stays in the corner
+        self.readout.setAnchor((fx, fy))
+        self.readout.setPos(fx * vb.width() + 2 - 4 * fx, fy * vb.height() + 2 - 4 * fy)
+        self.readout.setText(text)
+        self.readout.setVisible(True)
 
     # -- the probe point ----------------------------------------------------------------------------------------
     def add_probe_mark(self, plot: pg.PlotItem, space: Space, path: bool = False) -> ProbeMark:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QWidget
 from flowlab.training.layer_detail import CouplingFields
 from flowlab.training.views import Snapshot
 from flowlab.ui.structure_view import SIGNED
-from flowlab.ui.views.base import DATA_BRUSH, MODEL_BRUSH, View, plot, scatter, set_points
+from flowlab.ui.views.base import DATA_BRUSH, MODEL_BRUSH, View, num, pixel_at, plot, point_text, scatter, set_points
 
 HINT = "Select a coupling layer in the stack list to look inside it."
 FAINT = pg.mkBrush(60, 60, 60, 60)
@@ -112,6 +112,19 @@ class CouplingView(View):
             pad = 0.05 * np.maximum(hi - lo, 1e-3)
             self.merge.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]),
                                 padding=0.0)
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The layer's input point (split, s, t) or output point (merge); over s and t, the field's value there."""
+        f = self.shown
+        if f is None:
+            return None
+        if plot is self.merge:
+            return point_text("y", x, y)
+        text = point_text("x", x, y)
+        name = "s" if plot is self.s_plot else "t" if plot is self.t_plot else None
+        values = None if name is None else getattr(f, name)
+        at = None if values is None else pixel_at(f.bounds, values.shape, x, y)
+        return text if at is None else f"{text}\n{name}(x₁) = {num(float(values[at]))}"
 
     def field(self, name: str) -> np.ndarray | None:
         """The ``s`` or ``t`` field drawn (None when nothing is)."""

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from flowlab.training.messages import Event, Failure, Progress, Ready
+from flowlab.training.metrics import MetricsLog
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.export import ExportError, with_suffix
+from flowlab.ui.views.base import View, ViewContext, nearest, num
 from flowlab.words import count
 
 # What the three lines are, as the legend names them: negative log-likelihoods (or bits/dim), or under reverse KL
 # the training loss and the true KL(q‖p) (no validation line: early stopping keeps by the true KL).
 LEGENDS = {False: ("train", "test", "validation"), True: ("reverse KL loss (training)", "true KL(q‖p)", None)}
+PREVIOUS = "previous run"
 MIN_HELD_OUT = 10  # held-out scores averaged over fewer test points than this say little (three drawn images: one)
 
 
@@ -34,18 +39,30 @@ class CurvesView(View):
     mark at the step whose weights early stopping keeps."""
 
     title = "Log-likelihood"
+    readout_corner = (1.0, 0.0)  # top right: the steep start of training is at the top left
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot = self.graphics.addPlot(title="negative log-likelihood (nats)")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        # Legend at the bottom left: the "kept" label sits at the top, the entropy label right of centre.
-        self.plot.addLegend(offset=(10, -10))
+        # The legend in a row of its own under the plot: inside, some corner always held a curve (a trained
+        # Glow's flat bits/dim curves ran under the bottom left one), the "kept" label or the entropy's.
+        self.plot.legend = pg.LegendItem(colCount=len(LEGENDS[False]) + 1, verSpacing=-6)
+        self.graphics.addItem(self.plot.legend, row=1, col=0)
         self.plot.setLabel("bottom", "step")
-        self.train = self.plot.plot(name="train", pen=pg.mkPen(230, 97, 1, width=1))
-        self.test = self.plot.plot(name="test", pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
+        # The previous run of this document, faded, for comparison (drawn under the current run's lines).
+        self.previous_train = self.plot.plot(pen=pg.mkPen(230, 97, 1, 70, width=1))
+        self.previous_test = self.plot.plot(pen=pg.mkPen(76, 120, 168, 90, width=1))
+        self.previous: dict[str, list[float]] | None = None
+        self.previous_action = QAction("Show the previous run", self)
+        self.previous_action.setCheckable(True)
+        self.previous_action.setChecked(True)
+        self.previous_action.setToolTip("The last run of this document, faded, for comparison")
+        self.previous_action.toggled.connect(lambda _: self._draw_previous())
+        self.train = self.plot.plot(pen=pg.mkPen(230, 97, 1, width=1))
+        self.test = self.plot.plot(pen=pg.mkPen(76, 120, 168, width=2), symbol="o", symbolSize=4,
                                    symbolBrush=(76, 120, 168))
-        self.valid = self.plot.plot(name="validation", pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DashLine))
+        self.valid = self.plot.plot(pen=pg.mkPen(84, 162, 75, width=1, style=Qt.DashLine))
         self.floor = pg.InfiniteLine(angle=0, pen=pg.mkPen(80, 80, 80, style=Qt.DashLine),
                                      label="entropy of the target",
                                      # its right end at the plot's right edge: clipped by no dock width
@@ -63,7 +80,7 @@ class CurvesView(View):
         self.diverged.setVisible(False)
         self.plot.addItem(self.diverged, ignoreBounds=True)
         self._keep_mark = False  # the next restarted record is the roll-back itself: the mark stays
-        self.warning = self.graphics.addLabel("", row=1, col=0, color="#D62728", size="9pt")
+        self.warning = self.graphics.addLabel("", row=2, col=0, color="#D62728", size="9pt")
         self.warning.setVisible(False)
         self.held_out: int | None = None  # test points behind the test score, once the session says
         for item in (self.train, self.test, self.valid):
@@ -73,6 +90,13 @@ class CurvesView(View):
         self.bits = False
         self.energy = False  # fitted by reverse KL: the loss and the true KL(q‖p), not NLLs
         self._best_step: float | None = None
+        for text, slot, key in (("Save curves as CSV…", self.export_csv_dialog, "csv"),):
+            self.add_export_action(text, slot, key)
+        menu = self.plot.vb.menu  # the plot's right-click menu
+        menu.addSeparator()
+        menu.addAction(self.previous_action)
+        menu.addAction(self.export_actions["csv"])
+        self._legend()
 
     def reset(self, entropy: float | None = None, bits: bool = False, energy: bool = False) -> None:
         self.columns = {}
@@ -86,16 +110,23 @@ class CurvesView(View):
         self.floor.setVisible(entropy is not None and not bits and not energy)  # H(p) bounds NLLs, not KLs
         if entropy is not None:
             self.floor.setValue(entropy)
-        legend = self.plot.legend
-        legend.clear()
-        for item, name in zip((self.train, self.test, self.valid), LEGENDS[energy], strict=True):
-            if name is not None:
-                legend.addItem(item, name)
         for item in (self.train, self.test, self.valid):
             item.setData([], [])
         self.best.setVisible(False)
         self.plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # no rows: not the last record's axes
         self.plot.enableAutoRange()
+        self._draw_previous()
+
+    def _legend(self) -> None:
+        """Name the lines drawn: the current run's, and the previous run's while it is shown."""
+        legend = self.plot.legend
+        legend.clear()
+        for item, name in zip((self.train, self.test, self.valid), LEGENDS[self.energy], strict=True):
+            if name is not None:
+                legend.addItem(item, name)
+        if self.previous_train.isVisible() and self.previous_train.xData is not None \
+                and len(self.previous_train.xData):
+            legend.addItem(self.previous_train, "previous run")
 
     def set_objective(self, objective: str) -> None:
         """Follow the objective the trainer settled on ('mle' or 'reverse_kl'), keeping the rows seen so far."""
@@ -118,10 +149,7 @@ class CurvesView(View):
         steps = np.asarray(self.columns.get("step", []), dtype=float)
         if not len(steps):
             return
-        train_key = "train_nll" if not math.isnan(_last(self.columns.get("train_nll", []))) else "train_loss"
-        test_key = "test_bpd" if self.bits else ("true_kl" if self.energy else "test_nll")
-        if self.bits:
-            train_key = "train_bpd"
+        train_key, test_key = self._keys(self.columns)
         train = np.asarray(self.columns.get(train_key, []), dtype=float)
         ok = np.isfinite(train)
         self.train.setData(steps[ok], train[ok])
@@ -133,18 +161,27 @@ class CurvesView(View):
             valid = np.full_like(steps, np.nan)
         ok = np.isfinite(valid)
         self.valid.setData(steps[ok], valid[ok])
-        self._frame_y(train, test, valid)
+        self._frame_y(train, test, valid, *self._previous_values())
         chooser, where = (valid, ok) if ok.any() else (test, np.isfinite(test))
         self._best_step = float(steps[where][np.argmin(chooser[where])]) if where.any() else None
         self.best.setVisible(self._best_step is not None)
         if self._best_step is not None:
             self.best.setValue(self._best_step)
 
+    def _keys(self, columns: Mapping[str, list[float]]) -> tuple[str, str]:
+        """The columns the train and test lines draw, as the curves are now (NLL, bits/dim or KL)."""
+        if self.bits:
+            return "train_bpd", "test_bpd"
+        train = "train_nll" if not math.isnan(_last(columns.get("train_nll", []))) else "train_loss"
+        return train, "true_kl" if self.energy else "test_nll"
+
     def _frame_y(self, *lines: np.ndarray) -> None:
-        """Autorange, unless some values exploded: then the axis ends at :func:`robust_top`."""
+        """Autorange, unless some values exploded: then the axis ends at :func:`robust_top`. ``lines``: train,
+        test and validation, then any more that are drawn (the previous run's)."""
         shown = [self.train, self.valid] + ([] if self.warning.isVisible() else [self.test])
-        values = np.concatenate([v for v, item in zip(lines, (self.train, self.test, self.valid), strict=True)
-                                 if item in shown and len(v)] or [np.zeros(0)])
+        items = (self.train, self.test, self.valid) + (None,) * (len(lines) - 3)
+        values = np.concatenate([v for v, item in zip(lines, items, strict=True)
+                                 if (item is None or item in shown) and len(v)] or [np.zeros(0)])
         top = robust_top(values)
         if top is None:
             if not self.plot.vb.autoRangeEnabled()[1]:
@@ -155,6 +192,79 @@ class CurvesView(View):
 
     def update_snapshot(self, snap: Snapshot) -> None:
         pass  # the curves come from the session's Progress events, not from snapshots
+
+    # -- the previous run ---------------------------------------------------------------------------------------
+    def set_previous(self, columns: Mapping[str, list[float]] | None) -> None:
+        """The previous run of this document (its record's columns; None: none), drawn faded beside this one."""
+        self.previous = None if columns is None else {k: list(v) for k, v in columns.items()}
+        self._draw_previous()
+
+    def previous_shown(self) -> bool:
+        return self.previous_train.isVisible() and self.previous_train.xData is not None \
+            and len(self.previous_train.xData) > 0
+
+    def _draw_previous(self) -> None:
+        cols = self.previous if self.previous_action.isChecked() else None
+        steps = np.asarray(cols.get("step", []) if cols else [], dtype=float)
+        for item, key in zip((self.previous_train, self.previous_test), self._keys(cols or {}), strict=True):
+            values = np.asarray(cols.get(key, []) if cols else [], dtype=float)
+            if len(values) != len(steps):
+                values = np.full_like(steps, np.nan)
+            ok = np.isfinite(values)
+            item.setData(steps[ok], values[ok])
+            item.setVisible(bool(ok.any()))
+        self._legend()
+
+    def _previous_values(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.asarray(item.yData) for item in (self.previous_train, self.previous_test)
+                     if item.isVisible() and item.yData is not None)
+
+    # -- reading and exporting ----------------------------------------------------------------------------------
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The logged step nearest the cursor and each line's value there (a held-out score at its own nearest
+        evaluation, with its step when that is another one)."""
+        names = dict(zip((self.train, self.test, self.valid), LEGENDS[self.energy], strict=True))
+        names[self.previous_train] = PREVIOUS
+        lines: list[str] = []
+        step: float | None = None
+        for item in (self.train, self.test, self.valid, self.previous_train):
+            xs = item.xData
+            i = None if xs is None or not item.isVisible() or names[item] is None else nearest(xs, x)
+            if i is None:
+                continue
+            if step is None:
+                step = float(xs[i])
+                lines.append(f"step {step:.0f}")
+            at = "" if float(xs[i]) == step else f" (step {xs[i]:.0f})"
+            lines.append(f"{names[item]} {num(float(item.yData[i]))}{at}")
+        return "\n".join(lines) or None
+
+    def export_csv(self, path: str | Path) -> Path:
+        """The record the curves draw, as CSV: a header row naming each column, one row per logged step, written
+        atomically (a failure leaves any old file as it was). :class:`ExportError` says why it could not be."""
+        path = Path(path)
+        if not self.columns.get("step"):
+            raise ExportError("There are no curves yet: train a few steps first.")
+        try:
+            MetricsLog.restored(self.columns).write_csv(path)
+        except OSError as e:
+            raise ExportError(f"{path}: {e.strerror or e}") from e
+        return path
+
+    def export_csv_dialog(self) -> bool:
+        """Ask for a file and write the curves there; a failure says why."""
+        if not self.columns.get("step"):
+            QMessageBox.warning(self, "Nothing to export", "There are no curves yet: train a few steps first.")
+            return False
+        path, _ = QFileDialog.getSaveFileName(self, "Save the curves as CSV", "curves.csv", "CSV (*.csv)")
+        if not path:
+            return False
+        try:
+            self.export_csv(with_suffix(path, "csv"))
+        except ExportError as e:
+            QMessageBox.warning(self, "Cannot export the curves", str(e))
+            return False
+        return True
 
     def entropy(self) -> float | None:
         """The entropy floor shown (None when there is none)."""

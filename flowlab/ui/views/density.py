@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import LOG_SPAN, View, plot
+from flowlab.ui.views.base import LOG_SPAN, View, num, pixel_at, plot, point_text
 
 
 class DensityView(View):
@@ -56,6 +56,15 @@ class DensityView(View):
 
     def current_image(self) -> np.ndarray | None:
         return None if self.image.image is None else np.asarray(self.image.image)
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The point, p(x) and log p(x) of the grid pixel under it (the values drawn, before any clipping)."""
+        g = self._last.density if self._last is not None else None
+        at = None if g is None else pixel_at(g.bounds, g.log_density.shape, x, y)
+        if at is None:
+            return None
+        logp = float(g.log_density[at])
+        return f"{point_text('x', x, y)}\np(x) = {num(math.exp(min(logp, 700.0)))}\nlog p(x) = {num(logp)}"
 
     def _redraw(self) -> None:
         snap = self._last

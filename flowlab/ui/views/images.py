@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
 from flowlab.training.messages import Command, SetViewOptions
 from flowlab.training.tiling import tile
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import View
+from flowlab.ui.views.base import View, num
 
+SAMPLE_COLUMNS = 8
 UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX
 IMAGE_TITLE_HEIGHT = 20  # the pictures' titles: one compact line each, the height goes to the pictures
 _PICTURES = (("samples", "samples", "samples from the model at temperature T"),
@@ -64,6 +65,7 @@ class ImageSamplesView(View):
             plot.vb.sigResized.connect(lambda _vb, key=key: self.frame(key))
             self.items[key] = item
             self.plots[key] = plot
+        self.drawn: dict[str, tuple[np.ndarray, int]] = {}  # key → (images, columns) as tiled into its picture
         self.arrangement = ""
         self._arranging = False
         self._place("column")  # or "grid": the samples on the left, the two strips stacked on the right
@@ -219,19 +221,40 @@ class ImageSamplesView(View):
     def update_snapshot(self, snap: Snapshot) -> None:
         before = self._shapes()
         if snap.image_samples is not None:
-            self.items["samples"].setImage(_picture(snap.image_samples, 8), levels=(0.0, 1.0))
+            self._show("samples", snap.image_samples, SAMPLE_COLUMNS)
         if snap.image_reconstructions is not None:
             originals, back = snap.image_reconstructions
-            self.items["recon"].setImage(_picture(np.concatenate([originals, back]), len(originals)),
-                                         levels=(0.0, 1.0))
+            self._show("recon", np.concatenate([originals, back]), len(originals))
         if snap.image_interpolation is not None:
             path = snap.image_interpolation
-            self.items["interp"].setImage(_picture(path, len(path)), levels=(0.0, 1.0))
+            self._show("interp", path, len(path))
         if self._shapes() != before:  # new proportions (other images, another interpolation length)
             self.arrange()
 
+    def _show(self, key: str, images: np.ndarray, columns: int) -> None:
+        self.items[key].setImage(_picture(images, columns), levels=(0.0, 1.0))
+        self.drawn[key] = (images, columns)
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """Which image and pixel the cursor is on, and that pixel's value in the image (not the grey drawn)."""
+        key = next((k for k, p in self.plots.items() if p is plot), None)
+        if key not in self.drawn or self.items[key].image is None:
+            return None
+        images, columns = self.drawn[key]
+        h, w = images.shape[-2:]
+        top = self.items[key].image.shape[0] - 1 - int(np.floor(y)) - 1  # rows from the top, past the border
+        left = int(np.floor(x)) - 1
+        if top < 0 or left < 0 or top % (h + 1) == h or left % (w + 1) == w:
+            return None  # the gaps between the images
+        index = (top // (h + 1)) * columns + left // (w + 1)
+        if left // (w + 1) >= columns or index >= len(images):
+            return None
+        row, col = top % (h + 1), left % (w + 1)
+        return f"image {index + 1}, pixel ({row}, {col})\nvalue {num(float(images[index, 0, row, col]))}"
+
     def clear(self) -> None:
         before = self._shapes()
+        self.drawn = {}
         for item in self.items.values():
             item.clear()
         if self._shapes() != before:

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import LATENT_BRUSH, View, plot, scatter, set_points
+from flowlab.ui.views.base import LATENT_BRUSH, View, num, plot, point_text, scatter, set_points
 
 
 def _circle(r: float, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +33,10 @@ class LatentView(View):
         self.add_probe_mark(self.plot, "z")
         self.plot.setRange(xRange=(-4, 4), yRange=(-4, 4), padding=0)
         self.plot.disableAutoRange()
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The latent point and its distance from the origin (in σ, as the rings are)."""
+        return f"{point_text('z', x, y)}\n‖z‖ = {num(float(np.hypot(x, y)))}"
 
     def update_snapshot(self, snap: Snapshot) -> None:
         if snap.latent_of_data is not None:

@@ -20,8 +20,11 @@ from flowlab.ui.views.base import (
     STYLE,
     View,
     ViewContext,
+    bin_at,
     histogram,
+    num,
     plot,
+    point_text,
     scatter,
     set_points,
 )
@@ -103,6 +106,7 @@ class LayerScrubber(View):
         self._forward: tuple[np.ndarray, ...] | None = None
         self._inverse: tuple[np.ndarray, ...] | None = None
         self.layer_names: list[str] = []
+        self._tile_values = np.zeros((0, 0), dtype=bool)
 
     def configure(self, ctx: ViewContext) -> None:
         self.layer_names = list(ctx.layer_names)
@@ -226,6 +230,7 @@ class LayerScrubber(View):
             picture = self.tiled(pts)
             finite = picture[np.isfinite(picture)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            self._tile_values = ~np.isnan(picture)  # where the tensor's entries are (not the gaps)
             picture = np.where(np.isnan(picture), hi, picture)  # the gaps between channels: white
             self.image.setImage(picture, levels=(lo, hi if hi > lo else lo + 1.0))
             self._fit_image()
@@ -260,6 +265,28 @@ class LayerScrubber(View):
             text += f"<br><span style='font-size:9pt'>{' · '.join(details)}</span>"
         self._describe(text, name)
         self._redraw_probe()
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """Images: the value of the tensor's entry under the cursor; 1-D: the value and the bar's height there;
+        points: the coordinates, named for the state shown (x data, z latent, h in between)."""
+        states = self._states()
+        if not states:
+            return None
+        if self._images:
+            picture = self.image.image
+            row, col = int(np.floor(y)), int(np.floor(x))
+            if picture is None or not (0 <= row < picture.shape[0] and 0 <= col < picture.shape[1]):
+                return None
+            value = float(picture[row, col])
+            return f"value {num(value)}" if self._tile_values[row, col] else None
+        k = min(self.slider.value(), len(states) - 1)
+        n = len(states) - 1
+        first, last = ("z", "x") if self.sampling.isChecked() else ("x", "z")
+        name = first if k == 0 else last if k == n else "h"
+        if self._one_d:
+            height = bin_at(self.hist.xData, self.hist.yData, x)
+            return f"{name} = {num(x)}" + ("" if height is None else f"\nhistogram density = {num(height)}")
+        return point_text(name, x, y)
 
     def chosen_layer(self) -> int | None:
         """The position (0-based, in the flow's order) of the last layer applied to the state the slider points

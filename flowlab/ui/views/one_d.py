@@ -3,6 +3,8 @@ learned map in words."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -10,7 +12,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Curve1D, Snapshot
-from flowlab.ui.views.base import View
+from flowlab.ui.views.base import View, nearest, num
 
 FEW_POINTS = 5  # where a curved map's values are printed
 MAP_COLOUR = QColor(84, 162, 75)
@@ -65,8 +67,10 @@ class OneDView(View):
         self.map_plot.setXLink(self.dens)
         self.formula = pg.LabelItem("", justify="left", color=(40, 40, 40))
         self.graphics.addItem(self.formula, row=2, col=0)
+        self.curve: Curve1D | None = None  # the curves drawn
 
     def clear(self) -> None:
+        self.curve = None
         for item in (self.model, self.base, self.true, self.map, self.slope):
             item.setData([], [])
         self.formula.setText("")
@@ -75,12 +79,28 @@ class OneDView(View):
         c = snap.curve_1d
         if c is None:
             return
+        self.curve = c
         self.model.setData(c.x, c.model_density)
         self.base.setData(c.x, c.base_density_at_z)
         self.true.setData(c.x, c.true_density if c.true_density is not None else np.zeros(0))
         self.map.setData(c.x, c.z)
         self.slope.setData(c.x, c.slope)
         self.formula.setText("<br>".join(map_text(c)))
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """At the curves' point nearest the cursor's x: the densities (top plot), or the map and its slope."""
+        c = self.curve
+        i = None if c is None or not c.x[0] <= x <= c.x[-1] else nearest(c.x, x)
+        if i is None:
+            return None
+        lines = [f"x = {num(float(c.x[i]))}"]
+        if plot is self.dens:
+            lines += [f"p(x) = {num(float(c.model_density[i]))}", f"p_Z(f(x)) = {num(float(c.base_density_at_z[i]))}"]
+            if c.true_density is not None:
+                lines.append(f"target = {num(float(c.true_density[i]))}")
+        else:
+            lines += [f"z = f(x) = {num(float(c.z[i]))}", f"|df/dx| = {num(math.exp(min(float(c.log_det[i]), 700.0)))}"]
+        return "\n".join(lines)
 
     def formula_lines(self) -> list[str]:
         """The learned map as printed under the figure."""

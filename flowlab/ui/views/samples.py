@@ -7,15 +7,19 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from flowlab.training.views import Snapshot
+from flowlab.training.views import DensityGrid, Snapshot
 from flowlab.ui.views.base import (
     DATA_BRUSH,
     HIST_BINS,
     MODEL_BRUSH,
     View,
     ViewContext,
+    bin_at,
     histogram,
+    num,
+    pixel_at,
     plot,
+    point_text,
     scatter,
     set_points,
 )
@@ -68,6 +72,7 @@ class SamplesView(View):
         self._bounds: tuple[float, ...] | None = None
         self._edges: np.ndarray | None = None  # the 1-D bins: fixed per target, so frames compare
         self._y_top = 0.0
+        self._target_grid: DensityGrid | None = None  # an energy's true density, as drawn
 
     def configure(self, ctx: ViewContext) -> None:
         self._frame(ctx.bounds)
@@ -151,8 +156,22 @@ class SamplesView(View):
             xmin, xmax, ymin, ymax = g.bounds
             self.target_image.setImage(dens, levels=(0.0, float(dens.max()) or 1.0),
                                        rect=(xmin, ymin, xmax - xmin, ymax - ymin))
+            self._target_grid = g
             self._frame(g.bounds)
             self.data_plot.setTitle("target density exp(−U)/Z")
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The point (2-D), with the target's density where it is drawn; on 1-D data the bar's height there."""
+        if self.one_d:
+            hist = self.data_hist if plot is self.data_plot else self.model_hist
+            height = bin_at(hist.xData, hist.yData, x)
+            return f"x = {num(x)}" + ("" if height is None else f"\nhistogram density = {num(height)}")
+        text = point_text("x", x, y)
+        g = self._target_grid
+        at = None if g is None or plot is not self.data_plot else pixel_at(g.bounds, g.log_density.shape, x, y)
+        if at is not None:
+            text += f"\ntarget p(x) = {num(float(np.exp(min(g.log_density[at], 700.0))))}"
+        return text
 
     def _update_one_d(self, snap: Snapshot) -> None:
         if snap.data_samples is not None:  # the bins come from the target's extents, else its samples
@@ -181,4 +200,5 @@ class SamplesView(View):
         self._edges = None
         self._y_top = 0.0
         self.target_image.clear()
+        self._target_grid = None
         self.data_plot.setTitle("target")

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import LayerShares, Snapshot
-from flowlab.ui.views.base import View
+from flowlab.ui.views.base import View, num
 
 LAYER_COLOUR = (230, 97, 1)
 BASE_COLOUR = (76, 120, 168)
@@ -71,11 +71,22 @@ class SharesView(View):
                                                                                   strict=True))]
         return [*layers, ("log p_Z(z)", s.base_log_prob), ("log p(x) = sum", s.log_prob)]
 
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The row under the cursor: what it is and its value in full (the bar's label is rounded)."""
+        rows = self.rows()
+        if not rows:
+            return None
+        ys = _row_positions(len(rows))
+        i = int(np.argmin(np.abs(ys - y)))
+        if abs(ys[i] - y) > 0.5:
+            return None
+        label, value = rows[i]
+        return f"{label}\n{num(value, 6)} nats"
+
     def _redraw(self) -> None:
         rows = self.rows()
         n = len(rows)
-        ys = np.arange(n, dtype=float)
-        ys[-1] += GAP
+        ys = _row_positions(n)
         values = np.array([v for _, v in rows], dtype=float)
         shown = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         colours = [LAYER_COLOUR] * (n - 2) + [BASE_COLOUR, TOTAL_COLOUR]
@@ -126,3 +137,10 @@ class SharesView(View):
 
     def description(self) -> str:
         return self.plot.titleLabel.text
+
+
+def _row_positions(n: int) -> np.ndarray:
+    """Where the ``n`` bars sit, top down: one apart, the sum a little further."""
+    ys = np.arange(n, dtype=float)
+    ys[-1] += GAP
+    return ys

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 from superqt.utils import signals_blocked
 
 from flowlab.training.views import DensityGrid, Snapshot
-from flowlab.ui.views.base import View, ViewContext, plot
+from flowlab.ui.views.base import View, ViewContext, num, pixel_at, plot, point_text
 
 DIVERGING = "CET-D1"  # blue – white – red, white at the middle of the levels (pyqtgraph ships it)
 MIN_SPAN = 1e-3  # nats: a field flatter than this is drawn white (a volume-preserving layer), not amplified noise
@@ -112,6 +112,15 @@ class VolumeView(View):
         if g.layer_log_dets is None or k >= len(g.layer_log_dets):
             return None
         return g.layer_log_dets[k]
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The point and the log-det of the choice (the whole flow or one layer) at the grid pixel under it."""
+        values = self.field()
+        at = None if values is None or self.grid is None else pixel_at(self.grid.bounds, values.shape, x, y)
+        if at is None:
+            return None
+        what = "log|det ∂f/∂x|" if self.chosen_layer() is None else f"log|det J{self.chosen_layer() + 1}|"
+        return f"{point_text('x', x, y)}\n{what} = {num(float(values[at]))}"
 
     def current_image(self) -> np.ndarray | None:
         return None if self.image.image is None else np.asarray(self.image.image)

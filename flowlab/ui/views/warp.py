@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import View, plot
+from flowlab.ui.views.base import View, plot, point_text
 
 
 def _lines_xy(lines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,6 +36,10 @@ class WarpView(View):
         self.inv_plot.addItem(self.inv)
         self.add_probe_mark(self.fwd_plot, "z", path=True)  # the probe's path through the layers, x → z
         self.add_probe_mark(self.inv_plot, "x", path=True)
+
+    def readout_at(self, plot: pg.PlotItem, x: float, y: float) -> str | None:
+        """The point, in the space its plot draws: latent on the left, data on the right."""
+        return point_text("z" if plot is self.fwd_plot else "x", x, y)
 
     def clear(self) -> None:
         for item in (self.fwd, self.inv):
