@@ -304,14 +304,14 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _y_range(results: Sequence[RunResult], floor: float | None) -> tuple[float, float]:
-    """The curves' range, the first tenth of each run left out of the top (an untrained model's score would
+def y_range(curves: Sequence[Sequence[float]], floor: float | None) -> tuple[float, float]:
+    """The curves' range, the first tenth of each curve left out of the top (an untrained model's score would
     squash the rest), the floor included."""
     lows, highs = [], []
-    for r in results:
-        if r.curve.size:
-            lows.append(float(r.curve.min()))
-            highs.append(float(r.curve[r.curve.size // 10:].max()))
+    for curve in curves:
+        if len(curve):
+            lows.append(float(min(curve)))
+            highs.append(float(max(curve[len(curve) // 10:])))
     if floor is not None:
         lows.append(floor)
     if not lows:
@@ -338,7 +338,7 @@ def comparison_png(results: Sequence[RunResult], path: Path, title: str = "", no
     # the plot area
     left, right, bottom = 72, width - 20, top + plot_h - 36
     x_max = max((int(r.curve_steps.max()) for r in results if r.curve.size), default=1) or 1
-    y_lo, y_hi = _y_range(results, floor)
+    y_lo, y_hi = y_range([r.curve for r in results], floor)
 
     def to_px(step: float, value: float) -> tuple[float, float]:
         return (left + step / x_max * (right - left), bottom - (value - y_lo) / (y_hi - y_lo) * (bottom - top))

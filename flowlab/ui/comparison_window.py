@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from flowlab.comparison import COLOURS, MAX_RUNS, Run, plan_runs, run_names
+from flowlab.comparison import COLOURS, MAX_RUNS, Run, plan_runs, run_names, y_range
 from flowlab.errors import FlowlabError
 from flowlab.presets import Preset
 from flowlab.presets.comparison import Comparison, run_weights_path, save_comparison
@@ -126,7 +126,7 @@ class ComparisonWindow(QMainWindow):
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("bottom", "step")
-        self.plot.getViewBox().enableAutoRange(x=False)
+        self.plot.getViewBox().enableAutoRange(x=False, y=False)  # set by refresh: the axes follow the runs
         self.legend = self.plot.addLegend(offset=(-10, 10))
         self.curves: list[pg.PlotDataItem] = []
         self.floor_line = pg.InfiniteLine(angle=0, pen=pg.mkPen((90, 90, 90), width=1, style=Qt.DashLine),
@@ -260,10 +260,15 @@ class ComparisonWindow(QMainWindow):
     def refresh(self) -> None:
         """Redraw the curves, the table and the captions from the runs' records (the timer's tick)."""
         floor = next((r.floor for r in self.runs if r.floor is not None), None)
+        shown = []
         for run, curve, thumb in zip(self.runs, self.curves, self.thumbs, strict=True):
             steps, values = run.curve()
             curve.setData(steps, values)
+            shown.append(values)
             thumb.set_caption(self._caption(run))
+        if any(shown):
+            lo, hi = y_range(shown, floor)
+            self.plot.setYRange(lo - 0.06 * (hi - lo), hi, padding=0)  # room under the floor for its label
         if self.runs:
             self.plot.setLabel("left", self.runs[0].measure_label())
             # the steps axis runs from 0 to where training stands: the curves grow to the right as the runs train
