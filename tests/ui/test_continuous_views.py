@@ -159,3 +159,14 @@ def test_flow_matching_is_a_disabled_choice_with_the_reason_for_other_stacks(qtb
     assert window.doc.first_problem() is not None and window.doc.first_problem() in note.text()
     window.editor.undo_stack.undo()
     assert combo.model().item(index).isEnabled() and not note.isVisibleTo(window)
+
+
+def test_the_probe_panel_lists_the_point_inside_a_continuous_layer(cnf_snapshot) -> None:
+    from flowlab.ui.views.probe import result_html
+
+    flow, _ = cnf_snapshot
+    result = probe(flow, (0.3, -0.2))
+    text = result_html(result)
+    times, states = result.steps[0].inside
+    assert "inside: t = 0 (" in text and "→ t = 0.5 (" in text and "→ t = 1 (" in text
+    assert f"{states[4][0]:.3f}" in text  # the point at t = 0.5
