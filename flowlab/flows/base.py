@@ -11,6 +11,8 @@ corresponding points ``forward``'s ``ladj`` is minus ``inverse``'s.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 from torch import Tensor, nn
 
@@ -27,6 +29,23 @@ class Bijection(nn.Module):
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+@runtime_checkable
+class ContinuousTime(Protocol):
+    """A layer that moves points along a velocity field dx/dt = v(x, t) for t from 0 (its data side) to 1 (its
+    latent side). The registry marks such kinds with ``velocity_field``; flow matching and the views inside the
+    layer (trajectories, the field at a time, the density at a time) use these methods and nothing else."""
+
+    def velocity(self, x: Tensor, t: float | Tensor) -> Tensor:
+        """v(x, t) for ``x`` of shape (batch, features)."""
+
+    def integrate(self, x: Tensor, t0: float, t1: float) -> tuple[Tensor, Tensor]:
+        """``(x(t1), log|det ∂x(t1)/∂x(t0)|)`` from ``x = x(t0)``, by the layer's own solver (exact log-det)."""
+
+    def path(self, x: Tensor, t0: float, t1: float) -> tuple[Tensor, Tensor]:
+        """``(times, states)``: the states the solver visits from ``x = x(t0)`` to t1, ``states[k]`` at
+        ``times[k]`` (both ends included)."""
 
 
 def sum_except_batch(t: Tensor) -> Tensor:

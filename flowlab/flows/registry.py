@@ -82,7 +82,8 @@ class LayerSpec:
     # On vector data with more features than this, the log|det| the layer returns *in training mode* is a
     # stochastic, unbiased estimate (Hutchinson's trace estimator); in evaluation mode it is exact. None: always exact.
     ladj_estimated_above: int | None = None
-    # The layer is a continuous-time flow whose module offers ``velocity(x, t)``, so flow matching can train it.
+    # The layer is a continuous-time flow whose module implements ``flowlab.flows.base.ContinuousTime``
+    # (``velocity(x, t)``, ``integrate``, ``path``): flow matching can train it, the views can look inside it.
     velocity_field: bool = False
 
     def __post_init__(self) -> None:

@@ -25,6 +25,7 @@ from torch.autograd.functional import jacobian
 
 from flowlab.errors import FlowlabError
 from flowlab.flows import LAYERS, Flow
+from flowlab.flows.base import ContinuousTime
 from flowlab.flows.flow import sends_out
 
 MAX_PROBE_DIM = 64  # a 64 × 64 Jacobian per layer is still instant; images are not probed
@@ -40,7 +41,9 @@ class ProbeStep:
 
     ``position`` is the layer's place in the user's stack, ``kind`` its registry kind; ``before``/``after`` the
     point entering and leaving; ``jacobian[i, j] = ∂after_i/∂before_j``; ``log_det`` the layer's own reported
-    log|det J| and ``jacobian_log_det`` log|det| of the matrix (they agree to rounding)."""
+    log|det J| and ``jacobian_log_det`` log|det| of the matrix (they agree to rounding). ``inside``: for a layer
+    that moves points along a velocity field, ``(times, states)``, the point at each of its solver's times in the
+    direction followed (t from 0 to 1 going data → latent, from 1 to 0 back), else None."""
 
     position: int
     kind: str
@@ -49,6 +52,7 @@ class ProbeStep:
     jacobian: np.ndarray
     log_det: float
     jacobian_log_det: float
+    inside: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def structural_zeros(self) -> np.ndarray:
@@ -134,8 +138,13 @@ def _step(flow: Flow, index: int, h: Tensor, inverse: bool) -> tuple[ProbeStep, 
     else:
         jac = _jacobian(apply, h)
     jac_logdet = torch.linalg.slogdet(jac.double())[1]
+    inside = None
+    if LAYERS[info.kind].velocity_field and isinstance(layer, ContinuousTime):
+        with torch.no_grad():
+            times, states = layer.path(h.detach(), 1.0, 0.0) if inverse else layer.path(h.detach(), 0.0, 1.0)
+        inside = (_np(times), _np(states[:, 0]))
     step = ProbeStep(info.position, info.kind, _np(h[0]), _np(out[0]), _np(jac), float(ladj[0].detach()),
-                     float(jac_logdet))
+                     float(jac_logdet), inside)
     return step, out.detach()
 
 

@@ -18,6 +18,16 @@ from flowlab.flows import Flow
 from flowlab.flows.flow import PUSH_CHUNK
 from flowlab.targets import EnergyTarget, SampleTarget, Target
 from flowlab.training import threads
+from flowlab.training.continuous_views import (
+    FieldAtTime,
+    LayerPath,
+    Trajectories,
+    continuous_index,
+    covering_box,
+    field_at_time,
+    inside_paths,
+    trajectories,
+)
 from flowlab.training.layer_detail import LayerDetail, layer_detail
 from flowlab.training.probe import ProbeError, ProbeRefused, ProbeResult, probe
 
@@ -161,6 +171,12 @@ class Snapshot:
     probe: ProbeResult | ProbeRefused | None = None  # the maker's ``probe`` point followed through the layers
     layer_detail: LayerDetail | None = None  # what is inside the layer at the maker's ``layer`` position
     layer_shares: LayerShares | None = None  # each layer's mean log|det J| over the data, beside log p_Z(z)
+    # Inside continuous layers (flowlab.training.continuous_views): the states their solvers visit for the
+    # scrubber's points, each direction; paths of a few hundred points through one; its field at the maker's time.
+    inside_forward: tuple[LayerPath, ...] | None = None
+    inside_inverse: tuple[LayerPath, ...] | None = None
+    trajectories: Trajectories | None = None
+    field_at_time: FieldAtTime | None = None
     cost_s: float = 0.0
     full: bool = False  # every shown view was computed for this step (no field left over from an earlier one)
 
@@ -311,8 +327,10 @@ def probe_snapshot(flow: Flow, at: ProbeAt) -> ProbeResult | ProbeRefused:
 
 
 ALL_VIEWS = frozenset({"density", "samples", "latent", "warp", "layers", "curve_1d", "images", "volume", "shares",
-                       "coupling"})
-VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer"})  # SnapshotMaker's settable options
+                       "coupling", "trajectories", "velocity"})
+# SnapshotMaker's settable options; ``time``: where in [0, 1] the velocity view looks inside a continuous layer
+VIEW_OPTIONS = frozenset({"temperature", "pair", "spherical", "probe", "layer", "time"})
+N_TRAJECTORIES = 300  # points whose paths through a continuous layer are drawn
 
 
 class SnapshotMaker:
@@ -345,6 +363,9 @@ class SnapshotMaker:
         self.spherical = False
         self.probe: ProbeAt | None = None  # a point followed through the layers, in every snapshot
         self.layer: int | None = None  # the stack position of the layer to look inside
+        self.time = 0.5  # the time inside a continuous layer at which its field and density are shown
+        self._field_key: tuple[float, Bounds] | None = None  # the time and box of the last field computed
+        self._field_box: Bounds | None = None
         self._gen = torch.Generator().manual_seed(1234)
         self.data_view = None
         if isinstance(target, SampleTarget):
@@ -394,7 +415,9 @@ class SnapshotMaker:
                 out = flow.inverse(z, return_intermediates=True)
                 fields["model_samples"] = _np(out[0])
                 if "layers" in want and slow:
-                    fields["layers_inverse"] = tuple(_np(s[: self.n_layer_points]) for s in out[2])
+                    kept = [s[: self.n_layer_points] for s in out[2]]
+                    fields["layers_inverse"] = tuple(_np(s) for s in kept)
+                    fields["inside_inverse"] = inside_paths(flow, kept, inverse=True)
                 if sample_shares:
                     fields["layer_shares"] = LayerShares.inverse(flow, flow.base.log_prob(z), out[3],
                                                                  "model samples")
@@ -406,6 +429,8 @@ class SnapshotMaker:
             fields["data_samples"] = _np(data)
             fields["latent_of_data"] = _np(z_data)
             fields["layers_forward"] = tuple(_np(s) for s in states)
+            if "layers" in want:
+                fields["inside_forward"] = inside_paths(flow, states, inverse=False)
             if "shares" in want:
                 fields["layer_shares"] = LayerShares.forward(flow, flow.base.log_prob(z_data), steps, "data")
         if self.probe is not None:
@@ -423,7 +448,28 @@ class SnapshotMaker:
             if "warp" in want and warp_now:
                 fields["warp_forward"] = warped_grid(flow, bounds, inverse=False)
                 fields["warp_inverse"] = warped_grid(flow, (-3.5, 3.5, -3.5, 3.5), inverse=True)
+            if want & {"trajectories", "velocity"}:
+                fields.update(self._continuous(flow, z, device, slow))
         return Snapshot(step, **fields)
+
+    def _continuous(self, flow: Flow, z: Tensor, device: torch.device, slow: bool) -> dict:
+        """Inside the continuous layer (the selected one, else the first): paths through it on slow snapshots,
+        and its field and density at :attr:`time` when the time or the weights (a slow snapshot) changed."""
+        index = continuous_index(flow, self.layer)
+        if index is None:
+            return {}
+        out: dict = {}
+        if slow or self._field_box is None:
+            data = None if self.data_view is None else self.data_view[:N_TRAJECTORIES].to(device)
+            paths = trajectories(flow, index, data, z[:N_TRAJECTORIES])
+            self._field_box = covering_box([p for p in (paths.forward, paths.inverse) if p is not None])
+            if "trajectories" in self.views:
+                out["trajectories"] = paths
+        key = (float(self.time), self._field_box)
+        if "velocity" in self.views and (slow or key != self._field_key):
+            out["field_at_time"] = field_at_time(flow, index, self.time, self._field_box)
+            self._field_key = key
+        return out
 
     def _layer_detail(self, flow: Flow) -> LayerDetail | None:
         """The selected layer's pictures, and its s and t fields while the coupling view is shown (2-D data)."""

@@ -14,6 +14,7 @@ from flowlab.targets import TARGETS, Target
 from flowlab.training.settings import TRAIN_PARAMS
 from flowlab.ui.base_chooser import BaseChooser
 from flowlab.ui.commands import Editor
+from flowlab.ui.objective_gate import ObjectiveNote
 from flowlab.ui.param_editor import LayerEditor, ParamForm, scrolling
 from flowlab.ui.preset_info import PresetInfo
 from flowlab.ui.stack_panel import StackPanel
@@ -49,13 +50,14 @@ class EditPanels(QObject):
         self.base_chooser = BaseChooser(editor)
         self.train_form = ParamForm()
         self.train_form.edited.connect(self._training_edited)
+        self.objective_note = ObjectiveNote()  # which objectives this stack rules out, and why
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
         self._plan_notes = ""
         column = QWidget()
         box = QVBoxLayout(column)
         for title, widget in (("Preset", self.preset_info), ("Target", self.target_panel),
-                              ("Training", self.base_chooser), (None, self.train_form)):
+                              ("Training", self.base_chooser), (None, self.train_form), (None, self.objective_note)):
             if title:
                 box.addWidget(QLabel(f"<b>{title}</b>"))
             box.addWidget(widget)
@@ -70,6 +72,7 @@ class EditPanels(QObject):
     def show_document(self) -> None:
         """Every panel shows the whole document (after it was replaced)."""
         self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
+        self._gate_objectives()
         self.target_panel.show_config(self.doc.target_config())
         self.base_chooser.show_base()
         self._plan_notes = ""
@@ -100,12 +103,19 @@ class EditPanels(QObject):
             self._show_notes()
         if field == "stack":
             self.show_layer(self.stack_panel.view.current_row())
+            self._gate_objectives()
         elif field == "target":
             self.target_panel.show_config(self.doc.target_config())
         elif field == "training":
             self.train_form.set_params(TRAIN_PARAMS, self.doc.training.to_dict())
+            self._gate_objectives()
         elif field == "description":
             self._show_notes()
+
+    def _gate_objectives(self) -> None:
+        """The objectives this stack cannot train: disabled in the form, and the note says why."""
+        self.objective_note.follow(self.train_form.editors.get("objective"), self.doc.layers(),
+                                   self.doc.training.objective)
 
     def show_layer(self, row: int | None) -> None:
         if row is None or row >= len(self.doc.stack):

@@ -91,8 +91,9 @@ class RecordDialog(QDialog):
         self.what.clear()
         self.what.addItem(WHOLE_WINDOW, None)
         shape = tuple(self.window.doc.shape)
+        kinds = tuple(e.kind for e in self.window.doc.stack if e.enabled)
         for row in view_table.VIEWS:
-            if row.cls.applies_to(shape):
+            if row.cls.applies_to(shape, kinds):
                 self.what.addItem(row.title, row.key)
         index = self.what.findData(current)
         self.what.setCurrentIndex(max(index, 0))

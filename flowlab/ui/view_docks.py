@@ -125,18 +125,20 @@ class ViewDocks(QObject):
             self.lesson_closed.discard(key)  # the user's choice from now on
 
     # -- following the document -----------------------------------------------------------------------------------
-    def show_applicable(self, shape: tuple[int, ...]) -> None:
-        """Show the docks whose view can draw data of ``shape`` (unless the user closed them), hide the others;
-        the View menu entry of a view that cannot draw the data is disabled and says why. Qt keeps a hidden
-        dock's place (its tab group, its split) for when it shows again."""
+    def show_applicable(self, shape: tuple[int, ...], layer_kinds: tuple[str, ...] | None = None) -> None:
+        """Show the docks whose view can draw data of ``shape`` for a stack of ``layer_kinds`` (unless the user
+        closed them), hide the others; the View menu entry of a view that cannot draw them is disabled and says
+        why. Qt keeps a hidden dock's place (its tab group, its split) for when it shows again."""
         kind = data_kind(shape)
         self.ruling = True
         try:
             for key, dock in self.docks.items():
-                applies = self.views[key].applies_to(shape)
+                view = self.views[key]
+                applies = view.applies_to(shape, layer_kinds)
                 action = dock.toggleViewAction()
                 action.setEnabled(applies)
-                why = "" if applies else f"{dock.windowTitle()} does not apply to {DATA_WORDS[kind]}"
+                why = ("" if applies else f"{dock.windowTitle()} {view.stack_needs}" if view.applies_to(shape)
+                       else f"{dock.windowTitle()} does not apply to {DATA_WORDS[kind]}")
                 action.setToolTip(why or dock.windowTitle())
                 action.setStatusTip(why)
                 show = applies and key not in self.closed
@@ -150,7 +152,7 @@ class ViewDocks(QObject):
         puts in front) comes to the front
         (views behind other tabs are not computed at all), every view learns the context and forgets the old
         model's pictures."""
-        self.show_applicable(ctx.shape)
+        self.show_applicable(ctx.shape, ctx.layer_names)
         for rows in view_table.groups().values():
             shown = [r.key for r in rows if not self.docks[r.key].isHidden()]
             if shown:

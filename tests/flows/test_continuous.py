@@ -123,3 +123,27 @@ def test_a_new_layer_is_the_identity_and_relu_is_refused() -> None:
 
     (problem,) = validate_stack([{"kind": "cnf", "params": {"activation": "relu"}}], (2,))
     assert problem.param == "activation"
+
+
+def test_the_path_visits_the_solvers_own_states_and_integrate_splits_at_its_times() -> None:
+    """``path`` ends where ``forward`` / ``inverse`` end, and integrating from one of the solver's times on
+    repeats forward's remaining steps: the log-dets of the two parts add up to forward's (the chain rule)."""
+    flow = randomised_flow(Case("cnf", (2,), {"hidden": 8, "steps": 8}), noise=0.6)
+    layer = flow.layers[0]
+    x = _points(50, 2)
+    with torch.no_grad():
+        z, ladj = layer(x)
+        back, _ = layer.inverse(z)
+        times, states = layer.path(x, 0.0, 1.0)
+        back_times, back_states = layer.path(z, 1.0, 0.0)
+        middle, first = layer.integrate(x, 0.0, 0.375)
+        end, rest = layer.integrate(middle, 0.375, 1.0)
+    assert torch.allclose(times, torch.linspace(0, 1, 9, dtype=torch.float64), atol=1e-15)
+    assert torch.equal(states[0], x) and torch.allclose(states[-1], z, atol=1e-13, rtol=0)
+    assert torch.allclose(back_times, torch.linspace(1, 0, 9, dtype=torch.float64), atol=1e-15)
+    assert torch.allclose(back_states[-1], back, atol=1e-13, rtol=0)
+    assert (z - x).abs().max() > 0.1, "a field this weak would prove nothing"
+    assert torch.allclose(states[3], middle, atol=1e-13, rtol=0), "t = 3/8 is the solver's third state"
+    assert torch.allclose(end, z, atol=1e-13, rtol=0)
+    assert torch.allclose(first + rest, ladj, atol=1e-12, rtol=0)
+    assert layer.steps_between(0.375, 1.0) == 5 and layer.steps_between(0.9, 1.0) == 1

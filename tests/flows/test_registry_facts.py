@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from flowlab.flows import LAYERS, build_flow, layer_summary
+from flowlab.flows.base import ContinuousTime
 from flowlab.flows.flow import latent_shape
 from tests.flows.cases import cases, randomised_flow, support_sample
 
@@ -146,5 +147,6 @@ def test_kinds_with_a_velocity_field_offer_one() -> None:
             continue
         layer = build_flow([{"kind": kind}], (2,)).layers[0]
         assert callable(getattr(layer, "velocity", None)) == spec.velocity_field, kind
+        assert isinstance(layer, ContinuousTime) == spec.velocity_field, kind  # the views look inside these
         if spec.velocity_field:
             assert layer.velocity(torch.zeros(3, 2), torch.full((3,), 0.5)).shape == (3, 2)

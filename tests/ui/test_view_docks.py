@@ -34,9 +34,10 @@ def _check_rule(window, kind: str) -> None:
     assert _shown(window) == SHOWN[kind]
     for key, dock in window.docks.docks.items():
         action = dock.toggleViewAction()
-        assert action.isEnabled() == window.docks.views[key].applies_to(window.doc.shape)
+        kinds = tuple(e.kind for e in window.doc.stack if e.enabled)
+        assert action.isEnabled() == window.docks.views[key].applies_to(window.doc.shape, kinds)
         if not action.isEnabled():
-            assert "does not apply" in action.statusTip()
+            assert "does not apply" in action.statusTip() or "velocity field" in action.statusTip()
             snapshot = next(row.snapshot for row in VIEWS if row.key == key)
             assert snapshot is None or snapshot not in window.docks.shown_views()  # nothing computed for it
 

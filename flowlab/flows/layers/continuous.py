@@ -29,6 +29,7 @@ gradients are backpropagated through the solver's steps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -145,6 +146,15 @@ def rk4_exact(field: VelocityField, x: Tensor, t0: float, t1: float, steps: int)
     return x, ladj
 
 
+def rk4_step(field: VelocityField, x: Tensor, t: float, h: float) -> Tensor:
+    """One classical RK4 step of size h from x(t): the same points as :func:`rk4_exact`, without the Jacobians."""
+    k1 = field(x, t)
+    k2 = field(x + 0.5 * h * k1, t + 0.5 * h)
+    k3 = field(x + 0.5 * h * k2, t + 0.5 * h)
+    k4 = field(x + h * k3, t + h)
+    return x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+
 def rk4_augmented(field: VelocityField, x: Tensor, t0: float, t1: float, steps: int,
                   divergence: Callable[[Tensor, float], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     """x(t1) and L = ∫ div dt integrated together by RK4 (the augmented ODE), ``divergence(x, t) -> (v, div)``
@@ -164,7 +174,8 @@ def rk4_augmented(field: VelocityField, x: Tensor, t0: float, t1: float, steps: 
 
 class ContinuousFlow(Bijection):
     """z = x(1) with dx/dt = v(x, t), x(0) = x; log|det ∂z/∂x| as the module says (exact, or estimated while
-    training above :data:`EXACT_MAX_FEATURES` features)."""
+    training above :data:`EXACT_MAX_FEATURES` features). Implements :class:`~flowlab.flows.base.ContinuousTime`:
+    the views look inside it through :meth:`velocity`, :meth:`integrate` and :meth:`path`."""
 
     def __init__(self, dim: int, hidden: int, depth: int, activation: str, steps: int) -> None:
         super().__init__()
@@ -180,16 +191,36 @@ class ContinuousFlow(Bijection):
         """Whether the log-det returned now is a Hutchinson estimate (training, more than 2 features)."""
         return self.training and self.field.dim > EXACT_MAX_FEATURES
 
-    def _integrate(self, x: Tensor, t0: float, t1: float) -> tuple[Tensor, Tensor]:
+    def steps_between(self, t0: float, t1: float) -> int:
+        """RK4 steps from t0 to t1: as many of the layer's own size 1/steps as the interval holds (at least one),
+        so that an interval between two of the solver's times repeats exactly the steps forward takes there."""
+        return max(1, math.ceil(abs(t1 - t0) * self.steps - 1e-9))
+
+    def integrate(self, x: Tensor, t0: float, t1: float) -> tuple[Tensor, Tensor]:
+        """x(t1) from x(t0) and the log|det| of the map applied (exact, or estimated while training above
+        :data:`EXACT_MAX_FEATURES` features), by :meth:`steps_between` RK4 steps."""
+        steps = self.steps_between(t0, t1)
         if self.estimates_ladj:
-            return rk4_augmented(self.field, x, t0, t1, self.steps, self.field.hutchinson)
-        return rk4_exact(self.field, x, t0, t1, self.steps)
+            return rk4_augmented(self.field, x, t0, t1, steps, self.field.hutchinson)
+        return rk4_exact(self.field, x, t0, t1, steps)
+
+    @torch.no_grad()
+    def path(self, x: Tensor, t0: float = 0.0, t1: float = 1.0) -> tuple[Tensor, Tensor]:
+        """``(times, states)``: the points at each of the solver's times from t0 to t1 (both ends included), the
+        same RK4 steps :meth:`integrate` takes, without the log-det: ``states[-1]`` is ``integrate(x, t0, t1)[0]``."""
+        steps = self.steps_between(t0, t1)
+        h = (t1 - t0) / steps
+        states = [x]
+        for n in range(steps):
+            states.append(rk4_step(self.field, states[-1], t0 + n * h, h))
+        times = torch.tensor([t0 + n * h for n in range(steps)] + [t1], dtype=x.dtype, device=x.device)
+        return times, torch.stack(states)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return self._integrate(x, 0.0, 1.0)
+        return self.integrate(x, 0.0, 1.0)
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        return self._integrate(z, 1.0, 0.0)
+        return self.integrate(z, 1.0, 0.0)
 
 
 def _build(shape: tuple[int, ...], params: Mapping[str, Any], gen: torch.Generator) -> Bijection:

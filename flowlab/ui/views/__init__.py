@@ -12,9 +12,11 @@ from flowlab.ui.views.one_d import OneDView
 from flowlab.ui.views.samples import SamplesView
 from flowlab.ui.views.shares import SharesView
 from flowlab.ui.views.table import VIEWS, ViewRow
+from flowlab.ui.views.trajectories import TrajectoriesView
+from flowlab.ui.views.velocity import VelocityView
 from flowlab.ui.views.volume import VolumeView
 from flowlab.ui.views.warp import WarpView
 
 __all__ = ["STYLE", "VIEWS", "AnomalyView", "CurvesView", "DensityView", "ImageSamplesView", "LatentView",
-           "LayerScrubber", "OneDView", "SamplesView", "SharesView", "View", "ViewContext", "ViewRow", "VolumeView",
-           "WarpView", "data_kind", "histogram", "set_presentation"]
+           "LayerScrubber", "OneDView", "SamplesView", "SharesView", "TrajectoriesView", "VelocityView", "View",
+           "ViewContext", "ViewRow", "VolumeView", "WarpView", "data_kind", "histogram", "set_presentation"]

@@ -258,8 +258,13 @@ class View(QWidget):
     command = Signal(object)  # a flowlab.training.messages command, for the session
     probe_requested = Signal(object)  # a flowlab.training.views.ProbeAt (None: no probe) the user placed here
 
+    #: Why the view stays hidden for a stack it cannot look into, completing "<title> …" (see ``applies_to``).
+    stack_needs = ""
+
     @classmethod
-    def applies_to(cls, shape: tuple[int, ...]) -> bool:
+    def applies_to(cls, shape: tuple[int, ...], layer_kinds: Sequence[str] | None = None) -> bool:
+        """Whether the view can draw data of ``shape``, and (when ``layer_kinds`` says which kinds the enabled
+        layers are) for that stack; a view that needs a kind of layer overrides this."""
         return data_kind(shape) in cls.data_kinds
 
     def __init__(self, parent: QWidget | None = None) -> None:

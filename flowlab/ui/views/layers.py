@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -11,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QRadioButton, QSlider, QWidget
 from superqt.utils import signals_blocked
 
+from flowlab.training.continuous_views import LayerPath
 from flowlab.training.probe import ProbeResult
 from flowlab.training.tiling import arrange
 from flowlab.training.views import Snapshot
@@ -42,11 +44,67 @@ def robust_box(pts: np.ndarray, keep: float = 99.0) -> tuple[tuple[float, float]
     return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
 
 
+@dataclass(frozen=True)
+class Stop:
+    """A state the slider can point at: ``points`` after ``k`` layers in the order visited, or, with ``time``,
+    inside the next one (flow index ``layer``, a continuous layer) at that time of its solver."""
+
+    k: int
+    points: np.ndarray
+    time: float | None = None
+    layer: int | None = None
+    position: int | None = None  # the continuous layer's place in the user's stack
+
+
+def stops(states: tuple[np.ndarray, ...], paths: tuple[LayerPath, ...], sampling: bool) -> list[Stop]:
+    """Every layer's boundary state and, between two of them, the states inside a continuous layer (from
+    ``paths``, keyed by flow index), in the order visited (``sampling``: the last layer first)."""
+    n = len(states) - 1
+    inside = {p.index: p for p in paths}
+    out = []
+    for k, pts in enumerate(states):
+        out.append(Stop(k, pts))
+        layer = n - 1 - k if sampling else k
+        path = inside.get(layer) if k < n else None
+        if path is not None and path.states.shape[1:] == pts.shape:
+            out.extend(Stop(k, s, float(t), layer, path.position)
+                       for t, s in zip(path.times[1:-1], path.states[1:-1], strict=True))
+    return out
+
+
+def probe_point(result: ProbeResult, stop: Stop, n: int, sampling: bool) -> np.ndarray | None:
+    """Where the probe point is at ``stop`` (its state after the same layers, or inside the same layer at the
+    nearest of its solver's times), whichever way it was followed."""
+    path = result.path
+    if stop.time is None:
+        return path[n - stop.k] if sampling else path[stop.k]
+    step = next((s for s in result.steps if s.position == stop.position and s.inside is not None), None)
+    if step is None:
+        return None
+    times, states = step.inside
+    return states[int(np.argmin(np.abs(times - stop.time)))]
+
+
+def probe_fine_path(result: ProbeResult) -> np.ndarray:
+    """The probe point's path from x to z with the states inside continuous layers, as (m, d)."""
+    ordered = result.steps[::-1] if result.inverse else result.steps
+    if not ordered:
+        return np.stack(result.path)
+    pts = [ordered[0].after if result.inverse else ordered[0].before]
+    for s in ordered:
+        if s.inside is not None:
+            inside = s.inside[1][::-1] if result.inverse else s.inside[1]
+            pts.extend(inside[1:])
+        else:
+            pts.append(s.before if result.inverse else s.after)
+    return np.stack(pts)
+
+
 class LayerScrubber(View):
     """The distribution after each layer: slide through the stack, in either direction. Points on 2-D data,
     a histogram on 1-D data (with the standard normal for reference where the state is a latent), and on images
     one image's tensor after each layer, its channels side by side (a squeeze makes four of one, a multi-scale
-    layer sends some away)."""
+    layer sends some away). Inside a continuous layer the slider also stops at each of its solver's times."""
 
     title = "Layer by layer"
     data_kinds = frozenset({"1d", "2d", "nd", "image"})
@@ -105,6 +163,9 @@ class LayerScrubber(View):
         self.sampling.toggled.connect(lambda _: self.layer_chosen.emit(self.chosen_layer()))
         self._forward: tuple[np.ndarray, ...] | None = None
         self._inverse: tuple[np.ndarray, ...] | None = None
+        self._inside_forward: tuple[LayerPath, ...] = ()
+        self._inside_inverse: tuple[LayerPath, ...] = ()
+        self._probe_result: ProbeResult | None = None
         self.layer_names: list[str] = []
         self._tile_values = np.zeros((0, 0), dtype=bool)
 
@@ -157,12 +218,15 @@ class LayerScrubber(View):
     def update_snapshot(self, snap: Snapshot) -> None:
         if snap.layers_forward is not None:
             self._forward = snap.layers_forward
+            self._inside_forward = snap.inside_forward or ()
         if snap.layers_inverse is not None:
             self._inverse = snap.layers_inverse
+            self._inside_inverse = snap.inside_inverse or ()
         self._redraw()
 
     def clear(self) -> None:
         self._forward = self._inverse = None
+        self._inside_forward = self._inside_inverse = ()
         self.hist.setData([], [])
         self.image.clear()
         self._redraw()
@@ -188,26 +252,39 @@ class LayerScrubber(View):
         """The probe's path (x after 0, 1, …, n layers), drawn beside the points; marked at the state shown."""
         if matches(at, result) and isinstance(result, ProbeResult) and all(p.shape == (2,) for p in result.path):
             self._probe_path = result.path
+            self._probe_result = result
         elif at is None:
-            self._probe_path = None
+            self._probe_path = self._probe_result = None
         self._redraw_probe()
 
     def _redraw_probe(self) -> None:
-        path, states = self._probe_path, self._states()
-        show = path is not None and bool(states) and len(states) == len(path) and not self._one_d
+        path, states, result = self._probe_path, self._states(), self._probe_result
+        show = (path is not None and result is not None and bool(states) and len(states) == len(path)
+                and not self._one_d)
+        here = None
+        if show:
+            all_stops = self.stops()
+            stop = all_stops[min(self.slider.value(), len(all_stops) - 1)]
+            here = probe_point(result, stop, len(path) - 1, self.sampling.isChecked())
+        show = show and here is not None
         self.probe_path.setVisible(show)
         self.probe_here.setVisible(show)
         if not show:
             return
-        pts = np.stack(path)
+        pts = probe_fine_path(result)
         self.probe_path.setData(pts[:, 0], pts[:, 1])
-        k = min(self.slider.value(), len(states) - 1)
-        n = len(path) - 1
-        here = path[n - k] if self.sampling.isChecked() else path[k]  # sampling visits the layers last first
         self.probe_here.setPos(float(here[0]), float(here[1]))
 
     def _states(self) -> tuple[np.ndarray, ...] | None:
         return self._inverse if self.sampling.isChecked() else self._forward
+
+    def stops(self) -> list[Stop]:
+        """The states the slider steps through in the direction shown (empty before the first snapshot)."""
+        states = self._states()
+        if not states:
+            return []
+        sampling = self.sampling.isChecked()
+        return stops(states, self._inside_inverse if sampling else self._inside_forward, sampling)
 
     def _redraw(self) -> None:
         states = self._states()
@@ -216,13 +293,14 @@ class LayerScrubber(View):
             self._describe("" if self.sampling.isChecked() else "no data to push through")
             self._redraw_probe()
             return
+        all_stops = self.stops()
         with signals_blocked(self.slider):
             at_end = self.slider.value() == self.slider.maximum()
-            self.slider.setRange(0, len(states) - 1)
+            self.slider.setRange(0, len(all_stops) - 1)
             if at_end:  # follow the end of the stack (the finished distribution) unless the user scrubbed back
-                self.slider.setValue(len(states) - 1)
-        k = min(self.slider.value(), len(states) - 1)
-        pts = states[k]
+                self.slider.setValue(len(all_stops) - 1)
+        stop = all_stops[min(self.slider.value(), len(all_stops) - 1)]
+        k, pts = stop.k, stop.points
         n = len(states) - 1
         one_d = pts.ndim == 2 and pts.shape[1] == 1 and not self._images
         self._set_one_d(one_d)
@@ -240,7 +318,8 @@ class LayerScrubber(View):
             brush = MODEL_BRUSH if self.sampling.isChecked() else LATENT_BRUSH
             self.hist.setBrush(brush)
             self.hist.setPen(pg.mkPen(brush.color().darker(120), width=STYLE["line_width"]))
-            latent = (k == 0) == self.sampling.isChecked()  # base samples, or data pushed all the way
+            # base samples, or data pushed all the way
+            latent = stop.time is None and (k == 0) == self.sampling.isChecked()
             self.normal.setVisible(latent)
         else:
             set_points(self.points, pts if pts.ndim == 2 else None)
@@ -256,7 +335,12 @@ class LayerScrubber(View):
                     else f"data after layers 1…{k} ({k} of {n})")
         name = self._layer_name(k, n)
         details = []  # a second, smaller line: which layer made this state, and on images its shape
-        if name and 0 < k < n:
+        if stop.time is not None:
+            name = self.layer_names[stop.layer] if len(self.layer_names) == n else None
+            way = "undoing it, t from 1 to 0" if self.sampling.isChecked() else "t from 0 to 1"
+            text = (f"inside layer {stop.layer + 1}{f' ({name})' if name else ''} at t = {stop.time:.3g}"
+                    f"<br><span style='font-size:9pt'>{way}: the states its solver visits</span>")
+        elif name and 0 < k < n:
             details.append(f"layer {n - k + 1 if self.sampling.isChecked() else k}: {name}")
         if self._images and pts.ndim == 4:
             c, h, w = pts.shape[1:]
@@ -293,7 +377,11 @@ class LayerScrubber(View):
         at: layer k after k layers forward, layer n − k after undoing k of n layers; None at the first state."""
         states = self._states()
         n = len(states) - 1 if states else len(self.layer_names)
-        k = min(self.slider.value(), n)
+        all_stops = self.stops()
+        stop = all_stops[min(self.slider.value(), len(all_stops) - 1)] if all_stops else None
+        if stop is not None and stop.time is not None:
+            return stop.layer  # inside it: the layer being passed through
+        k = stop.k if stop is not None else min(self.slider.value(), n)
         if k <= 0:
             return None
         return n - k if self.sampling.isChecked() else k - 1

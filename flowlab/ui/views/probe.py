@@ -39,6 +39,13 @@ def _matrix(step: ProbeStep) -> str:
     return f'<table cellspacing="0" cellpadding="1" style="border:1px solid #999">{"".join(rows)}</table>'
 
 
+def _inside(inside: tuple[np.ndarray, np.ndarray], most: int = 5) -> str:
+    """The point inside a continuous layer at a few of its solver's times: "inside: t = 0 (…) → 0.5 (…) → 1 (…)"."""
+    times, states = inside
+    picks = np.unique(np.linspace(0, len(times) - 1, min(most, len(times))).round().astype(int))
+    return "inside: " + " → ".join(f"t = {times[i]:.3g} {_vec(states[i])}" for i in picks)
+
+
 def result_html(result: ProbeResult) -> str:
     """The panel's table for ``result``: a row per layer in the order visited, then the sum."""
     way = "latent → data: undoing the layers, last first" if result.inverse else "data → latent"
@@ -49,6 +56,8 @@ def result_html(result: ProbeResult) -> str:
     for s in result.steps:
         rows.append(f"<tr><td>{s.position + 1}</td><td>{html.escape(s.kind)}</td><td>{_vec(s.after)}</td>"
                     f"<td align='right'>{s.log_det:.4f}</td><td>{_matrix(s)}</td></tr>")
+        if s.inside is not None:
+            rows.append(f"<tr><td></td><td colspan='4' style='color:#555'>{_inside(s.inside)}</td></tr>")
     sign = "−" if result.inverse else "+"
     total = (f"<p>log p<sub>Z</sub>(z) {sign} Σ log|det J| = {result.base_log_prob:.4f} {sign} "
              f"({result.log_det_sum:.4f}) = <b>log p(x) = {result.log_prob:.4f}</b></p>")

@@ -27,6 +27,8 @@ from flowlab.ui.views.one_d import OneDView
 from flowlab.ui.views.probe import ProbeView
 from flowlab.ui.views.samples import SamplesView
 from flowlab.ui.views.shares import SharesView
+from flowlab.ui.views.trajectories import TrajectoriesView
+from flowlab.ui.views.velocity import VelocityView
 from flowlab.ui.views.volume import VolumeView
 from flowlab.ui.views.warp import WarpView
 
@@ -58,12 +60,14 @@ VIEWS: tuple[ViewRow, ...] = (
     ViewRow("density", DensityView, L, "main", "density"),
     ViewRow("one_d", OneDView, L, "main", "curve_1d"),
     ViewRow("images", ImageSamplesView, L, "main", "images"),
+    ViewRow("velocity", VelocityView, L, "main", "velocity"),  # inside a continuous layer: shown for stacks with one
     ViewRow("samples", SamplesView, R, "points", "samples"),
     ViewRow("latent", LatentView, R, "points", "latent"),
     ViewRow("warp", WarpView, R, "points", "warp"),
     ViewRow("volume", VolumeView, R, "points", "volume"),
     ViewRow("anomaly", AnomalyView, R, "points", None),
     ViewRow("coupling", CouplingView, R, "points", "coupling"),
+    ViewRow("trajectories", TrajectoriesView, R, "points", "trajectories"),
     ViewRow("curves", CurvesView, B, "curves", None),
     ViewRow("probe", ProbeView, B, "curves", None),  # the probe point's numbers (computed while a point is set)
     ViewRow("shares", SharesView, B, "curves", "shares"),
