@@ -65,26 +65,40 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out."""
+    """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out. Started
+    by torchrun with several processes, they train one model together (``flowlab.training.distributed``): rank 0
+    alone draws the bar, prints and writes."""
     from flowlab.headless import ProgressBar, train_preset
     from flowlab.presets import load_preset
     from flowlab.presets.builtin import preset_file
-    from flowlab.training import threads
+    from flowlab.training import distributed, threads
 
     if args.steps < 1:
         raise FlowlabError("--steps must be at least 1")
+    launch = distributed.launched()
     preset = load_preset(preset_file(args.preset))
-    threads.configure(interactive=False)
-    bar = ProgressBar(args.steps) if not args.quiet else None
+    threads.configure(interactive=False, processes=launch.local_world_size if launch else 1)
+    main = launch is None or launch.main
+    if launch is not None:
+        distributed.say_when_stopped(launch)
+    bar = ProgressBar(args.steps) if not args.quiet and main else None
     try:
-        summary = train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,
-                               progress=bar.update if bar else None)
+        with distributed.process_group(launch, args.device or preset.training.device) as replicas:
+            summary = train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,
+                                   progress=bar.update if bar else None, replicas=replicas)
     finally:
         if bar:
             bar.close()
+    if summary.stop_kind == "step" and launch is not None:  # this process's own failure: it says so itself
+        print(f"flowlab: process {launch.rank} of {launch.world_size}: training stopped, nothing written: "
+              f"{summary.diverged}", file=sys.stderr)
+        return 3
+    if not main:
+        return 3 if summary.diverged else 0
     shown = ("train_nll", "train_fm", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl")
     scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items() if k in shown)
-    print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s; {scores}")
+    together = f" ({launch.world_size} processes)" if launch else ""
+    print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s{together}; {scores}")
     if summary.best_step is not None and summary.best_step != summary.steps:
         kept = ", ".join(f"{k} {v:.4g}" for k, v in summary.best.items() if k in shown)
         print(f"best held-out weights (early stopping, best_weights.pt): step {summary.best_step}; {kept}")
@@ -299,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except FlowlabError as e:
-        print(f"flowlab: {e}", file=sys.stderr)
+        from flowlab.training.distributed import speaks
+
+        if speaks():  # under torchrun every process finds the same problem: rank 0 says it
+            print(f"flowlab: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`flowlab presets | head`): nothing more to say
         sys.stderr.close()
