@@ -122,8 +122,9 @@ class _LogProb(nn.Module):
 
 class Replicas:
     """This process's part in training one model with the others (see the module docstring). Build it with
-    :func:`process_group`; the :class:`~flowlab.training.trainer.Trainer` given it calls :meth:`join`, then
-    :meth:`loss`, :meth:`average` and :meth:`mean_nll` in place of its one-process arithmetic."""
+    :func:`replicas_on` inside :func:`process_group`; the :class:`~flowlab.training.trainer.Trainer` given it
+    calls :meth:`join`, then :meth:`loss`, :meth:`average` and :meth:`mean_nll` in place of its one-process
+    arithmetic."""
 
     def __init__(self, launch: Launch, device: torch.device) -> None:
         self.launch, self.device = launch, device
@@ -219,23 +220,39 @@ def say_when_stopped(launch: Launch) -> None:
 
 
 @contextmanager
-def process_group(launch: Launch | None, requested_device: str) -> Iterator[Replicas | None]:
-    """Join torchrun's processes for the block (gloo on the CPU, NCCL on CUDA with ``cuda:LOCAL_RANK``) and yield
-    this process's :class:`Replicas`; yields None for a lone process. The group is left however the block ends."""
-    if launch is None:
-        yield None
-        return
-    device = pick_device(requested_device)
-    if device.type == "cuda":
+def process_group(launch: Launch) -> Iterator[None]:
+    """Join torchrun's processes for the block and leave the group however it ends: gloo for CPU tensors and, where
+    CUDA is, NCCL for CUDA tensors on ``cuda:LOCAL_RANK``. Joined before the preset is read, so that a problem any
+    one process finds is heard by all (:func:`agree`) instead of leaving the others waiting."""
+    backend = "gloo"
+    if torch.cuda.is_available():
         torch.cuda.set_device(launch.local_rank)
-        device, backend = torch.device("cuda", launch.local_rank), "nccl"
-    elif device.type == "cpu":
-        backend = "gloo"
-    else:
-        raise FlowlabError(f"training across processes runs on the CPU (gloo) or CUDA (NCCL), not {device.type}: "
-                           f"pass --device cpu")
+        backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend, rank=launch.rank, world_size=launch.world_size)
     try:
-        yield Replicas(launch, device)
+        yield
     finally:
         dist.destroy_process_group()
+
+
+def agree(problem: str | None) -> None:
+    """Every process hands in its problem (or None); if any has one, every process raises the first as a
+    :class:`FlowlabError` (rank 0 says it; the message names another process that found it)."""
+    found: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(found, problem)
+    first = next(((rank, p) for rank, p in enumerate(found) if p is not None), None)
+    if first is not None:
+        rank, message = first
+        raise FlowlabError(message if rank == 0 else f"process {rank}: {message}")
+
+
+def replicas_on(launch: Launch, requested_device: str) -> Replicas:
+    """This process's :class:`Replicas` on the device the settings ask for: the CPU, or CUDA's ``cuda:LOCAL_RANK``
+    (the one :func:`process_group` made current)."""
+    device = pick_device(requested_device)
+    if device.type == "cuda":
+        device = torch.device("cuda", launch.local_rank)
+    elif device.type != "cpu":
+        raise FlowlabError(f"training across processes runs on the CPU (gloo) or CUDA (NCCL), not {device.type}: "
+                           f"pass --device cpu")
+    return Replicas(launch, device)
