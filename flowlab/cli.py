@@ -48,13 +48,15 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     """Print the built-in presets: the name to give `flowlab`, `flowlab train` or `flowlab render`, and the title."""
-    from flowlab.presets import PresetError, load_preset
+    from flowlab.presets import PresetDataMissing, PresetError, load_preset
     from flowlab.presets.builtin import builtin_paths
     from flowlab.presets.comparison import comparison_paths, load_comparison
 
     for key, path in builtin_paths().items():
         try:
             title = load_preset(path).name
+        except PresetDataMissing as e:
+            title = f"{e.name} (its data is not on this machine: `flowlab train {key}` says how to get it)"
         except PresetError as e:
             title = f"(cannot be read: {e})"
         print(f"{key:28s} {title}")
