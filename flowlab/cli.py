@@ -6,9 +6,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flowlab import __version__
 from flowlab.errors import FlowlabError
+
+if TYPE_CHECKING:
+    from flowlab.headless import RunSummary
+    from flowlab.presets import Preset
+    from flowlab.training.distributed import Launch, Replicas
 
 
 def _cmd_layers(args: argparse.Namespace) -> int:
@@ -42,13 +48,15 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 
 def _cmd_presets(args: argparse.Namespace) -> int:
     """Print the built-in presets: the name to give `flowlab`, `flowlab train` or `flowlab render`, and the title."""
-    from flowlab.presets import PresetError, load_preset
+    from flowlab.presets import PresetDataMissing, PresetError, load_preset
     from flowlab.presets.builtin import builtin_paths
     from flowlab.presets.comparison import comparison_paths, load_comparison
 
     for key, path in builtin_paths().items():
         try:
             title = load_preset(path).name
+        except PresetDataMissing as e:
+            title = f"{e.name} (its data is not on this machine: `flowlab train {key}` says how to get it)"
         except PresetError as e:
             title = f"(cannot be read: {e})"
         print(f"{key:28s} {title}")
@@ -65,26 +73,62 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out."""
-    from flowlab.headless import ProgressBar, train_preset
+    """Train a preset headless with a progress bar; write metrics.csv, weights and PNG plots into --out. Started
+    by torchrun with several processes, they train one model together (``flowlab.training.distributed``): rank 0
+    alone draws the bar, prints and writes."""
     from flowlab.presets import load_preset
     from flowlab.presets.builtin import preset_file
-    from flowlab.training import threads
+    from flowlab.training import distributed, threads
 
     if args.steps < 1:
         raise FlowlabError("--steps must be at least 1")
-    preset = load_preset(preset_file(args.preset))
-    threads.configure(interactive=False)
-    bar = ProgressBar(args.steps) if not args.quiet else None
+    launch = distributed.launched()
+    if launch is None:
+        preset = load_preset(preset_file(args.preset))
+        return _report_training(preset, args, _train(args, preset, None), None)
+    threads.configure(interactive=False, processes=launch.local_world_size)
+    distributed.say_when_stopped(launch)
+    with distributed.process_group(launch):
+        try:
+            preset, problem = load_preset(preset_file(args.preset)), None
+        except FlowlabError as e:
+            preset, problem = None, str(e)
+        distributed.agree(problem)  # a preset one process cannot read stops them all, said once
+        replicas = distributed.replicas_on(launch, args.device or preset.training.device)
+        summary = _train(args, preset, replicas)
+    return _report_training(preset, args, summary, launch)
+
+
+def _train(args: argparse.Namespace, preset: Preset, replicas: Replicas | None) -> RunSummary:
+    """``train_preset`` with a progress bar (rank 0's alone under torchrun)."""
+    from flowlab.headless import ProgressBar, train_preset
+    from flowlab.training import threads
+
+    if replicas is None:
+        threads.configure(interactive=False)
+    bar = ProgressBar(args.steps) if not args.quiet and (replicas is None or replicas.launch.main) else None
     try:
-        summary = train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,
-                               progress=bar.update if bar else None)
+        return train_preset(preset, args.steps, args.out, device=args.device, seed=args.seed,
+                            progress=bar.update if bar else None, replicas=replicas)
     finally:
         if bar:
             bar.close()
+
+
+def _report_training(preset: Preset, args: argparse.Namespace, summary: RunSummary, launch: Launch | None) -> int:
+    """What ``flowlab train`` prints and its exit status: 0, or 3 when training stopped early. Under torchrun rank 0
+    reports the run; another process exits 0 once its part is done, or 3 (and says why) when it failed itself."""
+    main = launch is None or launch.main
+    if summary.stop_kind == "step" and launch is not None:  # this process's own failure: it says so itself
+        print(f"flowlab: process {launch.rank} of {launch.world_size}: training stopped, nothing written: "
+              f"{summary.diverged}", file=sys.stderr)
+        return 3
+    if not main:
+        return 0  # rank 0 reports the run, a divergence included (decided by every process together)
     shown = ("train_nll", "train_fm", "valid_nll", "valid_bpd", "test_nll", "test_bpd", "kl_gap", "elbo", "true_kl")
     scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.final.items() if k in shown)
-    print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s; {scores}")
+    together = f" ({launch.world_size} processes)" if launch else ""
+    print(f"{preset.name}: {summary.steps} steps in {summary.seconds:.1f} s{together}; {scores}")
     if summary.best_step is not None and summary.best_step != summary.steps:
         kept = ", ".join(f"{k} {v:.4g}" for k, v in summary.best.items() if k in shown)
         print(f"best held-out weights (early stopping, best_weights.pt): step {summary.best_step}; {kept}")
@@ -299,6 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except FlowlabError as e:
+        from flowlab.training.distributed import speaks
+
+        if not speaks():  # under torchrun every process finds the same problem (or hears it): rank 0 says it
+            return 0  # a failed exit here would make torchrun stop rank 0 before it has said it
         print(f"flowlab: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`flowlab presets | head`): nothing more to say

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import torch
 
@@ -23,6 +23,9 @@ from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Trainer
 from flowlab.training.views import density_grid
 
+if TYPE_CHECKING:
+    from flowlab.training.distributed import Replicas
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -34,6 +37,9 @@ class RunSummary:
     seconds: float
     out_dir: Path
     measured: Mapping[str, Any] = field(default_factory=dict)  # what ``measure`` returned (empty without one)
+    # why training stopped early: "diverged" (decided by every process together), "step" (this process's own
+    # failure; across processes nothing is written then), or None
+    stop_kind: str | None = None
 
 
 class ProgressBar:
@@ -85,14 +91,21 @@ class _Status:
 
 def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | None = None,
                  seed: int | None = None, progress: Callable[[int, str], None] | None = None,
-                 measure: Callable[[Trainer], Mapping[str, Any]] | None = None) -> RunSummary:
+                 measure: Callable[[Trainer], Mapping[str, Any]] | None = None,
+                 replicas: Replicas | None = None) -> RunSummary:
     """Train ``preset`` for ``steps`` steps and write the results into ``out_dir``: the same
     :class:`~flowlab.training.session.Session` the window runs, here on the calling thread, without views.
     ``measure`` is called with the trainer once the results are written, before the model is freed; what it
-    returns is :attr:`RunSummary.measured` (``flowlab compare`` takes its figures there)."""
+    returns is :attr:`RunSummary.measured` (``flowlab compare`` takes its figures there).
+    ``replicas``: train together with the other processes torchrun started (``flowlab.training.distributed``):
+    every process evaluates its share, rank 0 alone writes the files, and the compiled step is off."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    writes = replicas is None or replicas.launch.main
+    if writes:
+        out.mkdir(parents=True, exist_ok=True)
     changes = {k: v for k, v in (("device", device), ("seed", seed)) if v is not None}
+    if replicas is not None:
+        changes["compile"] = False
     settings: TrainSettings = preset.training.updated(**changes) if changes else preset.training
     status = _Status()
     failures: list[Failure] = []
@@ -100,8 +113,10 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
     errors: list[BaseException] = []
 
     def finish(trainer: Trainer) -> dict[str, Any]:
+        if replicas is not None and any(f.kind == "step" for f in failures):
+            return {}  # a process failed on its own: a final evaluation together would wait for it for ever
         try:
-            results = _write_results(trainer, out)
+            results = _write_results(trainer, out, write=writes)
             if measure is not None:
                 results["measured"] = dict(measure(trainer))
             return results
@@ -120,7 +135,7 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
             finished.append(event)
 
     spec = SessionSpec(preset.layers, preset.target, settings, base=preset.base, snapshots=False, max_steps=steps,
-                       finish=finish)
+                       finish=finish, replicas=replicas)
     session = Session(spec, on_event)
     start = time.perf_counter()
     session.send(Play())
@@ -131,9 +146,10 @@ def train_preset(preset: Preset, steps: int, out_dir: str | Path, device: str | 
     if build is not None:
         raise FlowlabError(build.message)
     summary = finished[-1].summary
-    diverged = next((f.message for f in failures if f.kind in ("diverged", "step")), None)
-    return RunSummary(finished[-1].step, summary["final"], summary["best_step"], summary["best"], diverged,
-                      time.perf_counter() - start, out, summary.get("measured", {}))
+    stop = next((f for f in failures if f.kind in ("diverged", "step")), None)
+    return RunSummary(finished[-1].step, summary.get("final", {}), summary.get("best_step"), summary.get("best", {}),
+                      stop.message if stop else None, time.perf_counter() - start, out, summary.get("measured", {}),
+                      stop.kind if stop else None)
 
 
 def score_weights(preset: Preset, weights: Path) -> tuple[int, dict[str, float]]:
@@ -160,13 +176,16 @@ def score_weights(preset: Preset, weights: Path) -> tuple[int, dict[str, float]]
     return int(summary.pop("step")), summary
 
 
-def _write_results(trainer: Trainer, out: Path) -> dict[str, Any]:
+def _write_results(trainer: Trainer, out: Path, write: bool = True) -> dict[str, Any]:
     """On the session's thread, before the model is freed: a final evaluation, metrics.csv, checkpoint.pt,
-    best_weights.pt (early stopping) and the pictures; returns the figures the summary reports."""
+    best_weights.pt (early stopping) and the pictures; returns the figures the summary reports. Without
+    ``write``, only the evaluation (a process beside rank 0 scores its share of it)."""
     if trainer.step % trainer.settings.eval_every != 0 or trainer.step == 0:
         trainer.metrics.append(step=trainer.step, **trainer.evaluate())
     final = {k: trainer.metrics.last(k) for k in trainer.metrics.columns if k != "step"}
     final = {k: v for k, v in final.items() if not math.isnan(v)}
+    if not write:
+        return {"final": final, "best_step": trainer.best[1] if trainer.best else None, "best": {}}
     trainer.metrics.write_csv(out / "metrics.csv")
     save_checkpoint(trainer, out / "checkpoint.pt")
     best_step, best = None, {}

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from flowlab.atomic import atomic_open
 from flowlab.errors import FlowlabError, StackError
 from flowlab.flows import BASES, validate_stack
-from flowlab.targets import TARGETS, Target, TargetError, build_target
+from flowlab.targets import TARGETS, DataMissing, Target, TargetError, build_target
 from flowlab.training.settings import TrainSettings
 
 SCHEMA_VERSION = 1
@@ -30,6 +30,15 @@ MAX_PRESET_BYTES = 50 * 2**20  # drawn images included, presets are kilobytes; a
 
 class PresetError(FlowlabError):
     """A preset that cannot be read; the message names the file and the field or line at fault."""
+
+
+class PresetDataMissing(PresetError):
+    """A sound preset whose data set is not on this machine; the message says how to get it. ``name`` and
+    ``description`` are the preset's own, so that a list of presets can still offer it."""
+
+    def __init__(self, message: str, name: str, description: str) -> None:
+        super().__init__(message)
+        self.name, self.description = name, description
 
 
 class _TargetModel(BaseModel):
@@ -199,6 +208,8 @@ def preset_from_dict(doc: Any, source: str = "preset", folder: str | os.PathLike
         target_cfg = dict(resolve_paths(target_cfg, folder))
     try:
         target = build_target(target_cfg)
+    except DataMissing as e:
+        raise PresetDataMissing(f"{source}: {e}", model.name, model.description) from None
     except TargetError as e:
         raise PresetError(f"{source}: field 'target': {e}") from None
     problems = validate_stack(layers, target.shape)

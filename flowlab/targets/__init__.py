@@ -5,6 +5,7 @@ import pkgutil
 
 from flowlab.targets.base import (
     TARGETS,
+    DataMissing,
     DataSource,
     EnergyTarget,
     Estimate,
@@ -22,5 +23,5 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name n
                       and not m.name.startswith("_")):
     importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["TARGETS", "DataSource", "Target", "SampleTarget", "EnergyTarget", "Estimate", "TargetError", "TargetSpec",
-           "build_target", "grid_points", "register_target"]
+__all__ = ["TARGETS", "DataMissing", "DataSource", "Target", "SampleTarget", "EnergyTarget", "Estimate",
+           "TargetError", "TargetSpec", "build_target", "grid_points", "register_target"]

@@ -26,6 +26,11 @@ class TargetError(FlowlabError):
     """A target that cannot be built or read: a missing or unreadable file, a wrong shape, an empty drawing."""
 
 
+class DataMissing(TargetError):
+    """A target whose data set is not on this machine (the message says how to get it): nothing is wrong with the
+    preset that names it, so a list of presets keeps it and opening it says what to install or choose."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A Monte Carlo (or quadrature) estimate with its standard error."""

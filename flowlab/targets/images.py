@@ -32,7 +32,7 @@ from PIL import Image
 from torch import Tensor
 
 from flowlab.params import Param
-from flowlab.targets.base import DataSource, SampleTarget, TargetError, TargetSpec, register_target
+from flowlab.targets.base import DataMissing, DataSource, SampleTarget, TargetError, TargetSpec, register_target
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _PIL_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -189,6 +189,73 @@ def _build_idx(p: Mapping[str, Any], d: Mapping[str, Any]) -> ImageTarget:
     return ImageTarget(train, test, 256, path.name)
 
 
+# -- an MNIST-format data set: a folder with its training and test files --------------------------------------------
+IDX_TRAIN, IDX_TEST = "train-images-idx3-ubyte", "t10k-images-idx3-ubyte"  # (+ ".gz"): how MNIST-format sets ship
+# Where operating-system packages install such sets: the folder, the set's name and the package that fills it.
+INSTALLED_SETS: dict[str, tuple[str, str]] = {
+    "/usr/share/datasets/fashion-mnist": ("Fashion-MNIST", "dataset-fashion-mnist"),
+}
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    return next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
+
+
+def _missing_set(folder: Path, absent: str) -> DataMissing:
+    """What to do about a data set folder that lacks its files: install the package that fills it, or choose a
+    folder that has them."""
+    choose = (f"choose a folder that holds {IDX_TRAIN}.gz and {IDX_TEST}.gz, as MNIST's own files do (in the "
+              f"window: Target → Image data → MNIST-format data set; in a preset file: target.data.path)")
+    known = INSTALLED_SETS.get(folder.as_posix().rstrip("/"))
+    if known is not None:
+        name, package = known
+        return DataMissing(f"{name} is not installed: {absent}. On Debian or Ubuntu, `sudo apt install {package}` "
+                           f"puts it there; or {choose}")
+    return DataMissing(f"{absent}; {choose}")
+
+
+@functools.lru_cache(maxsize=2)
+def _read_idx_cached(path: str, stamp: tuple[int, int], limit: int) -> np.ndarray:
+    """A file read once per process while it is unchanged (``stamp``: its size and modification time): a preset
+    is checked when it opens and built again to train."""
+    images = read_idx_images(Path(path), limit)
+    images.flags.writeable = False
+    return images
+
+
+def _read_idx_once(path: Path, limit: int = 0) -> np.ndarray:
+    st = path.stat()
+    return _read_idx_cached(str(path), (st.st_size, st.st_mtime_ns), limit)
+
+
+def read_idx_set(folder: Path, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The training and test images of an MNIST-format set in ``folder`` ((N, 1, H, W) uint8 each; at most
+    ``limit`` training images, 0 = all); :class:`DataMissing` when the folder or a file is not there."""
+    if not folder.is_dir():
+        raise _missing_set(folder, f"there is no folder {folder}" if not folder.exists() else f"{folder} is a file")
+    train_path, test_path = _idx_file(folder, IDX_TRAIN), _idx_file(folder, IDX_TEST)
+    if train_path is None or test_path is None:
+        absent = " and ".join(stem for stem, p in ((IDX_TRAIN, train_path), (IDX_TEST, test_path)) if p is None)
+        raise _missing_set(folder, f"{folder} has no {absent}(.gz)")
+    train, test = _read_idx_once(train_path, limit), _read_idx_once(test_path)
+    if train.shape[1:] != test.shape[1:]:
+        raise TargetError(f"{folder}: the training images are {train.shape[2]}×{train.shape[3]} but the test images "
+                          f"{test.shape[2]}×{test.shape[3]}")
+    return train, test
+
+
+def _build_idx_set(p: Mapping[str, Any], d: Mapping[str, Any]) -> ImageTarget:
+    raw = d.get("path")
+    if not isinstance(raw, (str, Path)) or not str(raw).strip():
+        raise TargetError("data 'path': give the folder that holds the data set's IDX files")
+    folder = Path(str(raw)).expanduser()
+    train, test = read_idx_set(folder, p["limit"])
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(p["seed"]))
+    # The official split, the training images shuffled once: the first n_train are a random subset of them.
+    name = INSTALLED_SETS.get(folder.as_posix().rstrip("/"), (folder.name,))[0]
+    return ImageTarget(torch.from_numpy(np.array(train))[order], torch.from_numpy(np.array(test)), 256, name)
+
+
 # -- a folder of pictures -----------------------------------------------------------------------------------------
 def read_image_folder(folder: Path, size: int, levels: int, invert: bool, limit: int
                       ) -> tuple[np.ndarray, list[str]]:
@@ -301,6 +368,17 @@ register_target(TargetSpec(
     reference="LeCun, Bottou, Bengio & Haffner 1998 (the MNIST file format)",
     source=DataSource("IDX file (MNIST format)", pattern="IDX images (*idx3-ubyte* *.idx *.gz);;All files (*)",
                       group=IMAGE_DATA),
+))
+register_target(TargetSpec(
+    kind="idx_dataset", family="image",
+    help="An MNIST-format data set: a folder holding train-images-idx3-ubyte(.gz) to train on and "
+         "t10k-images-idx3-ubyte(.gz), its own test set (Fashion-MNIST and MNIST ship this way).",
+    builder=_build_idx_set, data_fields=("path",),
+    params=(Param("limit", "int", 0, "read at most this many training images (0 = all)", low=0, high=10_000_000),
+            Param("seed", "int", 0, "shuffles the training images once (the test set is the data set's own)",
+                  low=0, high=2**31 - 1)),
+    reference="Xiao, Rasul & Vollgraf 2017 (Fashion-MNIST); LeCun, Bottou, Bengio & Haffner 1998 (MNIST)",
+    source=DataSource("MNIST-format data set (a folder)", folder=True, group=IMAGE_DATA),
 ))
 register_target(TargetSpec(
     kind="image_folder", family="image",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from threading import Condition
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +58,9 @@ from flowlab.training.trainer import Diverged, Trainer
 from flowlab.training.turns import Turn, Turns
 from flowlab.training.views import VIEW_OPTIONS, SnapshotMaker
 
+if TYPE_CHECKING:
+    from flowlab.training.distributed import Replicas
+
 PROGRESS_INTERVAL_S = 0.1  # 10 reports a second: the curves and the status line need no more
 
 
@@ -70,7 +73,9 @@ class SessionSpec:
     ``turns``: sessions sharing one :class:`~flowlab.training.turns.Turns` step one at a time, in turn (side-by-side
     runs; the object is shared in memory, so such sessions run on threads of one process).
     ``finish``: called on the session's thread with the trainer after the loop, before the model is freed;
-    what it returns becomes :attr:`Finished.summary` (``flowlab train`` writes its files there)."""
+    what it returns becomes :attr:`Finished.summary` (``flowlab train`` writes its files there).
+    ``replicas``: this process's part in training one model across processes (``flowlab.training.distributed``),
+    handed to the trainer; None for one process."""
 
     layers: Sequence[Mapping[str, Any]]
     target: Mapping[str, Any]
@@ -81,6 +86,7 @@ class SessionSpec:
     max_steps: int | None = None
     finish: Callable[[Trainer], Mapping[str, Any]] | None = None
     turns: Turns | None = None  # take each step in turn with the other sessions of these Turns (in-process only)
+    replicas: Replicas | None = None
 
 
 class Session:
@@ -169,7 +175,8 @@ class Session:
 
     def _build(self) -> Trainer:
         spec = self.spec
-        trainer = Trainer(spec.layers, build_target(spec.target), spec.settings, base=spec.base)
+        trainer = Trainer(spec.layers, build_target(spec.target), spec.settings, base=spec.base,
+                          replicas=spec.replicas)
         notes = list(trainer.plan.notes)
         if spec.weights is not None and Path(spec.weights).exists():
             try:

@@ -35,22 +35,24 @@ class ThreadPolicy:
 _policy: ThreadPolicy | None = None
 
 
-def policy_for(interactive: bool, cores: int | None = None) -> ThreadPolicy:
+def policy_for(interactive: bool, cores: int | None = None, processes: int = 1) -> ThreadPolicy:
     """Interactive (a window): leave a core to the UI thread, since an OpenMP team as wide as the machine beside
     Qt's event loop oversubscribes it (measured on 2 cores: 45 steps/s with 2 threads against 122 with 1); the view
     thread gets one. With fewer than three cores no core is spare for the view thread: the UI thread and the
     training thread have one each, so the views take a quarter of a core instead of 70 % (it is taken from them).
-    Headless: every core trains, nothing else runs."""
+    Headless: every core trains, nothing else runs; with ``processes`` training processes on this machine
+    (``torchrun --nproc_per_node``), each takes its share of the cores."""
     cores = cores or os.cpu_count() or 1
     if interactive:
         return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S,
                             view_budget=SPARE_CORE_VIEW_BUDGET if cores >= 3 else SHARED_CORE_VIEW_BUDGET)
-    return ThreadPolicy(training=cores, views=1, switch_interval_s=None)
+    return ThreadPolicy(training=max(1, cores // max(1, processes)), views=1, switch_interval_s=None)
 
 
-def configure(interactive: bool) -> ThreadPolicy:
-    """Choose the process's policy (called by the app and the CLI at start-up) and set the switch interval."""
-    policy = policy_for(interactive)
+def configure(interactive: bool, processes: int = 1) -> ThreadPolicy:
+    """Choose the process's policy (called by the app and the CLI at start-up) and set the switch interval;
+    ``processes``: how many training processes share this machine."""
+    policy = policy_for(interactive, processes=processes)
     adopt(policy)
     return policy
 

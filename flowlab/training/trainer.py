@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim import lr_scheduler
@@ -35,6 +35,9 @@ from flowlab.training.objectives import (
     reverse_kl,
 )
 from flowlab.training.settings import TrainSettings, refused_live
+
+if TYPE_CHECKING:
+    from flowlab.training.distributed import Replicas
 
 GOOD_STATE_EVERY = 25  # steps between copies of the last good weights (the roll-back point)
 COMPILE_AFTER_STEPS = 20  # eager steps before the compiled step is asked for (ActNorm and friends initialised)
@@ -90,8 +93,12 @@ class Trainer:
     """Fits a layer stack to a target with Adam(W); seeded and reproducible."""
 
     def __init__(self, layers: Sequence[Mapping[str, Any]], target: Target,
-                 settings: TrainSettings | None = None, base: str = "standard") -> None:
+                 settings: TrainSettings | None = None, base: str = "standard",
+                 replicas: Replicas | None = None) -> None:
+        """``replicas``: this process's part in a group training one model together (``torchrun``; see
+        :mod:`flowlab.training.distributed`); None trains alone, as always."""
         self.settings = settings or TrainSettings()
+        self.replicas = replicas
         self.device = pick_device(self.settings.device)
         self.layers = copy.deepcopy(list(layers))
         self.base = base
@@ -131,6 +138,8 @@ class Trainer:
         self._t0 = time.perf_counter()
         self._rate = (time.perf_counter(), 0)
         self.steps_per_s = 0.0
+        if replicas is not None:
+            replicas.join(self)
 
     # -- set-up --------------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> None:
@@ -175,7 +184,8 @@ class Trainer:
         if self.compiled is not None:
             self.compiled.close()
         self.compiled = None
-        if self.settings.compile and self.energy is None and self.plan.objective == "mle":  # what compiles
+        if self.settings.compile and self.energy is None and self.plan.objective == "mle" \
+                and self.replicas is None:  # what compiles (under DDP the wrapped model runs eagerly)
             self.compiled = CompiledLoss(self.layers, self.target.shape, self.base, self.device, nll)
 
     @property
@@ -221,17 +231,38 @@ class Trainer:
         self._make_optimizer()
         self._good = self._copy_state()
         self.best = None
+        if self.replicas is not None:
+            self.replicas.join(self)
 
     # -- one step ------------------------------------------------------------------------------------------------
     def _loss(self) -> torch.Tensor:
         s = self.settings
         if self.energy is not None:
             return reverse_kl(self.flow, self.energy, s.energy_samples, self._gen)
-        idx = torch.randint(0, self.train_data.shape[0], (s.batch_size,), device=self.device, generator=self._gen)
-        batch = self.target.prepare_batch(self.train_data[idx], self._gen)
+        batch = self._draw_batch()
         if self.plan.objective == "flow_matching":
             return flow_matching_loss(self.flow, batch, self._gen, ot=s.ot_pairing)
+        if self.replicas is not None:  # this process's share of the batch, scaled so that DDP's mean is the loss
+            return self.replicas.loss(batch)
         return self._nll(self.flow, batch)
+
+    def _draw_batch(self) -> torch.Tensor:
+        """The next training batch from the batch stream (``batch_size`` examples, dequantised for images)."""
+        idx = torch.randint(0, self.train_data.shape[0], (self.settings.batch_size,), device=self.device,
+                            generator=self._gen)
+        return self.target.prepare_batch(self.train_data[idx], self._gen)
+
+    @torch.no_grad()
+    def initialize_from_next_batch(self) -> None:
+        """Run the data-dependent initialisations (ActNorm's) on the batch the next step will draw, leaving the
+        batch stream where it was: what that step would do, done beforehand (before a DDP wrap)."""
+        if self.train_data is None:
+            return
+        state = self._gen.get_state()
+        self.flow.train()
+        self.flow.log_prob(self._draw_batch())
+        self._gen.set_state(state)
+        self._good = self._copy_state()  # a roll-back keeps them: re-initialising would use one share of a batch
 
     @property
     def _nll(self):
@@ -278,7 +309,8 @@ class Trainer:
         self.flow.train()
         lr = self.learning_rate
         loss = self._loss()
-        loss_value = float(loss.detach())
+        # the whole batch's mean loss, the same on every process: a NaN on any one stops them all together
+        loss_value = float(loss.detach()) if self.replicas is None else self.replicas.average(loss)
         if not math.isfinite(loss_value):
             why = getattr(self.flow.base, "support_note", None) if loss_value == math.inf else None
             self._roll_back(f"the loss became {loss_value}" + (f": {why}" if why else ""))
@@ -362,6 +394,8 @@ class Trainer:
         return float(bits_per_dim(nll, self.flow.dim, self.levels))
 
     def _mean_nll(self, data: torch.Tensor) -> float:
+        if self.replicas is not None:  # each process scores its share; the same mean on every one
+            return self.replicas.mean_nll(self.flow, data, EVAL_CHUNK)
         total = 0.0
         for chunk in data.split(EVAL_CHUNK):
             total += float(-self.flow.log_prob(chunk).sum())

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox
 
 from flowlab.document import Document
-from flowlab.presets import Preset, PresetError, load_preset, save_preset
+from flowlab.presets import Preset, PresetDataMissing, PresetError, load_preset, save_preset
 from flowlab.presets.builtin import builtin_paths, load_builtin
 from flowlab.presets.comparison import is_comparison
 from flowlab.presets.preset import read_document
@@ -181,6 +181,8 @@ class DocumentFiles(QObject):
         for key, path in builtin_paths().items():
             try:
                 p = load_preset(path)
+            except PresetDataMissing as missing:
+                p = missing  # offered all the same (its name and description): opening it says how to get the data
             except PresetError:
                 continue  # a broken built-in file is left out of the menu, not fatal
             a = QAction(p.name, self.window)

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from flowlab.presets import SCHEMA_VERSION, Preset, PresetError, load_preset, preset_from_dict, save_preset
+from flowlab.presets import (
+    SCHEMA_VERSION,
+    Preset,
+    PresetDataMissing,
+    PresetError,
+    load_preset,
+    preset_from_dict,
+    save_preset,
+)
 from flowlab.presets.builtin import DEFAULT_PRESET, builtin_paths, load_builtin
 
 
@@ -23,7 +31,11 @@ def test_every_builtin_preset_loads_and_the_default_exists() -> None:
     paths = builtin_paths()
     assert DEFAULT_PRESET in paths
     for key, path in paths.items():
-        p = load_preset(path)
+        try:
+            p = load_preset(path)
+        except PresetDataMissing as missing:  # a data set not installed here: the message says how to get it
+            assert "choose a folder" in str(missing) and missing.name and missing.description, key
+            continue
         assert p.name and p.description, key
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from flowlab.headless import score_weights
-from flowlab.presets import load_preset
 from flowlab.presets.builtin import TRAINED, builtin_paths, load_builtin
 from flowlab.training.checkpoints import weights_path_for
+from tests.presets.builtins import builtin_document
 
 SHIPPED = {key: weights_path_for(path) for key, path in builtin_paths().items() if weights_path_for(path).exists()}
 
@@ -30,5 +30,5 @@ def test_shipped_weights_reach_the_score_their_preset_states(key) -> None:
 
 
 def test_every_stated_trained_score_has_its_weights() -> None:
-    stated = {key for key, path in builtin_paths().items() if TRAINED.search(load_preset(path).description)}
+    stated = {key for key in builtin_paths() if TRAINED.search(builtin_document(key)["description"])}
     assert stated == set(SHIPPED)

@@ -125,6 +125,58 @@ def test_idx_errors(tmp_path: Path, content: bytes, words: str) -> None:
         build_target({"kind": "idx_images", "data": {"path": str(path)}})
 
 
+def write_idx_set(folder: Path, train: np.ndarray, test: np.ndarray, gz_test: bool = True) -> Path:
+    """An MNIST-format set as Fashion-MNIST ships it (gzipped), or with an uncompressed test file as some MNIST
+    copies have it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(train)))
+    raw = _idx_bytes(test)
+    if gz_test:
+        (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
+    else:
+        (folder / "t10k-images-idx3-ubyte").write_bytes(raw)
+    return folder
+
+
+@pytest.mark.parametrize("gz_test", [True, False])
+def test_an_idx_data_set_trains_on_its_training_file_and_tests_on_its_own_test_file(tmp_path: Path,
+                                                                                    gz_test: bool) -> None:
+    rng = np.random.default_rng(1)
+    train, test = rng.integers(0, 256, (7, 6, 5), dtype=np.uint8), rng.integers(0, 256, (3, 6, 5), dtype=np.uint8)
+    folder = write_idx_set(tmp_path / "set", train, test, gz_test)
+    t = build_target({"kind": "idx_dataset", "params": {"seed": 2}, "data": {"path": str(folder)}})
+    assert t.shape == (1, 6, 5) and t.levels == 256 and t.name == "set"
+    got_train, got_test = t.split(100, 100)
+    assert np.array_equal(got_test.numpy()[:, 0], test)  # the set's own test images, in order
+    assert sorted(map(tuple, got_train.reshape(7, -1).int().tolist())) == sorted(map(tuple, train.reshape(7, -1)
+                                                                                     .tolist()))
+    assert not np.array_equal(got_train.numpy()[:, 0], train)  # shuffled once (seed 2), so n_train is a random subset
+    limited = build_target({"kind": "idx_dataset", "params": {"limit": 4}, "data": {"path": str(folder)}})
+    assert len(limited.split(100, 100)[0]) == 4
+
+
+def test_an_idx_data_set_that_is_not_there_says_how_to_get_it(tmp_path: Path, monkeypatch) -> None:
+    from flowlab.targets import DataMissing, images
+
+    with pytest.raises(DataMissing, match=r"no folder .*nowhere.*choose a folder that holds train-images-idx3"):
+        build_target({"kind": "idx_dataset", "data": {"path": str(tmp_path / "nowhere")}})
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(IDX_IMAGES)))
+    with pytest.raises(DataMissing, match=r"has no t10k-images-idx3-ubyte\(\.gz\)"):
+        build_target({"kind": "idx_dataset", "data": {"path": str(half)}})
+    # where an operating-system package installs the set, the message names the package
+    monkeypatch.setitem(images.INSTALLED_SETS, (tmp_path / "fashion").as_posix(), ("Fashion-MNIST", "dataset-x"))
+    with pytest.raises(DataMissing, match=r"Fashion-MNIST is not installed: .*`sudo apt install dataset-x`"):
+        build_target({"kind": "idx_dataset", "data": {"path": str(tmp_path / "fashion")}})
+
+
+def test_an_idx_data_set_with_unlike_images_is_an_error(tmp_path: Path) -> None:
+    folder = write_idx_set(tmp_path / "set", IDX_IMAGES, IDX_IMAGES[:, :4, :4])
+    with pytest.raises(TargetError, match="5×4 but the test images 4×4"):
+        build_target({"kind": "idx_dataset", "data": {"path": str(folder)}})
+
+
 def test_idx_missing_file(tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="missing-idx3-ubyte.*does not exist"):
         build_target({"kind": "idx_images", "data": {"path": str(tmp_path / "missing-idx3-ubyte")}})
