@@ -121,7 +121,7 @@ def test_record_the_whole_window(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--view", "bogus"], "no view 'bogus'; the views are density, one_d, images, samples"),
+    (["--view", "bogus"], "no view 'bogus'; the views are density, one_d, images,"),
     (["--view", "images"], "does not draw 2-D points; these do: density"),
     (["--out", "{file}/x.gif"], "Not a directory"),
     (["--out", "{tmp}/x.webm"], ".gif or an .mp4"),

@@ -94,7 +94,8 @@ def test_every_view_exports_png_and_svg(qtbot, window, monkeypatch, tmp_path, wa
     from PIL import Image
 
     done: set[str] = set()
-    for preset in (None, "change_of_variables_1d", "realnvp_digits"):  # each view shows for the data it can draw
+    # each view shows for the data (and the stack) it can draw: the continuous flow's views for a cnf stack
+    for preset in (None, "change_of_variables_1d", "realnvp_digits", "flow_matching_moons"):
         if preset is not None:
             window.files.open_builtin(preset)
             qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)

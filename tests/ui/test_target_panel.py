@@ -169,7 +169,7 @@ def test_image_data_offers_an_idx_file_and_a_folder_from_the_registry(panel, mon
     button = p.source_button("idx_images")
     assert button is p.source_button("image_folder") and button.menu() is not None
     assert [a.text() for a in button.menu().actions()] == [p.source_actions[k].text()
-                                                            for k in ("idx_images", "image_folder")]
+                                                            for k in ("idx_images", "idx_dataset", "image_folder")]
     rng = np.random.default_rng(0)
     idx = _idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 256, size=(20, 6, 6)))
     asked: list[str] = []
