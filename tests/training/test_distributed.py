@@ -225,6 +225,8 @@ def _together(rank: int, folder: str) -> None:
             Trainer(layers, build_target(mine), settings, replicas=replicas)
         except FlowlabError as e:
             out["different"] = str(e)
+        del trainer
+        replicas.close()
     finally:
         dist.destroy_process_group()
     Path(folder, f"rank{rank}.json").write_text(json.dumps(out))
