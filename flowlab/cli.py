@@ -95,7 +95,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             preset, problem = None, str(e)
         distributed.agree(problem)  # a preset one process cannot read stops them all, said once
         replicas = distributed.replicas_on(launch, args.device or preset.training.device)
-        summary = _train(args, preset, replicas)
+        try:
+            summary = _train(args, preset, replicas)
+        finally:
+            replicas.close()
     return _report_training(preset, args, summary, launch)
 
 

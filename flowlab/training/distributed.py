@@ -30,6 +30,7 @@ process (``cuda:LOCAL_RANK``).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -151,6 +152,12 @@ class Replicas:
             _LogProb(trainer.flow), device_ids=[self.device.index] if self.device.type == "cuda" else None,
             forward_sync_buffers=False,  # synced once here; the buffers (ActNorm's flag, LU's permutation) stay equal
             find_unused_parameters=unused)
+
+    def close(self) -> None:
+        """Let go of the DDP wrapper (and with it the process group it holds) before the group is destroyed: one
+        freed later, at exit, can abort the process ("terminate called without an active exception")."""
+        self._model = None
+        gc.collect()
 
     def loss(self, batch: Tensor) -> Tensor:
         """L_r = (W / B) · Σ −log p over this process's share of the global ``batch`` (B rows)."""

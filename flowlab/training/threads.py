@@ -35,6 +35,12 @@ class ThreadPolicy:
 _policy: ThreadPolicy | None = None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset``, a container's CPU set), else the machine's count."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def policy_for(interactive: bool, cores: int | None = None, processes: int = 1) -> ThreadPolicy:
     """Interactive (a window): leave a core to the UI thread, since an OpenMP team as wide as the machine beside
     Qt's event loop oversubscribes it (measured on 2 cores: 45 steps/s with 2 threads against 122 with 1); the view
@@ -42,7 +48,7 @@ def policy_for(interactive: bool, cores: int | None = None, processes: int = 1) 
     training thread have one each, so the views take a quarter of a core instead of 70 % (it is taken from them).
     Headless: every core trains, nothing else runs; with ``processes`` training processes on this machine
     (``torchrun --nproc_per_node``), each takes its share of the cores."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     if interactive:
         return ThreadPolicy(training=max(1, cores - 1), views=1, switch_interval_s=SWITCH_INTERVAL_S,
                             view_budget=SPARE_CORE_VIEW_BUDGET if cores >= 3 else SHARED_CORE_VIEW_BUDGET)

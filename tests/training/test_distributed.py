@@ -23,6 +23,7 @@ from flowlab.errors import FlowlabError
 from flowlab.headless import train_preset
 from flowlab.presets import load_preset
 from flowlab.targets import build_target
+from flowlab.training import threads
 from flowlab.training.distributed import Launch, Replicas, launched, refusal, speaks
 from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Trainer
@@ -186,6 +187,14 @@ def test_the_environment_torchrun_sets_is_read_and_checked() -> None:
     assert speaks({}) and speaks({"WORLD_SIZE": "2", "RANK": "0"}) and not speaks({"WORLD_SIZE": "2", "RANK": "1"})
 
 
+def test_processes_on_one_machine_share_its_cores() -> None:
+    assert threads.policy_for(False, cores=16, processes=4).training == 4
+    assert threads.policy_for(False, cores=2, processes=3).training == 1  # never none
+    assert threads.policy_for(False, cores=8).training == 8
+    if hasattr(os, "sched_getaffinity"):  # taskset and containers narrow it: counted, not the machine's cores
+        assert threads.usable_cores() == len(os.sched_getaffinity(0))
+
+
 def test_what_cannot_train_alike_across_processes_is_refused_with_the_reason() -> None:
     actnorm = [{"kind": "actnorm", "params": {}}]
     assert refusal(actnorm, "mle", 64, 2) is None
@@ -216,6 +225,8 @@ def _together(rank: int, folder: str) -> None:
             Trainer(layers, build_target(mine), settings, replicas=replicas)
         except FlowlabError as e:
             out["different"] = str(e)
+        del trainer
+        replicas.close()
     finally:
         dist.destroy_process_group()
     Path(folder, f"rank{rank}.json").write_text(json.dumps(out))
