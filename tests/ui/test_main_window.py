@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 pytest.importorskip("PySide6")
 
@@ -61,13 +63,19 @@ def test_every_builtin_preset_loads_trains_and_draws(qtbot, window, warnings) ->
     for key in builtin_paths():
         if data_missing(key):  # its data set is not on this machine: tests/ui/test_missing_data.py opens one
             continue
+        start = time.perf_counter()
         window.files.open_builtin(key)
         qtbot.waitUntil(lambda: window.controller.last_ready is not None, timeout=30000)
         first = window.controller.latest
         _train(qtbot, window, 5)
-        qtbot.waitUntil(lambda first=first: window.controller.latest is not None
-                        and window.controller.latest is not first and window.controller.latest.step >= 5,
-                        timeout=30000)
+        try:
+            qtbot.waitUntil(lambda first=first: window.controller.latest is not None
+                            and window.controller.latest is not first and window.controller.latest.step >= 5,
+                            timeout=60000)  # a loaded CI machine: a model that is built, trained and drawn
+        except WaitTimeout as e:
+            p = window.controller.last_progress
+            raise AssertionError(f"{key}: no snapshot of step 5 after {time.perf_counter() - start:.0f} s (at step "
+                                 f"{p.step if p else None})") from e
         assert not warnings, warnings
 
 
