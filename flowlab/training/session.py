@@ -245,7 +245,7 @@ class Session:
             if running != was_running:
                 self._emit(RunningChanged(running))
                 was_running = running
-            self._turn.playing(running)
+                self._turn.playing(running)
             for command in commands:
                 want_snapshot = self._apply(command, trainer, maker, views) or want_snapshot
             pace = self._pace_s

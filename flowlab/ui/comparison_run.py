@@ -50,11 +50,12 @@ class ComparisonRun(QObject):
     changed = Signal()
     snapshot = Signal(object)
 
-    def __init__(self, run: Run, turns: Turns, weights: Path | None = None, parent: QObject | None = None) -> None:
+    def __init__(self, run: Run, shape: tuple[int, ...], turns: Turns, weights: Path | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.run = run
         self.name = run.name
-        self.shape = tuple(run.preset.build_target().shape)
+        self.shape = shape  # the target's
         self.turns = turns
         self.weights = weights
         self.worker: SessionWorker | None = None
@@ -65,13 +66,16 @@ class ComparisonRun(QObject):
         self.columns: dict[str, list[float]] = {k: [] for k in RECORDED}
         self.timings = None  # the latest DirectionTimes: time to score and to sample a batch
         self._rates: deque[tuple[int, float]] = deque(maxlen=RATE_WINDOW)  # (step, busy seconds)
+        self.version = 0  # counts the events that changed what the window shows of the run
+        self._curve: tuple[list[float], list[float]] | None = None  # the measure's curve, until the record changes
 
     # -- the session ----------------------------------------------------------------------------------------------
     def start(self) -> None:
         """A fresh session (weights as shipped or saved, once; fresh ones after that)."""
         self.stop()
         self.ready, self.failure, self.step, self.timings = None, None, 0, None
-        self.columns = {k: [] for k in RECORDED}
+        self.columns, self._curve = {k: [] for k in RECORDED}, None
+        self.version += 1
         self._rates.clear()
         p = self.run.preset
         spec = SessionSpec(p.layers, p.target, p.training, base=p.base, weights=self.weights, turns=self.turns)
@@ -98,11 +102,13 @@ class ComparisonRun(QObject):
         return measure_column(self.columns)
 
     def curve(self) -> tuple[list[float], list[float]]:
-        """(steps, values) of the compared measure, finite values only."""
-        name = self.measure
-        values = [-v for v in self.columns["elbo"]] if name == "neg_elbo" else self.columns[name]
-        pairs = [(s, v) for s, v in zip(self.columns["step"], values, strict=False) if math.isfinite(v)]
-        return [s for s, _ in pairs], [v for _, v in pairs]
+        """(steps, values) of the compared measure, finite values only (worked out once per record change)."""
+        if self._curve is None:
+            name = self.measure
+            values = [-v for v in self.columns["elbo"]] if name == "neg_elbo" else self.columns[name]
+            pairs = [(s, v) for s, v in zip(self.columns["step"], values, strict=False) if math.isfinite(v)]
+            self._curve = ([s for s, _ in pairs], [v for _, v in pairs])
+        return self._curve
 
     @property
     def best(self) -> float:
@@ -142,6 +148,7 @@ class ComparisonRun(QObject):
             self.running = event.running
         elif isinstance(event, Failure) and event.kind not in ("views", "score"):
             self.failure = event.message.splitlines()[0]
+        self.version += 1
         self.changed.emit()
 
     def _progress(self, p: Progress) -> None:
@@ -151,6 +158,7 @@ class ComparisonRun(QObject):
         n = len(p.rows.get("step", []))
         for k in RECORDED:
             self.columns[k].extend(p.rows.get(k, [math.nan] * n))
+        self._curve = None
         if self._rates and p.step < self._rates[-1][0]:
             self._rates.clear()
         self._rates.append((p.step, p.busy_s))

@@ -17,7 +17,6 @@ runs share). A comparison is saved as a comparison preset, its runs' weights bes
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,6 +82,8 @@ class ComparisonWindow(QMainWindow):
         self.runs: list[ComparisonRun] = []
         self.thumbs: list[Thumbnail] = []
         self.speed: float | None = None
+        self.shape: tuple[int, ...] | None = None  # the target's, for every run
+        self._drawn: dict[int, int] = {}  # id of a run → the version of its record last drawn
         self._record_dialog: ComparisonRecordDialog | None = None
         self._build()
         for key, preset in comparison.runs:
@@ -175,14 +176,16 @@ class ComparisonWindow(QMainWindow):
         it). :class:`FlowlabError` if the stack cannot train there, or the comparison is full."""
         if len(self.runs) >= MAX_RUNS:
             raise FlowlabError(f"a comparison holds at most {MAX_RUNS} runs")
-        given = [*self.specs, (key, preset)]
-        planned = plan_runs(given, steps=CURVE_STEPS)[-1]
-        name = run_names([k for k, _ in given])[-1]
+        # planned beside the first run alone: its target and shared settings are all a new run takes from the others
+        planned = plan_runs([*self.specs[:1], (key, preset)], steps=CURVE_STEPS)[-1]
+        name = run_names([k for k, _ in self.specs] + [key])[-1]
         planned = Run(name, planned.title, replace(planned.preset, training=planned.preset.training.updated(
             compile=False)))
+        if self.shape is None:
+            self.shape = tuple(planned.preset.build_target().shape)
         weights = run_weights_path(self.source, name) if self.source is not None else None
-        run = ComparisonRun(planned, self.turns, weights if weights is not None and weights.exists() else None,
-                            parent=self)
+        run = ComparisonRun(planned, self.shape, self.turns,
+                            weights if weights is not None and weights.exists() else None, parent=self)
         colour = COLOURS[len(self.runs) % len(COLOURS)]
         thumb = Thumbnail(name, colour)
         run.snapshot.connect(thumb.show_snapshot)
@@ -202,23 +205,6 @@ class ComparisonWindow(QMainWindow):
                 run.send(SetSpeed(self.speed))
         self._update_cpu_note()
         return run
-
-    def remove_run(self, index: int) -> None:
-        """Stop run ``index`` and take it out (the others keep training)."""
-        run = self.runs.pop(index)
-        run.stop()
-        run.deleteLater()
-        self.specs.pop(index)
-        thumb = self.thumbs.pop(index)
-        thumb.setParent(None)
-        thumb.deleteLater()
-        curve = self.curves.pop(index)
-        self.plot.removeItem(curve)
-        self.legend.removeItem(curve)
-        self.table.removeRow(index)
-        self._fit_table()
-        self.modified = True
-        self._update_cpu_note()
 
     # -- commands to every run ------------------------------------------------------------------------------------
     @property
@@ -261,11 +247,14 @@ class ComparisonWindow(QMainWindow):
         """Redraw the curves, the table and the captions from the runs' records (the timer's tick)."""
         floor = next((r.floor for r in self.runs if r.floor is not None), None)
         shown = []
-        for run, curve, thumb in zip(self.runs, self.curves, self.thumbs, strict=True):
+        for i, (run, curve, thumb) in enumerate(zip(self.runs, self.curves, self.thumbs, strict=True)):
             steps, values = run.curve()
-            curve.setData(steps, values)
             shown.append(values)
-            thumb.set_caption(self._caption(run))
+            if self._drawn.get(id(run)) != run.version:  # the record changed since it was drawn
+                self._drawn[id(run)] = run.version
+                curve.setData(steps, values)
+                thumb.set_caption(self._caption(run))
+                self._row(i, run, floor)
         if any(shown):
             lo, hi = y_range(shown, floor)
             self.plot.setYRange(lo - 0.06 * (hi - lo), hi, padding=0)  # room under the floor for its label
@@ -276,8 +265,6 @@ class ComparisonWindow(QMainWindow):
         self.floor_line.setVisible(floor is not None)
         if floor is not None:
             self.floor_line.setValue(floor)
-        for i, run in enumerate(self.runs):
-            self._row(i, run, floor)
         self._show_running()
 
     def _caption(self, run: ComparisonRun) -> str:
@@ -391,10 +378,3 @@ class ComparisonWindow(QMainWindow):
         super().closeEvent(event)
         self.closed.emit()
 
-
-def open_comparison(runs: Sequence[tuple[str, Preset]], name: str, description: str = "",
-                    source: Path | None = None, parent: QWidget | None = None) -> ComparisonWindow:
-    """A comparison window for ``runs``, shown."""
-    window = ComparisonWindow(Comparison(name, description, list(runs)), source, parent)
-    window.show()
-    return window
