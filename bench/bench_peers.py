@@ -1,4 +1,4 @@
-"""flowlab against its peers: zuko, nflows and normflows, with the same shapes, in one process.
+"""flowlab against its peers: zuko, nflows and normflows, with the same shapes, each row in its own process.
 
     pip install -e '.[bench]'          # the peers, pinned (a missing one is skipped, with the reason)
     python bench/bench_peers.py [--device cpu|cuda] [--rounds 5] [--seconds 2] [--batch 512] [--threads 2]
@@ -17,7 +17,8 @@ its default settings (evaluation every 100 steps, early-stopping copies, gradien
 ``flowlab engine, eager`` is the same with ``compile`` off. The engine's default step compiles in the
 background and swaps in when ready: the bench first lets it train until then (and says how long that took,
 how fast the eager steps ran meanwhile and how long the first step took) so that no compile runs beside the
-timed rounds. Then every row trains for ``--seconds`` per round, in interleaved rounds; the medians are
+timed rounds. Then every row trains for ``--seconds`` per round, in interleaved rounds (one row at a time, each
+in its own process, so no row's OpenMP threads slow another's: see :class:`RowProcess`); the medians are
 printed with each ratio against the fastest peer (zuko, nflows or normflows) measured in the same rounds.
 
 Peers as their users build them, with two choices said here: normflows' MAF layer runs its one MADE pass in
@@ -34,13 +35,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import math
 import os
 import queue
 import statistics
+import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -52,7 +56,7 @@ from torch import Tensor, nn
 
 from flowlab.flows import build_flow
 from flowlab.training import threads
-from flowlab.training.messages import Failure, Finished, Pause, Play, Progress, Ready, Stop
+from flowlab.training.messages import Failure, Finished, Pause, Play, Progress, Ready, RunningChanged, Stop
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Trainer
@@ -322,6 +326,7 @@ class Engine:
         self.progress: list[tuple[float, Progress]] = []
         self.finished: Finished | None = None
         self.failure: Failure | None = None
+        self.running = False  # as the session last said (RunningChanged)
 
     def _on_event(self, event) -> None:
         self.events.put((time.perf_counter(), event))
@@ -343,6 +348,8 @@ class Engine:
                     raise RuntimeError(f"the engine did not start: {event.message}")
             elif isinstance(event, Ready):
                 self.ready = True
+            elif isinstance(event, RunningChanged):
+                self.running = event.running
             try:
                 t, event = self.events.get_nowait()
             except queue.Empty:
@@ -372,22 +379,29 @@ class Engine:
                 break
         before = [(t, p) for t, p in self.progress if p.compile_state != "compiled"]
         eager_rate = _rate(before) if len(before) > 1 else float("nan")
-        self._pause(0)
+        self._until(lambda: self.running)
+        self._pause()
         last = self.progress[-1][1]
         return EngineStart(ready_s, first, compiled_at, eager_rate, last.compile_note or last.compile_state)
 
-    def _pause(self, mark: int) -> None:
-        """Pause, and wait for the paused report that follows the running ones from ``mark`` on."""
-        self.session.send(Pause())
-        while not any(p.running for _, p in self.progress[mark:]) or self.progress[-1][1].running:
+    def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
             self._drain(timeout=1.0)
+
+    def _pause(self) -> None:
+        """Pause, and wait until the session says it has (a Pause that arrives before Play took effect is one
+        the session never reports, so callers wait for it to say "running" first)."""
+        self.session.send(Pause())
+        self._until(lambda: not self.running)
+        self._drain()
 
     def run_for(self, seconds: float) -> float:
         self._drain()
-        mark = len(self.progress)
         self.session.send(Play())
+        self._until(lambda: self.running)
+        mark = len(self.progress)
         time.sleep(seconds)
-        self._pause(mark)
+        self._pause()
         return _rate([(t, p) for t, p in self.progress[mark:] if p.running])
 
     def run_to_end(self) -> Finished:
@@ -417,52 +431,112 @@ def engine_settings(args: argparse.Namespace, compile: bool) -> TrainSettings:
 
 
 # -- speed -----------------------------------------------------------------------------------------------------
-def speed(args: argparse.Namespace, device: torch.device) -> None:
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    data_trainer = Trainer(STACKS["realnvp"], _target("moons"), engine_settings(args, False))
-    data = data_trainer.train_data
-    for model in args.models:
-        print(f"\n== {model}: {_describe(model)}")
-        rows: dict[str, Callable[[float], float]] = {}
-        engines: list[Engine] = []
-        for name, build in BUILDERS.items():
-            try:
-                torch.manual_seed(0)
-                built = build(model)
-                built.module.to(device)
-            except Skip as e:
-                print(f"  {name:<22} skipped: {e}")
-                continue
-            except Exception as e:  # a peer that fails on this torch: say so and go on
-                print(f"  {name:<22} skipped: it failed to build ({type(e).__name__}: {e})")
-                continue
-            loop = Loop(built, data, args.batch, seed=1)
-            try:
-                for _ in range(5):
-                    loop.step()
-            except Exception as e:
-                print(f"  {name:<22} skipped: a step failed ({type(e).__name__}: {e})")
-                continue
-            rows[name] = partial(loop.run_for, sync=sync)
-        for name, compile in ((ENGINE_EAGER, False), (ENGINE, True)):
+# Each row trains in its own process. Two threads of one process that have both run multi-threaded torch ops own
+# two OpenMP teams; once a process's OpenMP threads outnumber its cores, libgomp stops its workers spinning
+# between parallel regions (GOMP's "throttled" spin count), and every op then waits for its workers to wake up:
+# on 2 cores a peer's steps ran at half speed while a paused engine thread merely existed beside it.
+class RowProcess:
+    """A row's worker process (``--worker``): it builds the row, warms it up, then trains ``run SECONDS`` at a
+    time and answers with its rate, one JSON line per answer."""
+
+    def __init__(self, name: str, model: str, args: argparse.Namespace) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", name, "--models", model, "--batch",
+             str(args.batch), "--threads", str(args.threads), "--device", args.device, "--compile-wait",
+             str(args.compile_wait)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ready = self._read()
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name!r} worker exited ({self.process.wait()})")
+        return json.loads(line)
+
+    def run_for(self, seconds: float) -> float:
+        self.process.stdin.write(f"run {seconds}\n")
+        self.process.stdin.flush()
+        return self._read()["rate"]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.flush()
+        self.process.wait(timeout=120)
+
+
+def worker(args: argparse.Namespace, device: torch.device) -> None:
+    """The ``--worker`` side of :class:`RowProcess`: answers go to the real stdout, anything a library prints to
+    stderr."""
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    warnings.simplefilter("ignore")  # the peers' warnings about their own initialisation, once per process
+
+    def say(**fields) -> None:
+        answers.write(json.dumps(fields) + "\n")
+
+    name, model = args.worker, args.models[0]
+    close: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        if name in (ENGINE, ENGINE_EAGER):
+            compile = name == ENGINE
             engine = Engine(model, engine_settings(args, compile))
             started = engine.start(compile_wait_s=args.compile_wait if compile else 0.0)
-            engines.append(engine)
-            rows[name] = engine.run_for
-            if compile:
-                if started.compiled_after_s is None:
-                    what = f"the compiled step was not in use after {args.compile_wait:.0f} s ({started.note})"
+            run, close = engine.run_for, engine.close
+            say(ready=True, start=started.__dict__ if compile else None)
+        else:
+            sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+            data = Trainer(STACKS["realnvp"], _target("moons"), engine_settings(args, False)).train_data
+            torch.manual_seed(0)
+            built = BUILDERS[name](model)
+            built.module.to(device)
+            loop = Loop(built, data, args.batch, seed=1)
+            for _ in range(5):
+                loop.step()
+            run = partial(loop.run_for, sync=sync)
+            say(ready=True)
+    except Skip as e:
+        say(skip=str(e))
+        return
+    except Exception as e:  # a peer that fails on this torch: say so, and the table goes on without it
+        say(skip=f"it failed to build or step ({type(e).__name__}: {e})")
+        return
+    for line in sys.stdin:
+        command = line.split()
+        if not command or command[0] != "run":
+            break
+        say(rate=run(float(command[1])))
+    close()
+
+
+def speed(args: argparse.Namespace, device: torch.device) -> None:
+    for model in args.models:
+        print(f"\n== {model}: {_describe(model)}")
+        rows: dict[str, RowProcess] = {}
+        for name in (*BUILDERS, ENGINE_EAGER, ENGINE):  # started one by one: each warms up on a quiet machine
+            row = RowProcess(name, model, args)
+            if "skip" in row.ready:
+                print(f"  {name:<22} skipped: {row.ready['skip']}")
+                row.close()
+                continue
+            rows[name] = row
+            started = row.ready.get("start")
+            if started:
+                if started["compiled_after_s"] is None:
+                    what = f"the compiled step was not in use after {args.compile_wait:.0f} s ({started['note']})"
                 else:
-                    what = (f"compiled step in use {started.compiled_after_s:.1f} s after Play, eager steps "
-                            f"meanwhile at {started.eager_rate:.0f} steps/s")
-                print(f"  {name:<22} built in {started.ready_s:.2f} s, first step {started.first_step_s:.2f} s "
-                      f"after Play; {what}")
+                    what = (f"compiled step in use {started['compiled_after_s']:.1f} s after Play, eager steps "
+                            f"meanwhile at {started['eager_rate']:.0f} steps/s")
+                print(f"  {name:<22} built in {started['ready_s']:.2f} s, first step "
+                      f"{started['first_step_s']:.2f} s after Play; {what}")
         rates: dict[str, list[float]] = {name: [] for name in rows}
-        for _ in range(args.rounds):
-            for name, run in rows.items():
-                rates[name].append(run(args.seconds))
-        for engine in engines:
-            engine.close()
+        try:
+            for _ in range(args.rounds):
+                for name, row in rows.items():
+                    rates[name].append(row.run_for(args.seconds))
+        finally:
+            for row in rows.values():
+                row.close()
         medians = {name: statistics.median(r) for name, r in rates.items()}
         peers = {n: m for n, m in medians.items() if n in PEERS}
         base_name = max(peers, key=peers.get) if peers else "bare" if "bare" in medians else "flowlab layers"
@@ -538,6 +612,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one row of the speed table (RowProcess)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # figures appear as they are measured, even through a pipe
     args.models = [m for m in args.models.split(",") if m]
@@ -550,6 +625,9 @@ def main() -> None:
         parser.error("--device cuda, but torch sees no CUDA device")
     torch.set_num_threads(args.threads)
     threads.adopt(threads.ThreadPolicy(training=args.threads, views=1, switch_interval_s=None))
+    if args.worker:
+        worker(args, device)
+        return
     versions = []
     for peer in PEERS:
         try:

@@ -24,6 +24,23 @@ class Tanh(nn.Tanh):
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": Tanh, "silu": nn.SiLU, "elu": nn.ELU}
 
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``x Wᵀ + b``. A layer with one input is an outer product, ``b + x · wᵀ``: written so under ``torch.compile``
+    it fuses with its neighbours (the activation after it, and in the backward pass the reductions Σ_batch g·x and
+    Σ_j g·w), where a matrix product with an inner dimension of 1 is a library call of its own (the small flows'
+    compiled steps ran 1.2× faster on 2-D data). Eager steps keep the matrix product, which is faster there."""
+    if weight.shape[1] == 1 and torch.compiler.is_compiling():
+        return torch.addcmul(bias, x, weight.t())
+    return nn.functional.linear(x, weight, bias)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` (the same parameters and ``state_dict``) through :func:`linear`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
 # The conditioner parameters every network-based layer shares (one definition, many layer kinds).
 HIDDEN = Param("hidden", "int", 64, "width of each hidden layer of the conditioner network", low=1, high=1024)
 DEPTH = Param("depth", "int", 2, "number of hidden layers of the conditioner network", low=1, high=8)
@@ -41,9 +58,9 @@ def mlp(n_in: int, n_out: int, hidden: int, depth: int, activation: str = "relu"
     mods: list[nn.Module] = []
     width = n_in
     for _ in range(depth):
-        mods += [nn.Linear(width, hidden), act(inplace=inplace)]
+        mods += [Linear(width, hidden), act(inplace=inplace)]
         width = hidden
-    last = nn.Linear(width, n_out)
+    last = Linear(width, n_out)
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     mods.append(last)
@@ -97,14 +114,36 @@ CONDITIONER = Param("conditioner", "choice", "plain",
 
 
 class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's autoregressive wiring)."""
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's autoregressive wiring).
+
+    Inputs that no output sees (a column of zeros in the mask: MADE's last input) and outputs that see no input
+    (a row of zeros: the first input's parameters, constants) are left out of the product: those outputs are the
+    bias alone. In D dimensions that saves a D-th of the first and last layers; in 2-D, half, and the first layer
+    then has one input (see :func:`linear`)."""
 
     def __init__(self, n_in: int, n_out: int, mask: Tensor) -> None:
         super().__init__(n_in, n_out)
         self.register_buffer("mask", mask.to(self.weight.dtype))
+        seen, seeing = mask.any(dim=0), mask.any(dim=1)
+        self._pruned_in, self._pruned_out = not bool(seen.all()), not bool(seeing.all())
+        self._full = bool(mask.all())  # every connection present: no mask to apply
+        # not persistent: the state_dict stays what it always was
+        self.register_buffer("inputs_used", seen.nonzero().flatten(), persistent=False)
+        self.register_buffer("outputs_used", seeing.nonzero().flatten(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+        weight = self.weight if self._full else self.weight * self.mask
+        if not (self._pruned_in or self._pruned_out):
+            return linear(x, weight, self.bias)
+        bias = self.bias
+        if self._pruned_in:
+            x, weight = x.index_select(-1, self.inputs_used), weight.index_select(1, self.inputs_used)
+        if self._pruned_out:
+            weight, bias = weight.index_select(0, self.outputs_used), bias.index_select(0, self.outputs_used)
+        out = linear(x, weight, bias)
+        if not self._pruned_out:
+            return out
+        return self.bias.expand(*out.shape[:-1], self.out_features).index_copy(-1, self.outputs_used, out)
 
 
 class MADE(nn.Module):

@@ -22,6 +22,7 @@ does not compile as one graph, an old torch) leaves training eager and says why 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -76,13 +77,25 @@ def compile_unavailable(device: torch.device) -> str | None:
     return f"compiling for {device.type} is not supported"
 
 
+@functools.cache
+def code_version() -> str:
+    """A digest of the code a compiled loss is traced from (the flows and the objectives): an artifact traced
+    from older layer code would still pass its guards, and run the old code."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted((root / "flows").rglob("*.py")) + [root / "training" / "objectives.py"]:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def artifact_key(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], base: str,
                  batch_shape: Sequence[int], dtype: torch.dtype, device: torch.device, threads: int) -> str:
-    """A file name for one (stack, batch, device, intra-op threads, torch) combination: a guard on any of them
-    would differ (CPU kernels are generated for the thread count they run with)."""
+    """A file name for one (stack, batch, device, intra-op threads, torch, flowlab code) combination: a guard on
+    any of them would differ (CPU kernels are generated for the thread count they run with), or the code."""
     what = json.dumps({"layers": list(layers), "shape": list(shape), "base": base, "batch": list(batch_shape),
                        "dtype": str(dtype), "device": device.type, "threads": threads, "torch": torch.__version__,
-                       "python": sys.version_info[:2]}, sort_keys=True, default=str)
+                       "python": sys.version_info[:2], "code": code_version()}, sort_keys=True, default=str)
     return hashlib.sha256(what.encode()).hexdigest()[:24] + ".nll"
 
 

@@ -25,6 +25,7 @@ from flowlab.targets import EnergyTarget, SampleTarget, Target
 from flowlab.targets.images import bits_per_dim
 from flowlab.training.compiled import CompiledLoss
 from flowlab.training.device import describe_device, pick_device
+from flowlab.training.flat_params import FlatParameters
 from flowlab.training.metrics import MetricsLog
 from flowlab.training.objectives import (
     DensityAsEnergy,
@@ -145,8 +146,15 @@ class Trainer:
     def _make_optimizer(self) -> None:
         s = self.settings
         fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.AdamW(self.flow.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay,
-                                           fused=fused) if any(True for _ in self.flow.parameters()) else None
+        self.flat = None
+        if self.replicas is None:  # DDP keeps gradient buckets of its own
+            try:
+                self.flat = FlatParameters(self.flow.parameters())
+            except ValueError:  # no trainable parameters, or mixed dtypes/devices: one by one
+                pass
+        params = [self.flat.param] if self.flat is not None else list(self.flow.parameters())
+        self.optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay,
+                                           fused=fused) if params else None
         self._place_schedule()
 
     def _place_schedule(self) -> None:
@@ -316,11 +324,17 @@ class Trainer:
             self._roll_back(f"the loss became {loss_value}" + (f": {why}" if why else ""))
         grad_norm = 0.0
         if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            params = [p for p in self.flow.parameters() if p.grad is not None]
-            if params:  # the norm before clipping (no clipping: a factor of 1, the gradients unchanged)
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, s.grad_clip if s.grad_clip > 0 else math.inf))
+            max_norm = s.grad_clip if s.grad_clip > 0 else math.inf
+            if self.flat is not None:
+                self.flat.zero_grad()
+                loss.backward()
+                grad_norm = self.flat.clip_grad_norm(max_norm)  # the norm before clipping
+            else:
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                params = [p for p in self.flow.parameters() if p.grad is not None]
+                if params:  # the norm before clipping (no clipping: a factor of 1, the gradients unchanged)
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
             if not math.isfinite(grad_norm):
                 self._roll_back(f"the gradient became {grad_norm}")
             self.optimizer.step()
@@ -452,7 +466,8 @@ class Trainer:
             raise FlowlabError("the checkpoint was saved for a different layer stack")
         self.flow.load_state_dict(state["flow"])
         if self.optimizer is not None and state.get("optimizer") is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+            saved = state["optimizer"]
+            self.optimizer.load_state_dict(self.flat.flat_optimizer_state(saved) if self.flat is not None else saved)
         self.step = int(state["step"])
         self._gen.set_state(state["generator"])
         self.metrics = MetricsLog.restored(state["metrics"])
