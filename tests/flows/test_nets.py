@@ -1,11 +1,12 @@
-"""The MLP builder's in-place activations: the same network function and gradients, the input left alone."""
+"""The conditioner networks: in-place activations, masked layers that leave out what no unit sees, and the
+one-input layer written for the compiler; each against the plain computation."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from flowlab.flows.nets import ACTIVATIONS, MADE, mlp
+from flowlab.flows.nets import ACTIVATIONS, MADE, Linear, MaskedLinear, mlp
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -40,3 +41,43 @@ def test_made_with_in_place_activations_keeps_its_autoregressive_wiring() -> Non
     dependence = jac[:, :, 0, :].abs().sum(dim=1)  # (output feature i, input feature j), over the parameters
     assert torch.triu(dependence).max() == 0  # output i sees inputs < i only
     assert dependence[torch.ones(4, 4).tril(-1).bool()].min() > 0  # and every one of them
+
+
+def _masked_product(layer: MaskedLinear, x: torch.Tensor) -> torch.Tensor:
+    """The textbook masked layer: x (W ⊙ M)ᵀ + b, every input and output in the product."""
+    return torch.nn.functional.linear(x, layer.weight * layer.mask, layer.bias)
+
+
+@pytest.mark.parametrize("mask", [
+    torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [1.0, 1.0, 0.0]]),  # unseen input, blind output
+    torch.ones(4, 3),  # full: no mask applied
+    torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]]),  # nothing to leave out
+    torch.zeros(4, 3),  # nothing connected: the bias alone
+])
+def test_a_masked_layer_that_leaves_out_unconnected_inputs_and_outputs_is_the_masked_product(mask) -> None:
+    torch.manual_seed(0)
+    layer = MaskedLinear(3, 4, mask).double()
+    x = torch.randn(16, 3, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    reference = _masked_product(layer, x)
+    torch.testing.assert_close(y, reference, rtol=0, atol=1e-14)
+    weights = (torch.randn(16, 4, dtype=torch.float64),)
+    got = torch.autograd.grad((y * weights[0]).sum(), [x, layer.weight, layer.bias], allow_unused=True)
+    want = torch.autograd.grad((reference * weights[0]).sum(), [x, layer.weight, layer.bias], allow_unused=True)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a if a is not None else torch.zeros_like(b), b, rtol=0, atol=1e-14)
+    assert set(layer.state_dict()) == {"weight", "bias", "mask"}  # the saved form is what it always was
+
+
+def test_a_one_input_linear_layer_under_compile_is_the_matrix_product() -> None:
+    torch.manual_seed(0)
+    layer = Linear(1, 8).double()
+    x = torch.randn(32, 1, dtype=torch.float64, requires_grad=True)
+    traced = torch.compile(lambda u: layer(u).relu(), backend="eager", fullgraph=True)  # traced: is_compiling()
+    y = traced(x)
+    reference = torch.nn.functional.linear(x, layer.weight, layer.bias).relu()
+    torch.testing.assert_close(y, reference, rtol=0, atol=1e-14)
+    got = torch.autograd.grad(y.sum(), [x, layer.weight, layer.bias])
+    want = torch.autograd.grad(reference.sum(), [x, layer.weight, layer.bias])
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
