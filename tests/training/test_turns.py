@@ -122,11 +122,14 @@ def test_runs_sharing_turns_step_in_turn_and_the_same_stack_and_seed_give_the_sa
              for stack in (STACK, STACK, OTHER_STACK)]
     progress = _train(specs)
     assert len(turns.holders) == 120
-    # in rounds: at every moment the three runs stand within one step of each other
-    counts = {id(h): 0 for h in turns.holders}
+    # in rounds: a run only steps when no run already playing has taken fewer steps (a run whose Play arrives late,
+    # on a loaded machine, joins with none, and the others wait until it has caught up), so all end level
+    counts: dict[int, int] = {}
     for h in turns.holders:
-        counts[id(h)] += 1
-        assert max(counts.values()) - min(counts.values()) <= 1, counts
+        taken = counts.setdefault(id(h), 0)
+        assert taken == min(counts.values()), counts
+        counts[id(h)] = taken + 1
+    assert sorted(counts.values()) == [40, 40, 40]
     for column in ("train_nll", "test_nll"):
         a, b, c = (np.array(_column(p, column)) for p in progress)
         assert len(a) == 40 and np.isfinite(a).any()
