@@ -69,11 +69,21 @@ def test_a_masked_layer_that_leaves_out_unconnected_inputs_and_outputs_is_the_ma
     assert set(layer.state_dict()) == {"weight", "bias", "mask"}  # the saved form is what it always was
 
 
-def test_a_one_input_linear_layer_under_compile_is_the_matrix_product() -> None:
+@pytest.mark.parametrize(("n_in", "n_out", "elementwise"), [(1, 8, True), (16, 2, True), (16, 1, True),
+                                                           (1, 1, True), (4, 8, False)])
+def test_thin_linear_layers_under_compile_are_the_matrix_product(n_in: int, n_out: int, elementwise: bool) -> None:
+    """One input or at most two outputs: traced by Dynamo, written without a matrix product, the same values and
+    gradients as ``F.linear``; other shapes keep the matrix product."""
     torch.manual_seed(0)
-    layer = Linear(1, 8).double()
-    x = torch.randn(32, 1, dtype=torch.float64, requires_grad=True)
-    traced = torch.compile(lambda u: layer(u).relu(), backend="eager", fullgraph=True)  # traced: is_compiling()
+    layer = Linear(n_in, n_out).double()
+    x = torch.randn(32, n_in, dtype=torch.float64, requires_grad=True)
+    ops: list[str] = []
+
+    def record(gm: torch.fx.GraphModule, example_inputs: list) -> torch.fx.GraphModule:
+        ops.extend(str(node.target) for node in gm.graph.nodes if node.op == "call_function")
+        return gm
+
+    traced = torch.compile(lambda u: layer(u).relu(), backend=record, fullgraph=True)  # traced: is_compiling()
     y = traced(x)
     reference = torch.nn.functional.linear(x, layer.weight, layer.bias).relu()
     torch.testing.assert_close(y, reference, rtol=0, atol=1e-14)
@@ -81,3 +91,5 @@ def test_a_one_input_linear_layer_under_compile_is_the_matrix_product() -> None:
     want = torch.autograd.grad(reference.sum(), [x, layer.weight, layer.bias])
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    uses_product = any("linear" in op or "matmul" in op or "mm" in op for op in ops)
+    assert uses_product != elementwise, ops

@@ -95,6 +95,36 @@ def test_a_nan_rolls_back_to_the_last_good_weights_and_says_why() -> None:
     assert t.step == GOOD_STATE_EVERY + 1
 
 
+def test_a_roll_back_restores_the_weights_and_optimizer_state_of_the_good_step_exactly() -> None:
+    """The copy kept every GOOD_STATE_EVERY steps is a copy (not a view of weights that trained on): after a
+    roll-back the next step is the one an uninterrupted twin takes from that step."""
+    t, twin = (Trainer(REALNVP, Banana(), TrainSettings(**SMALL)) for _ in range(2))
+    _run(t, GOOD_STATE_EVERY + 7)
+    _run(twin, GOOD_STATE_EVERY)
+    with torch.no_grad():
+        next(t.flow.parameters()).fill_(float("nan"))
+    with pytest.raises(Diverged):
+        t.train_step()
+    for a, b in zip(t.flow.state_dict().values(), twin.flow.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    t._gen.set_state(twin._gen.get_state())  # the same next batch (the batch stream is not part of the roll-back)
+    assert t.train_step().loss == twin.train_step().loss
+    for a, b in zip(t.flow.parameters(), twin.flow.parameters(), strict=True):
+        assert torch.equal(a, b)  # Adam's moments came back too: the same update
+
+
+def test_a_step_trains_every_module_whatever_was_switched_to_eval() -> None:
+    t = Trainer(REALNVP, Banana(), TrainSettings(**SMALL))
+    t.train_step()
+    list(t.flow.modules())[-1].eval()  # e.g. a view or a score left one module in eval mode
+    t.train_step()
+    assert all(m.training for m in t.flow.modules())
+    t.reset_weights()  # a new flow: the check follows it
+    t.flow.eval()
+    t.train_step()
+    assert all(m.training for m in t.flow.modules())
+
+
 def test_checkpoint_resume_continues_the_same_curve() -> None:
     settings = TrainSettings(**SMALL)
     t = Trainer(REALNVP, Banana(), settings)
