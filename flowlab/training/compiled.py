@@ -46,6 +46,9 @@ LossFn = Callable[[Flow, Tensor], Tensor]
 LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-5  # compiled vs eager, float32 (fusion reorders sums)
 GRAD_RTOL, GRAD_ATOL = 1e-3, 1e-5
 EAGER_NOTE = "eager steps: "  # how a note that says why training is eager begins (the reason follows)
+# TorchInductor options. Its size asserts re-check every input's sizes and strides on each call (about 100 Python
+# calls a step for a small flow), which the guards already check: without them MAF's step ran about 1.03× faster.
+INDUCTOR_OPTIONS: dict[str, Any] = {"size_asserts": False}
 
 
 def cache_dir() -> Path:
@@ -79,11 +82,13 @@ def compile_unavailable(device: torch.device) -> str | None:
 
 @functools.cache
 def code_version() -> str:
-    """A digest of the code a compiled loss is traced from (the flows and the objectives): an artifact traced
-    from older layer code would still pass its guards, and run the old code."""
+    """A digest of the code a compiled loss is traced from and compiled by (the flows, the objectives, this module
+    with its compiler options): an artifact traced from older layer code would still pass its guards, and run the
+    old code."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted((root / "flows").rglob("*.py")) + [root / "training" / "objectives.py"]:
+    for path in sorted((root / "flows").rglob("*.py")) + [root / "training" / name
+                                                          for name in ("objectives.py", "compiled.py")]:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -106,7 +111,8 @@ def compile_to_file(layers: Sequence[Mapping[str, Any]], shape: Sequence[int], b
     Weights and batch values do not matter: what is compiled depends on the structure and shapes only."""
     flow = build_flow(layers, shape, base=base).to(device=device, dtype=dtype).train()
     example = torch.randn(tuple(batch_shape), dtype=dtype, device=device)
-    compiled = torch.compile(loss, fullgraph=True, dynamic=False).aot_compile(((flow, example), {}))
+    compiled = torch.compile(loss, fullgraph=True, dynamic=False,
+                             options=INDUCTOR_OPTIONS).aot_compile(((flow, example), {}))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     compiled.save_compiled_function(str(partial))
