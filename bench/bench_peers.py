@@ -2,11 +2,11 @@
 
     pip install -e '.[bench]'          # the peers, pinned (a missing one is skipped, with the reason)
     python bench/bench_peers.py [--device cpu|cuda] [--rounds 5] [--seconds 2] [--batch 512] [--threads 2]
-    python bench/bench_peers.py --quality [--steps 2000] [--models realnvp,maf,nsf] [--sets moons,...]
+    python bench/bench_peers.py --quality [--steps 2000] [--seeds 1] [--models realnvp,maf,nsf] [--sets moons,...]
 
 The code is in ``bench/peers/``: ``models`` (the three models in every library, and the choices made for the
 peers), ``loop`` (the hand-written loop every row but the engine runs), ``engine`` (flowlab's training session as
-a user gets it), ``speed`` (steps per second) and ``quality`` (held-out NLL); ``--help`` prints their
+a user gets it), ``speed`` (steps per second) and ``quality`` (held-out NLL over seeds); ``--help`` prints their
 docstrings after this one.
 """
 
@@ -38,6 +38,7 @@ def main() -> None:
                         help="seconds the engine may train before its compiled step is in use (speed)")
     parser.add_argument("--quality", action="store_true", help="held-out NLL after --steps instead of speed")
     parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=1, help="runs of every row, seeds 0..N-1 (quality)")
     parser.add_argument("--models", default=",".join(models.MODELS))
     parser.add_argument("--sets", default=",".join(quality.SETS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # one row of the speed table (RowProcess)
@@ -48,6 +49,8 @@ def main() -> None:
     for m in args.models:
         if m not in models.MODELS:
             parser.error(f"unknown model {m!r} (choose from {', '.join(models.MODELS)})")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda, but torch sees no CUDA device")

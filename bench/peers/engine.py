@@ -9,9 +9,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
 
 from bench.peers.models import LEARNING_RATE, STACKS
+from flowlab.targets import TARGETS, build_target, register_target
 from flowlab.training.messages import Failure, Finished, Pause, Play, Progress, Ready, RunningChanged, Stop
 from flowlab.training.session import Session, SessionSpec
 from flowlab.training.settings import TrainSettings
@@ -143,7 +147,25 @@ def _rate(progress: list[tuple[float, Progress]]) -> float:
     return (p1.step - p0.step) / (t1 - t0) if t1 > t0 else float("nan")
 
 
-def engine_settings(args: argparse.Namespace, compile: bool) -> TrainSettings:
-    """The engine's default settings but for the bench's batch, rate, device and ``compile``."""
-    return TrainSettings(batch_size=args.batch, learning_rate=LEARNING_RATE, device=args.device, compile=compile)
+def engine_settings(args: argparse.Namespace, compile: bool, seed: int = 0) -> TrainSettings:
+    """The engine's default settings but for the bench's batch, rate, device, ``compile`` and ``seed``."""
+    return TrainSettings(batch_size=args.batch, learning_rate=LEARNING_RATE, device=args.device, compile=compile,
+                         seed=seed)
 
+
+def pinned_split(kind: str, seed: int = 0) -> str:
+    """A target kind registered (once per process) as ``kind`` but whose train/test split is always the one drawn
+    from ``seed``, whatever seed the trainer asks with: a trainer's ``seed`` then moves its weights and its batches,
+    not its data. Every build returns the same object, so H(p) is estimated once."""
+    name = f"{kind}, split of seed {seed}"
+    if name not in TARGETS:
+        target = build_target({"kind": kind})
+        draw = target.split
+
+        def split(n_train: int, n_test: int, _seed: int = 0,
+                  device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+            return draw(n_train, n_test, seed, device)
+
+        target.split = split
+        register_target(replace(TARGETS[kind], kind=name, builder=lambda params, data: target))
+    return name
