@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from bench.peers.engine import pinned_split
-from bench.peers.models import PEERS, STACKS, build_flowlab_layers
+from bench.peers.models import MODELS, PEERS, STACKS, build_flowlab_layers
 from bench.peers.quality import EARLY_STOPPED, final_and_early_stopped, format_mean_se, mean_se
 from flowlab.targets import build_target
 from flowlab.training.settings import TrainSettings
@@ -102,7 +102,7 @@ def test_a_pinned_split_keeps_the_data_whatever_the_seed() -> None:
 def test_flowlab_layers_start_where_the_engine_does() -> None:
     """The quality rows are paired: with ``torch.manual_seed(s)`` first, flowlab's layers in the hand-written loop
     get the weights the engine's trainer builds from seed ``s``."""
-    for model in ("realnvp", "nsf"):
+    for model in MODELS:
         engine = Trainer(STACKS[model], build_target({"kind": "moons"}), TrainSettings(seed=2, compile=False,
                                                                                       device="cpu"))
         torch.manual_seed(2)
