@@ -125,12 +125,17 @@ class Engine:
         self._pause()
         return _rate([(t, p) for t, p in self.progress[mark:] if p.running])
 
-    def run_to_end(self) -> Finished:
+    def run_to_end(self) -> Finished | None:
+        """Train to ``max_steps``; None when a failure (a divergence, a step that raised) stopped it first: the
+        session then pauses and would never finish, so it is stopped (:attr:`failure` says why)."""
         self.ready = False
         self.thread.start()
         self.session.send(Play())
-        while self.finished is None:
-            self._drain(timeout=1.0)
+        while self.finished is None and (self.failure is None or self.failure.kind == "load"):
+            self._drain(timeout=1.0)  # a failed load trains on from fresh weights; the other failures pause
+        if self.finished is None:
+            self.close()
+            return None
         self.thread.join()
         return self.finished
 

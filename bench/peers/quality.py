@@ -93,7 +93,8 @@ def engine_runs(model: str, kind: str, args: argparse.Namespace) -> list[Mapping
     for seed in range(args.seeds):
         engine = Engine(model, engine_settings(args, True, seed), target=kind, max_steps=args.steps,
                         finish=final_and_early_stopped)
-        summary = engine.run_to_end().summary
+        finished = engine.run_to_end()
+        summary = finished.summary if finished is not None else {}
         if "final" not in summary:
             return f"failed: {engine.failure}"
         runs.append(summary)

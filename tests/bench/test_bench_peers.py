@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.peers.engine import pinned_split
+from bench.peers.engine import Engine, pinned_split
 from bench.peers.models import MODELS, PEERS, STACKS, build_flowlab_layers
 from bench.peers.quality import EARLY_STOPPED, final_and_early_stopped, format_mean_se, mean_se
 from flowlab.targets import build_target
@@ -136,3 +136,10 @@ def test_no_early_stopped_score_without_a_validation_pick(settings: dict, why: s
     trainer.train_step()
     out = final_and_early_stopped(trainer)
     assert why in out["why_not"] and "early_stopped" not in out and math.isfinite(out["final"])
+
+
+def test_an_engine_run_that_diverges_ends_with_the_failure_instead_of_waiting_forever() -> None:
+    settings = TrainSettings(batch_size=256, learning_rate=1.0, grad_clip=0, compile=False)
+    engine = Engine("realnvp", settings, target="moons", max_steps=3000, finish=lambda trainer: {})
+    assert engine.run_to_end() is None
+    assert engine.failure is not None and engine.failure.kind == "diverged"
