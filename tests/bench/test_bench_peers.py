@@ -18,6 +18,7 @@ from bench.peers.engine import Engine, pinned_split
 from bench.peers.models import MODELS, PEERS, STACKS, build_flowlab_layers
 from bench.peers.quality import EARLY_STOPPED, final_and_early_stopped, format_mean_se, mean_se
 from flowlab.targets import build_target
+from flowlab.targets.base import TARGETS
 from flowlab.training.settings import TrainSettings
 from flowlab.training.trainer import Trainer
 
@@ -86,6 +87,16 @@ def test_mean_and_standard_error_match_numpy(values: list[float]) -> None:
 def test_one_value_is_printed_alone() -> None:
     assert format_mean_se([0.6125]) == "  0.613"
     assert math.isnan(mean_se([0.6125])[1])
+
+
+@pytest.fixture(autouse=True)
+def _registry_as_it_was():
+    """The bench registers its pinned-split targets for the process it runs in; here that process is the test
+    session, whose other tests count the registered kinds: take them out again."""
+    before = dict(TARGETS)
+    yield
+    TARGETS.clear()
+    TARGETS.update(before)
 
 
 def test_a_pinned_split_keeps_the_data_whatever_the_seed() -> None:
