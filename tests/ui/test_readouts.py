@@ -83,7 +83,7 @@ def test_a_real_mouse_move_shows_the_readout_and_leaving_hides_it(qtbot) -> None
     assert view.readout_text().splitlines()[1] == f"p(x) = {num(math.exp(logp[2, 1]))}"
     # The text sits in the plot's corner, inside the plot, whatever the point.
     assert view.plot.vb.sceneBoundingRect().contains(view.readout.sceneBoundingRect().topLeft())
-    moved = where + QPoint(3, 0)
+    moved = where + QPoint(3, 0)  # at once: within pyqtgraph's mouse rate limit, which drops this move's signal
     QTest.mouseMove(view.graphics.viewport(), moved)
 
     def under_cursor() -> str:

@@ -17,6 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QMenu, QMessageBox, QStyle, QToolButton, QVBoxLayout, QWidget
+from superqt.utils import qdebounced
 
 from flowlab.training.messages import Command, Event
 from flowlab.training.views import ProbeAt, Snapshot
@@ -187,15 +188,18 @@ def nearest(xs: np.ndarray, x: float) -> int | None:
     return i
 
 
-class _Leaving(QObject):
-    """Calls ``left`` when the watched widget loses the cursor."""
+class _Pointer(QObject):
+    """Calls ``moved`` with every mouse position over the watched widget (its own coordinates) and ``left`` when
+    the widget loses the cursor."""
 
-    def __init__(self, left: Callable[[], None], parent: QObject) -> None:
+    def __init__(self, moved: Callable[[QPointF], None], left: Callable[[], None], parent: QObject) -> None:
         super().__init__(parent)
-        self.left = left
+        self.moved, self.left = moved, left
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if event.type() == QEvent.Leave:
+        if event.type() == QEvent.MouseMove:
+            self.moved(event.position())
+        elif event.type() == QEvent.Leave:
             self.left()
         return False
 
@@ -308,7 +312,11 @@ class View(QWidget):
         self.graphics.scene().addItem(self.readout)
         self._cursor: QPointF | None = None  # where the cursor is over the plots, in scene coordinates
         self.graphics.scene().sigMouseMoved.connect(self._cursor_moved)
-        self.graphics.viewport().installEventFilter(_Leaving(self._cursor_left, self))
+        # pyqtgraph drops moves closer than 1/mouseRateLimit to the last one, the last of a quick motion too: the
+        # readout settles on where the cursor came to rest a moment after any move the viewport sees.
+        self._settle = qdebounced(self._cursor_settled, timeout=30, parent=self)
+        self._resting_at = QPointF()
+        self.graphics.viewport().installEventFilter(_Pointer(self._pointer_moved, self._cursor_left, self))
 
     # -- the protocol -------------------------------------------------------------------------------------------
     def configure(self, ctx: ViewContext) -> None:
@@ -341,7 +349,16 @@ class View(QWidget):
         self._cursor = QPointF(scene_pos)
         self.refresh_readout()
 
+    def _pointer_moved(self, viewport_pos: QPointF) -> None:
+        self._resting_at = self.graphics.mapToScene(viewport_pos.toPoint())
+        self._settle()
+
+    def _cursor_settled(self) -> None:
+        if self._cursor is not None and self._cursor != self._resting_at:
+            self._cursor_moved(self._resting_at)
+
     def _cursor_left(self) -> None:
+        self._settle.cancel()
         self._cursor = None
         self.readout.setVisible(False)
 
