@@ -91,7 +91,6 @@ def _entries(layers: Any) -> Any:
     return [{"enabled": True, **e} if isinstance(e, Mapping) else e for e in layers]
 
 
-
 def _cloned(state: Any) -> Any:
     """A copy of a state dict whose tensors are fresh clones: what ``copy.deepcopy`` gives (the module versions in
     ``_metadata`` too), in a quarter of the time (1.2 → 0.3 ms a copy for a small flow)."""
