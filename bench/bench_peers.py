@@ -49,6 +49,9 @@ def main() -> None:
     for m in args.models:
         if m not in models.MODELS:
             parser.error(f"unknown model {m!r} (choose from {', '.join(models.MODELS)})")
+    for s in args.sets:
+        if s not in quality.SETS:
+            parser.error(f"unknown set {s!r} (choose from {', '.join(quality.SETS)})")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     device = torch.device(args.device)

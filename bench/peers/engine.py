@@ -47,6 +47,7 @@ class Engine:
         self.progress: list[tuple[float, Progress]] = []
         self.finished: Finished | None = None
         self.failure: Failure | None = None
+        self.ready = False  # the session said Ready (built)
         self.running = False  # as the session last said (RunningChanged)
 
     def _on_event(self, event) -> None:
@@ -79,7 +80,6 @@ class Engine:
     def start(self, compile_wait_s: float = 0.0) -> EngineStart:
         """Build, play until the compiled step is in use (at most ``compile_wait_s``), pause."""
         start = time.perf_counter()
-        self.ready = False
         self.thread.start()
         while not self.ready:
             self._drain(timeout=1.0)
@@ -128,7 +128,6 @@ class Engine:
     def run_to_end(self) -> Finished | None:
         """Train to ``max_steps``; None when a failure (a divergence, a step that raised) stopped it first: the
         session then pauses and would never finish, so it is stopped (:attr:`failure` says why)."""
-        self.ready = False
         self.thread.start()
         self.session.send(Play())
         while self.finished is None and (self.failure is None or self.failure.kind == "load"):

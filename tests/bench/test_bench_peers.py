@@ -76,6 +76,15 @@ def test_help_describes_the_command_line(tmp_path: Path) -> None:
     assert "flowlab engine (early-stopped)" in out.stdout  # the parts' docstrings are in the help
 
 
+@pytest.mark.parametrize(("flag", "value", "said"), [("--sets", "moon", "unknown set 'moon'"),
+                                                     ("--models", "glow", "unknown model 'glow'"),
+                                                     ("--seeds", "0", "--seeds must be at least 1")])
+def test_a_mistyped_argument_is_a_usage_error_not_a_traceback(tmp_path: Path, flag: str, value: str,
+                                                              said: str) -> None:
+    out = bench(["--quality", flag, value], tmp_path)
+    assert out.returncode == 2 and said in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("values", [[0.61, 0.58, 0.66], [2.5, 2.25], [1.0, 1.0, 1.0, 1.5, 0.75]])
 def test_mean_and_standard_error_match_numpy(values: list[float]) -> None:
     mean, se = mean_se(values)

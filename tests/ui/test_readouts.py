@@ -31,8 +31,8 @@ from flowlab.ui.views import (
     VolumeView,
     WarpView,
 )
-from flowlab.ui.views.base import num, point_text
 from flowlab.ui.views.coupling import CouplingView
+from flowlab.ui.views.readout import num, point_text
 
 BOUNDS = (0.0, 4.0, 0.0, 4.0)  # a 4×4 grid over [0, 4]²: pixel (row, col) covers [col, col+1] × [row, row+1]
 

@@ -25,7 +25,8 @@ from flowlab.training.messages import Event, Failure, Score, Scored
 from flowlab.training.scoring import ImageScore
 from flowlab.training.views import Snapshot
 from flowlab.ui.canvas import ImageCanvas
-from flowlab.ui.views.base import View, ViewContext, bin_index, num
+from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.views.readout import bin_index, num
 
 CANVAS_MIN, CANVAS_MAX = 64, 240  # the drawing canvas's side: it shrinks in a short dock rather than overlap
 BAR_BRUSH = pg.mkBrush(150, 150, 150)

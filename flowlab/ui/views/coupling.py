@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QWidget
 from flowlab.training.layer_detail import CouplingFields
 from flowlab.training.views import Snapshot
 from flowlab.ui.structure_view import SIGNED
-from flowlab.ui.views.base import DATA_BRUSH, MODEL_BRUSH, View, num, pixel_at, plot, point_text, scatter, set_points
+from flowlab.ui.views.base import DATA_BRUSH, MODEL_BRUSH, View, plot, scatter, set_points
+from flowlab.ui.views.readout import num, pixel_at, point_text
 
 HINT = "Select a coupling layer in the stack list to look inside it."
 FAINT = pg.mkBrush(60, 60, 60, 60)

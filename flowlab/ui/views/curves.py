@@ -16,7 +16,8 @@ from flowlab.training.messages import Event, Failure, Progress, Ready
 from flowlab.training.metrics import MetricsLog
 from flowlab.training.views import Snapshot
 from flowlab.ui.export import ExportError, with_suffix
-from flowlab.ui.views.base import View, ViewContext, nearest, num
+from flowlab.ui.views.base import View, ViewContext
+from flowlab.ui.views.readout import nearest, num
 from flowlab.words import count
 
 # What the three lines are, as the legend names them: negative log-likelihoods (or bits/dim), or under reverse KL

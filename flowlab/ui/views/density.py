@@ -9,7 +9,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import LOG_SPAN, View, num, pixel_at, plot, point_text
+from flowlab.ui.views.base import LOG_SPAN, View, plot
+from flowlab.ui.views.readout import num, pixel_at, point_text
 
 
 class DensityView(View):

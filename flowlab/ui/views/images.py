@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
 from flowlab.training.messages import Command, SetViewOptions
 from flowlab.training.tiling import tile
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import View, num
+from flowlab.ui.views.base import View
+from flowlab.ui.views.readout import num
 
 SAMPLE_COLUMNS = 8
 UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX

@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import LATENT_BRUSH, View, num, plot, point_text, scatter, set_points
+from flowlab.ui.views.base import LATENT_BRUSH, View, plot, scatter, set_points
+from flowlab.ui.views.readout import num, point_text
 
 
 def _circle(r: float, n: int = 120) -> tuple[np.ndarray, np.ndarray]:

@@ -22,15 +22,13 @@ from flowlab.ui.views.base import (
     STYLE,
     View,
     ViewContext,
-    bin_at,
     histogram,
-    num,
     plot,
-    point_text,
     scatter,
     set_points,
 )
 from flowlab.ui.views.probe_marks import PATH_PEN, PROBE_BRUSH, PROBE_PEN, matches
+from flowlab.ui.views.readout import bin_at, num, point_text
 from flowlab.words import count
 
 

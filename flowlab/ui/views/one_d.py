@@ -12,7 +12,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Curve1D, Snapshot
-from flowlab.ui.views.base import View, nearest, num
+from flowlab.ui.views.base import View
+from flowlab.ui.views.readout import nearest, num
 
 FEW_POINTS = 5  # where a curved map's values are printed
 MAP_COLOUR = QColor(84, 162, 75)

@@ -14,15 +14,12 @@ from flowlab.ui.views.base import (
     MODEL_BRUSH,
     View,
     ViewContext,
-    bin_at,
     histogram,
-    num,
-    pixel_at,
     plot,
-    point_text,
     scatter,
     set_points,
 )
+from flowlab.ui.views.readout import bin_at, num, pixel_at, point_text
 
 
 class SamplesView(View):

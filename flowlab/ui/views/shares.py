@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import LayerShares, Snapshot
-from flowlab.ui.views.base import View, num
+from flowlab.ui.views.base import View
+from flowlab.ui.views.readout import num
 
 LAYER_COLOUR = (230, 97, 1)
 BASE_COLOUR = (76, 120, 168)

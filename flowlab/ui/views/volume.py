@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 from superqt.utils import signals_blocked
 
 from flowlab.training.views import DensityGrid, Snapshot
-from flowlab.ui.views.base import View, ViewContext, num, pixel_at, plot, point_text
+from flowlab.ui.views.base import View, ViewContext, plot
+from flowlab.ui.views.readout import num, pixel_at, point_text
 
 DIVERGING = "CET-D1"  # blue – white – red, white at the middle of the levels (pyqtgraph ships it)
 MIN_SPAN = 1e-3  # nats: a field flatter than this is drawn white (a volume-preserving layer), not amplified noise

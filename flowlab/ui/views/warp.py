@@ -7,7 +7,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from flowlab.training.views import Snapshot
-from flowlab.ui.views.base import View, plot, point_text
+from flowlab.ui.views.base import View, plot
+from flowlab.ui.views.readout import point_text
 
 
 def _lines_xy(lines: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
